@@ -1,0 +1,468 @@
+"""Streaming readers, one per raw source kind, that emit raw interaction and item frames.
+
+Every reader returns ``(interactions, items)``:
+
+- ``interactions(user_id: str, item_id: str, timestamp: int64 seconds, rating: Float32 nullable)``;
+- ``items(item_id: str, title: str (raw), description: list[str] | str | None (raw), ...)``.
+
+Text is cleaned later (``cleaning.py``). Bad lines go to a :class:`BadLineLog` and never stop a read by
+themselves. Review files are read in byte chunks: a chunk is parsed by Arrow's JSON reader when it is clean,
+and line by line (to locate and count its bad lines) only when Arrow rejects it.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from allmrec_pipeline.errors import DataError
+
+from .badlines import BadLineLog
+
+CHUNK_BYTES = 16 * 1024 * 1024
+CSV_CHUNK_ROWS = 200_000
+CANONICAL_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("item_id", pa.string()), ("timestamp", pa.int64()), ("rating", pa.float32())]
+)
+
+
+@dataclass(frozen=True)
+class ReviewFields:
+    """Where the canonical interaction columns live in one source format."""
+
+    user_id: str
+    item_id: str
+    timestamp: str
+    rating: str | None  # None: the format has no rating
+    timestamp_divisor: int = 1  # 1000 for millisecond timestamps
+    rating_required: bool = True
+
+
+AMAZON_2018_REVIEWS = ReviewFields("reviewerID", "asin", "unixReviewTime", "overall")
+AMAZON_2023_REVIEWS = ReviewFields("user_id", "parent_asin", "timestamp", "rating", timestamp_divisor=1000)
+CANONICAL_TABLE = ReviewFields("user_id", "item_id", "timestamp", "rating", rating_required=False)
+
+
+def _open(path: str, mode: str = "rb"):
+    """Open a local or remote file; ``.gz`` and other compressions are inferred from the name."""
+    return fsspec.open(path, mode, compression="infer")
+
+
+def _is_json_lines(path: str) -> bool:
+    name = path.lower().removesuffix(".gz").removesuffix(".bz2")
+    return name.endswith((".json", ".jsonl"))
+
+
+def _is_csv(path: str) -> bool:
+    return path.lower().removesuffix(".gz").endswith(".csv")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reviews / interactions
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _line_chunks(path: str, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(chunk, n_lines)`` pieces of a file, each ending at a line break."""
+    with _open(path) as handle:
+        carry = b""
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                if carry:
+                    yield carry, carry.count(b"\n") + (not carry.endswith(b"\n"))
+                return
+            data = carry + block
+            cut = data.rfind(b"\n")
+            if cut == -1:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1], data.count(b"\n", 0, cut + 1)
+
+
+def _arrow_schema(fields: ReviewFields) -> pa.Schema:
+    columns = [(fields.user_id, pa.string()), (fields.item_id, pa.string()), (fields.timestamp, pa.int64())]
+    if fields.rating:
+        columns.append((fields.rating, pa.float64()))
+    return pa.schema(columns)
+
+
+def _parse_json_chunk_fast(chunk: bytes, n_lines: int, schema: pa.Schema) -> pa.Table | None:
+    """Parse a clean chunk with Arrow; ``None`` when Arrow rejects it or skips lines (blank lines)."""
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    try:
+        table = pa_json.read_json(io.BytesIO(chunk), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    return table
+
+
+def _canonical_from_arrow(
+    table: pa.Table, first_line: int, fields: ReviewFields, path: str, log: BadLineLog | None
+) -> pa.Table:
+    """Canonical columns from an Arrow-parsed chunk (already typed); only missing values can be bad here.
+
+    Stays in Arrow compute: the common case, a chunk with no bad row, costs a few vectorised passes.
+    With ``log=None`` a missing value raises ``_NotClean`` instead of being counted.
+    """
+    bad = pa.array(np.zeros(table.num_rows, dtype=bool))
+    required = [fields.user_id, fields.item_id, fields.timestamp]
+    if fields.rating and fields.rating_required:
+        required.append(fields.rating)
+    for name in required:
+        column = table[name]
+        missing = pc.is_null(column)
+        if pa.types.is_string(column.type):
+            # Empty (from the offsets, no scan) or whitespace only (a scan, no allocation).
+            missing = pc.or_(missing, pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column)))
+        missing = pc.fill_null(missing, True)
+        newly = pc.and_(missing, pc.invert(bad))
+        if pc.any(newly).as_py():
+            if log is None:
+                raise _NotClean
+            line_numbers = np.flatnonzero(newly.to_numpy(zero_copy_only=False)) + first_line
+            for line_no in line_numbers:
+                log.record("missing_field", path, int(line_no), f"field '{name}' is missing or empty")
+            bad = pc.or_(bad, missing)
+    if pc.any(bad).as_py():
+        table = table.filter(pc.invert(bad))
+    rating = (
+        pc.cast(table[fields.rating], pa.float32())
+        if fields.rating
+        else pa.nulls(table.num_rows, pa.float32())
+    )
+    timestamp = table[fields.timestamp]
+    if fields.timestamp_divisor != 1:
+        timestamp = pc.divide(timestamp, fields.timestamp_divisor)
+    return pa.table(
+        {
+            "user_id": table[fields.user_id],
+            "item_id": table[fields.item_id],
+            "timestamp": timestamp,
+            "rating": rating,
+        },
+        schema=CANONICAL_SCHEMA,
+    )
+
+
+def _parse_json_chunk_slow(
+    chunk: bytes, first_line: int, fields: ReviewFields, path: str, log: BadLineLog
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse a chunk line by line, counting malformed lines; returns raw values and their line numbers."""
+    names = [f for f in (fields.user_id, fields.item_id, fields.timestamp, fields.rating) if f]
+    rows, line_numbers = [], []
+    n_breaks = chunk.count(b"\n")
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        line_no = first_line + offset
+        if not raw.strip():
+            if offset < n_breaks:  # not the empty piece after the final newline
+                log.record("blank_line", path, line_no)
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:
+            log.record("malformed_json", path, line_no, str(exc))
+            continue
+        if not isinstance(record, dict):
+            log.record("malformed_json", path, line_no, "not a JSON object")
+            continue
+        rows.append([record.get(name) for name in names])
+        line_numbers.append(line_no)
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    return frame, np.asarray(line_numbers, dtype=np.int64)
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """Missing: null, or an empty / whitespace-only string."""
+    as_text = values.astype("string")
+    return (values.isna() | as_text.str.strip().eq("")).to_numpy(dtype=bool)
+
+
+def _record_rows(
+    mask: np.ndarray, reason: str, line_numbers: np.ndarray, path: str, log: BadLineLog, detail: str
+):
+    for line_no in line_numbers[mask]:
+        log.record(reason, path, int(line_no), detail)
+
+
+def _validate_interactions(
+    frame: pd.DataFrame, line_numbers: np.ndarray, fields: ReviewFields, path: str, log: BadLineLog
+) -> pa.Table:
+    """Map a raw frame to canonical interactions, counting rows with missing or non-numeric fields."""
+    bad = np.zeros(len(frame), dtype=bool)
+    required = [fields.user_id, fields.item_id, fields.timestamp]
+    if fields.rating and fields.rating_required:
+        required.append(fields.rating)
+    for name in required:
+        if name not in frame.columns:
+            raise DataError(f"{path}: required column '{name}' is absent (columns: {list(frame.columns)})")
+        missing = _blank(frame[name]) & ~bad
+        _record_rows(missing, "missing_field", line_numbers, path, log, f"field '{name}' is missing or empty")
+        bad |= missing
+
+    timestamp = pd.to_numeric(frame[fields.timestamp], errors="coerce")
+    unparsable = timestamp.isna().to_numpy() & ~bad
+    _record_rows(
+        unparsable, "bad_timestamp", line_numbers, path, log, f"'{fields.timestamp}' is not a number"
+    )
+    bad |= unparsable
+
+    if fields.rating and fields.rating in frame.columns:
+        rating = pd.to_numeric(frame[fields.rating], errors="coerce")
+        non_numeric = rating.isna().to_numpy() & frame[fields.rating].notna().to_numpy() & ~bad
+        _record_rows(
+            non_numeric, "non_numeric_rating", line_numbers, path, log, f"'{fields.rating}' is not numeric"
+        )
+        bad |= non_numeric
+    else:
+        rating = pd.Series(np.nan, index=frame.index)
+
+    keep = ~bad
+    return pa.table(
+        {
+            "user_id": frame[fields.user_id][keep].astype(str).to_numpy(dtype=object),
+            "item_id": frame[fields.item_id][keep].astype(str).to_numpy(dtype=object),
+            "timestamp": (timestamp[keep].astype(np.float64) // fields.timestamp_divisor)
+            .astype(np.int64)
+            .to_numpy(),
+            "rating": pa.array(rating[keep].to_numpy(dtype=np.float64), type=pa.float32(), from_pandas=True),
+        },
+        schema=CANONICAL_SCHEMA,
+    )
+
+
+def read_json_reviews(
+    path: str, fields: ReviewFields, log: BadLineLog, chunk_bytes: int = CHUNK_BYTES
+) -> pd.DataFrame:
+    """Stream a JSON-lines review file (optionally compressed) into canonical interactions.
+
+    A clean file (every line parses, no required field missing) goes through Arrow's multi-threaded
+    streaming reader in one pass; Arrow skips empty lines, which carry no data. Any other file is re-read
+    chunk by chunk, and the chunks Arrow rejects line by line, so that every bad (or blank) line is counted
+    with its line number.
+    """
+    table = _read_json_clean(path, fields)
+    if table is not None:
+        log.add_lines(path, table.num_rows)
+        return _to_pandas([table])
+    tables, next_line = [], 1
+    schema = _arrow_schema(fields)
+    for chunk, n_lines in _line_chunks(path, chunk_bytes):
+        table = _parse_json_chunk_fast(chunk, n_lines, schema)
+        if table is not None:
+            tables.append(_canonical_from_arrow(table, next_line, fields, path, log))
+        else:
+            frame, line_numbers = _parse_json_chunk_slow(chunk, next_line, fields, path, log)
+            tables.append(_validate_interactions(frame, line_numbers, fields, path, log))
+        log.add_lines(path, n_lines)
+        next_line += n_lines
+    return _to_pandas(tables)
+
+
+class _NotClean(Exception):
+    """A batch has a missing required field: locate it with the line-exact reader instead."""
+
+
+def _read_json_clean(path: str, fields: ReviewFields) -> pa.Table | None:
+    """The whole file through Arrow's streaming reader, or ``None`` at the first bad line or missing field."""
+    options = pa_json.ParseOptions(explicit_schema=_arrow_schema(fields), unexpected_field_behavior="ignore")
+    read_options = pa_json.ReadOptions(block_size=CHUNK_BYTES)
+    try:
+        with _arrow_input(path) as source:
+            batches = [
+                _canonical_from_arrow(pa.Table.from_batches([batch]), 1, fields, path, None)
+                for batch in pa_json.open_json(source, read_options=read_options, parse_options=options)
+            ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, _NotClean):
+        return None
+    return pa.concat_tables(batches) if batches else CANONICAL_SCHEMA.empty_table()
+
+
+def _arrow_input(path: str):
+    """A native Arrow stream for local files (no GIL on reads; compression detected from the name)."""
+    if "://" not in path or path.startswith("file://"):
+        return pa.input_stream(path.removeprefix("file://"), compression="detect")
+    return _open(path)
+
+
+def _table_chunks(path: str) -> Iterator[pd.DataFrame]:
+    if path.lower().endswith(".parquet"):
+        with _open(path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=CSV_CHUNK_ROWS):
+                yield batch.to_pandas().astype(object)
+    elif _is_csv(path):
+        with _open(path, "rt") as handle:
+            yield from pd.read_csv(
+                handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=CSV_CHUNK_ROWS
+            )
+    else:
+        raise DataError(f"{path}: unsupported table format (expected .csv, .csv.gz or .parquet)")
+
+
+def read_table_reviews(path: str, fields: ReviewFields, log: BadLineLog) -> pd.DataFrame:
+    """Read a CSV or Parquet interactions table in chunks into canonical interactions.
+
+    Line numbers of CSV rows assume one line per row after the header.
+    """
+    tables, next_row = [], 2 if _is_csv(path) else 1
+    for chunk in _table_chunks(path):
+        line_numbers = np.arange(next_row, next_row + len(chunk), dtype=np.int64)
+        tables.append(_validate_interactions(chunk.reset_index(drop=True), line_numbers, fields, path, log))
+        log.add_lines(path, len(chunk))
+        next_row += len(chunk)
+    return _to_pandas(tables)
+
+
+def read_reviews(path: str, fields: ReviewFields, log: BadLineLog) -> pd.DataFrame:
+    """Dispatch on the file name: JSON lines, or a CSV / Parquet table."""
+    if _is_json_lines(path):
+        return read_json_reviews(path, fields, log)
+    return read_table_reviews(path, fields, log)
+
+
+def read_sequence_file(path: str, log: BadLineLog) -> pd.DataFrame:
+    """Read ``user item item ...`` lines; the position in a line becomes an increasing timestamp."""
+    users, items, positions = [], [], []
+    with _open(path, "rt") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            tokens = line.split()
+            log.add_lines(path, 1)
+            if not tokens:
+                log.record("blank_line", path, line_no)
+                continue
+            if len(tokens) == 1:
+                log.record("empty_sequence", path, line_no, f"user '{tokens[0]}' has no items")
+                continue
+            n = len(tokens) - 1
+            users.extend([tokens[0]] * n)
+            items.extend(tokens[1:])
+            positions.extend(range(n))
+    table = pa.table(
+        {
+            "user_id": users,
+            "item_id": items,
+            "timestamp": np.asarray(positions, dtype=np.int64),
+            "rating": pa.nulls(len(users), pa.float32()),
+        },
+        schema=CANONICAL_SCHEMA,
+    )
+    return _to_pandas([table])
+
+
+def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
+    table = pa.concat_tables(tables) if tables else CANONICAL_SCHEMA.empty_table()
+    return table.to_pandas(types_mapper={pa.float32(): pd.Float32Dtype(), pa.string(): pd.StringDtype()}.get)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Item metadata
+# ---------------------------------------------------------------------------------------------------------
+
+ITEM_COLUMNS = ["item_id", "title", "description"]
+
+
+def _parse_python_literal(raw: str) -> object:
+    """Amazon 2014 meta lines are Python dict literals: parse them safely, never with ``eval``."""
+    return ast.literal_eval(raw)
+
+
+def read_meta_lines(
+    path: str, id_field: str, log: BadLineLog, parse: Callable[[str], object] = json.loads
+) -> pd.DataFrame:
+    """Read one JSON (or Python-literal) object per line, keeping id, title and description."""
+    rows = []
+    with _open(path, "rt") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            log.add_lines(path, 1)
+            if not line.strip():
+                log.record("blank_line", path, line_no)
+                continue
+            try:
+                record = parse(line)
+            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+                log.record("malformed_json", path, line_no, str(exc)[:200])
+                continue
+            if not isinstance(record, dict):
+                log.record("malformed_json", path, line_no, "not an object")
+                continue
+            item_id = record.get(id_field)
+            if item_id is None or not str(item_id).strip():
+                log.record("missing_field", path, line_no, f"field '{id_field}' is missing or empty")
+                continue
+            rows.append((str(item_id), record.get("title"), record.get("description")))
+    return pd.DataFrame(rows, columns=ITEM_COLUMNS, dtype=object)
+
+
+def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
+    """Read an items CSV / Parquet table (``<id_field>``, ``title``, optional ``description`` and extras).
+
+    A ``description`` cell that holds a Python list literal (the 2023 benchmark CSV) is parsed into a list.
+    """
+    frames = []
+    for chunk in _table_chunks(path):
+        for required in (id_field, "title"):
+            if required not in chunk.columns:
+                raise DataError(
+                    f"{path}: required column '{required}' is absent (columns: {list(chunk.columns)})"
+                )
+        chunk = chunk.rename(columns={id_field: "item_id"})
+        chunk = chunk.drop(columns=[c for c in chunk.columns if c == "" or c.startswith("Unnamed:")])
+        if "description" not in chunk.columns:
+            chunk["description"] = None
+        chunk["description"] = chunk["description"].map(_maybe_list_literal)
+        log.add_lines(path, len(chunk))
+        frames.append(chunk)
+    items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
+    missing = _blank(items["item_id"])
+    for row in np.flatnonzero(missing):
+        log.record("missing_field", path, int(row) + 2, "field 'item_id' is missing or empty")
+    return items[~missing].reset_index(drop=True)
+
+
+def _maybe_list_literal(value: object) -> object:
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
+def read_items_tsv(path: str, log: BadLineLog) -> pd.DataFrame:
+    """Read the shipped ``asin<TAB>title[<TAB>extra...]`` items file (unquoted; titles may contain quotes)."""
+    with _open(path, "rt") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if not header or "title" not in header or not {"asin", "item_id"} & set(header):
+            raise DataError(
+                f"{path}:1: expected a header with 'asin' (or 'item_id') and 'title', got {header}"
+            )
+        log.add_lines(path, 1)
+        rows = []
+        for line_no, fields in enumerate(reader, start=2):
+            log.add_lines(path, 1)
+            if len(fields) != len(header):
+                log.record(
+                    "wrong_field_count", path, line_no, f"{len(fields)} fields, header has {len(header)}"
+                )
+                continue
+            rows.append(fields)
+    items = pd.DataFrame(rows, columns=["item_id" if c == "asin" else c for c in header], dtype=object)
+    if "description" not in items.columns:
+        items["description"] = None
+    return items

@@ -1,0 +1,16 @@
+"""Project settings: hooks, config loader and resolvers."""
+
+from kedro.config import OmegaConfigLoader
+
+from allmrec_pipeline.hooks import RunTaggingHook
+
+# kedro-mlflow registers its own MlflowHook through its entry point; this hook adds the project's run tags.
+HOOKS = (RunTaggingHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # conf/local and conf/paper override single keys of conf/base (a deep merge), not whole top-level groups.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+}
