@@ -8,6 +8,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline
+from kedro.runner import SequentialRunner
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,6 +57,8 @@ cross_domain.raw_source:
     (root / "conf" / "local" / "parameters.yml").write_text(
         "ingest:\n  filters:\n    user_k: 3\n    item_k: 2\n"
         "cross_domain:\n  ingest:\n    filters:\n      user_k: 3\n      item_k: 2\n"
+        "split:\n  cold_users:\n    n_users: 20\n"
+        "evaluate:\n  max_users: 40\n"
     )
     (root / "data").mkdir()
     return root
@@ -65,3 +70,19 @@ def _no_leftover_mlflow_run():
     yield
     while mlflow.active_run():
         mlflow.end_run()
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so that a test can load intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run_in_memory(pipeline: Pipeline, catalog: DataCatalog) -> DataCatalog:
+    """Run ``pipeline`` with SequentialRunner, keeping every output loadable from ``catalog``."""
+    for name in pipeline.all_outputs():
+        if name not in catalog:
+            catalog[name] = KeptMemoryDataset()
+    SequentialRunner().run(pipeline, catalog)
+    return catalog

@@ -67,6 +67,35 @@ def test_ingest_run_writes_versioned_parquet_and_one_tracked_run(project_copy):
     assert set(_runs(project_copy)["tags.backbone"]) == {"sasrec", "gru4rec"}
 
 
+def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
+    _run(project_copy, "ingest_amazon")
+    _run(project_copy, "split_sequences")
+    data = project_copy / "data"
+    for table in (
+        "item_index",
+        "user_index",
+        "sequences",
+        "train_sequences",
+        "item_popularity",
+        "eval_candidates",
+    ):
+        layer = "03_primary" if table in ("item_index", "user_index", "sequences") else "05_model_input"
+        assert len(list((data / layer / "beauty" / f"{table}.parquet").iterdir())) == 1, table
+    for table in ("item_index", "sequences"):
+        assert (data / "03_primary/video_games" / f"{table}.parquet").is_dir()
+    candidates = pd.read_parquet(next((data / "05_model_input/beauty/eval_candidates.parquet").glob("*/*")))
+    assert set(candidates["scenario"]) == {"overall", "cold_item", "warm_item", "cold_user"}
+    assert candidates.groupby(["scenario", "split"]).size().max() <= 40  # evaluate.max_users
+
+    run = _runs(project_copy).sort_values("start_time").iloc[-1]
+    assert run["status"] == "FINISHED"
+    assert run["metrics.split.split.cold_users.held_out"] == 20
+    assert run["metrics.split.candidates.rows.overall.test"] == 40
+    assert run["params.split.n_candidates"] == "20"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")}
+    assert "reports/split_report.json" in artifacts
+
+
 def test_failing_run_ends_failed(project_copy):
     with pytest.raises(ConfigError, match="Unknown source kind 'nope'"):
         _run(project_copy, "ingest_amazon", {"ingest": {"source": {"kind": "nope"}}})

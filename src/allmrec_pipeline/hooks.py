@@ -1,4 +1,4 @@
-"""Project hooks: tag every MLflow run so that runs can be filtered by dataset, backbone, LLM and commit."""
+"""Project hooks: tag every MLflow run (dataset, backbone, LLM, commit) and attach the pipelines' reports."""
 
 from __future__ import annotations
 
@@ -55,3 +55,9 @@ class RunTaggingHook:
         tags = {key: str(self._params[key]) for key in TAGGED_PARAMETERS if key in self._params}
         tags["git_commit"] = git_commit(self._project_path)
         mlflow.set_tags(tags)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Reports (``*_report`` datasets, JSON-ready dicts) also go to the run as artifacts."""
+        if dataset_name.endswith("_report") and isinstance(data, dict) and mlflow.active_run() is not None:
+            mlflow.log_dict(data, f"reports/{dataset_name}.json")

@@ -1,4 +1,4 @@
-"""split_sequences: not implemented yet (see the issue tracker); registered so that the chain's names are stable."""
+"""split_sequences: integer indexes, leave-one-out splits, scenario sets and frozen evaluation candidates."""
 
 from .pipeline import create_pipeline
 
