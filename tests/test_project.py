@@ -94,6 +94,7 @@ def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
     assert run["params.split.n_candidates"] == "20"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")}
     assert "reports/split_report.json" in artifacts
+    assert "reports/split_users_report.json" not in artifacts  # in-memory sections are not attached
 
 
 def test_failing_run_ends_failed(project_copy):

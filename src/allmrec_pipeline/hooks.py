@@ -9,6 +9,7 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class RunTaggingHook:
     def __init__(self) -> None:
         self._params: dict[str, Any] = {}
         self._project_path = Path.cwd()
+        self._catalog = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -57,7 +59,15 @@ class RunTaggingHook:
         mlflow.set_tags(tags)
 
     @hook_impl
+    def after_catalog_created(self, catalog) -> None:
+        self._catalog = catalog
+
+    @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        """Reports (``*_report`` datasets, JSON-ready dicts) also go to the run as artifacts."""
-        if dataset_name.endswith("_report") and isinstance(data, dict) and mlflow.active_run() is not None:
+        """Persisted reports (``*_report`` catalog entries) also go to the run as artifacts; the in-memory
+        report sections that nodes pass to each other do not."""
+        if not dataset_name.endswith("_report") or not isinstance(data, dict) or mlflow.active_run() is None:
+            return
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        if dataset is not None and not isinstance(dataset, MemoryDataset):
             mlflow.log_dict(data, f"reports/{dataset_name}.json")

@@ -33,14 +33,15 @@ def beauty():
     return interactions, items
 
 
-def _run(beauty, split=SPLIT, evaluate=None, cross_enabled=True, seed=7) -> DataCatalog:
+def _run(beauty, split=SPLIT, evaluate=None, cross_enabled=True, seed=7, cross=None) -> DataCatalog:
     interactions, items = beauty
+    cross_interactions, cross_items = cross or (interactions.head(600), items)
     catalog = DataCatalog(
         {
             "interactions": MemoryDataset(interactions),
             "items": MemoryDataset(items),
-            "cross_domain.interactions": MemoryDataset(interactions.head(600)),
-            "cross_domain.items": MemoryDataset(items),
+            "cross_domain.interactions": MemoryDataset(cross_interactions),
+            "cross_domain.items": MemoryDataset(cross_items),
         }
     )
     catalog["params:split"] = split
@@ -222,6 +223,27 @@ def test_bad_input_is_never_silent(beauty):
     assert report["users_reordered"] == 1
     first_user = sequences.iloc[0]
     assert list(first_user["timestamps"]) == sorted(first_user["timestamps"])
+
+
+def test_nothing_of_the_cross_domain_set_enters_source_training(beauty):
+    # A genuinely different second dataset (ml-100k slice): on, off, or replaced, source tables are unchanged.
+    files = {
+        "interactions": [str(FIXTURES / "tables/interactions.csv")],
+        "items": [str(FIXTURES / "tables/items.csv")],
+    }
+    movies, raw_movie_items, _ = read_raw_source(files, {"kind": "tables"})
+    movie_items, _ = clean_items(raw_movie_items, {})
+    with_cross = _run(beauty, cross=(movies, movie_items))
+    without = _run(beauty, cross_enabled=False)
+    for name in ("train_sequences", "eval_candidates", "item_popularity", "item_index", "sequences"):
+        pd.testing.assert_frame_equal(with_cross.load(name), without.load(name))
+    cross_rows = with_cross.load("cross_domain.eval_candidates")
+    cross_sequences = with_cross.load("cross_domain.sequences").set_index("user_idx")["items"]
+    assert len(cross_rows) == 80 and set(cross_rows["scenario"]) == {"cross_domain"}
+    for user, target in zip(cross_rows["user_idx"], cross_rows["target_item_idx"], strict=True):
+        assert target == cross_sequences[user][-1]  # the held-out cross-domain event is each user's last
+    n_movies = len(with_cross.load("cross_domain.item_index"))
+    assert max(max(c) for c in cross_rows["candidates"]) <= n_movies  # candidates in its own item space
 
 
 def test_cross_domain_switch(beauty):
