@@ -89,7 +89,7 @@ def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
 
     run = _runs(project_copy).sort_values("start_time").iloc[-1]
     assert run["status"] == "FINISHED"
-    assert run["metrics.split.split.cold_users.held_out"] == 20
+    assert run["metrics.split.users.cold_users.held_out"] == 20
     assert run["metrics.split.candidates.rows.overall.test"] == 40
     assert run["params.split.n_candidates"] == "20"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")}

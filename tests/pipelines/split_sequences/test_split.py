@@ -148,7 +148,7 @@ def test_cold_users_are_truncated_to_their_first_three(beauty):
     for user, target, history in zip(rows["user_idx"], rows["target_item_idx"], rows["history"], strict=True):
         assert list(history) == list(cold[user][:2]) and target == cold[user][2]
     assert (
-        catalog.load("split_report")["split"]["cold_users"]["rule"] == "first 3 interactions of sampled users"
+        catalog.load("split_report")["users"]["cold_users"]["rule"] == "first 3 interactions of sampled users"
     )
 
 
@@ -215,7 +215,7 @@ def test_bad_input_is_never_silent(beauty):
         ignore_index=True,
     )
     catalog = _run((one_event, items))
-    assert catalog.load("split_report")["split"]["train_only_users"] == 1
+    assert catalog.load("split_report")["users"]["train_only_users"] == 1
     # Out-of-order timestamps are re-sorted, stably, and counted.
     shuffled = interactions.copy()
     shuffled.loc[[0, 1], "timestamp"] = shuffled.loc[[1, 0], "timestamp"].to_numpy()

@@ -221,7 +221,7 @@ def summarize_split(
     """
     report = {
         "index": index_report,
-        "split": split_report,
+        "users": split_report,
         "candidates": candidates_report,
         "cross_domain": cross_domain_report,
     }
