@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from allmrec_pipeline.errors import DataError
 
@@ -262,7 +263,9 @@ def read_json_reviews(
         return _to_pandas([table])
     tables, next_line = [], 1
     schema = _arrow_schema(fields)
+    progress = tqdm(desc=f"re-reading {path} (bad lines)", unit=" lines", disable=None)
     for chunk, n_lines in _line_chunks(path, chunk_bytes):
+        progress.update(n_lines)
         table = _parse_json_chunk_fast(chunk, n_lines, schema)
         if table is not None:
             tables.append(_canonical_from_arrow(table, next_line, fields, path, log))
@@ -271,6 +274,7 @@ def read_json_reviews(
             tables.append(_validate_interactions(frame, line_numbers, fields, path, log))
         log.add_lines(path, n_lines)
         next_line += n_lines
+    progress.close()
     return _to_pandas(tables)
 
 
@@ -283,11 +287,14 @@ def _read_json_clean(path: str, fields: ReviewFields) -> pa.Table | None:
     options = pa_json.ParseOptions(explicit_schema=_arrow_schema(fields), unexpected_field_behavior="ignore")
     read_options = pa_json.ReadOptions(block_size=CHUNK_BYTES)
     try:
-        with _arrow_input(path) as source:
-            batches = [
-                _canonical_from_arrow(pa.Table.from_batches([batch]), 1, fields, path, None)
-                for batch in pa_json.open_json(source, read_options=read_options, parse_options=options)
-            ]
+        with (
+            _arrow_input(path) as source,
+            tqdm(desc=f"reading {path}", unit=" lines", disable=None) as progress,
+        ):
+            batches = []
+            for batch in pa_json.open_json(source, read_options=read_options, parse_options=options):
+                batches.append(_canonical_from_arrow(pa.Table.from_batches([batch]), 1, fields, path, None))
+                progress.update(batch.num_rows)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, _NotClean):
         return None
     return pa.concat_tables(batches) if batches else CANONICAL_SCHEMA.empty_table()
