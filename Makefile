@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test lint viz viz-build mlflow-ui clean-outputs
+.PHONY: install run test lint viz viz-build mlflow-ui few-shot clean-outputs
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/kedro run
+
+# The paper's few-shot setting: the whole chain with 128 and then 256 training users, one MLflow run each.
+few-shot: install
+	$(BIN)/kedro run --params split.train_users_limit=128
+	$(BIN)/kedro run --params split.train_users_limit=256
 
 test: install
 	$(BIN)/ruff check .

@@ -25,6 +25,75 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+SPLIT_PARAMS = {
+    "min_interactions": 3,
+    "max_seq_len": 50,
+    "n_candidates": 20,
+    "train_users_limit": None,
+    "popularity": {"rule": "rank", "fraction": 0.35},
+    "cold_users": {"n_users": 30},
+}
+
+
+@pytest.fixture(scope="session")
+def beauty():
+    """Canonical interactions and items of the committed real Beauty slice (no k-core)."""
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import (
+        clean_items,
+        filter_interactions,
+        read_raw_source,
+    )
+
+    seq = FIXTURES / "sequence_file"
+    files = {"sequences": [str(seq / "user_sequence.txt")], "items": [str(seq / "items_asin_title.tsv")]}
+    interactions, raw_items, _ = read_raw_source(files, {"kind": "sequence_file"})
+    items, _ = clean_items(raw_items, {})
+    interactions, items, _ = filter_interactions(interactions, items, {"user_k": 1, "item_k": 1})
+    return interactions, items
+
+
+def split_catalog(
+    beauty, split=SPLIT_PARAMS, evaluate=None, cross_enabled=True, seed=7, cross=None
+) -> DataCatalog:
+    """Run split_sequences in memory on the Beauty slice; every output stays loadable."""
+    from allmrec_pipeline.pipelines.split_sequences import create_pipeline
+
+    interactions, items = beauty
+    cross_interactions, cross_items = cross or (interactions.head(600), items)
+    catalog = DataCatalog(
+        {
+            "interactions": MemoryDataset(interactions),
+            "items": MemoryDataset(items),
+            "cross_domain.interactions": MemoryDataset(cross_interactions),
+            "cross_domain.items": MemoryDataset(cross_items),
+        }
+    )
+    catalog["params:split"] = split
+    catalog["params:evaluate"] = evaluate or {"max_users": None}
+    catalog["params:seed"] = seed
+    catalog["params:cross_domain_enabled"] = cross_enabled
+    return run_in_memory(create_pipeline(), catalog)
+
+
+@pytest.fixture(scope="session")
+def split_tables(beauty) -> dict:
+    """split_sequences' outputs on the Beauty slice (evaluation capped at 40 rows per scenario and split)."""
+    catalog = split_catalog(beauty, evaluate={"max_users": 40})
+    names = (
+        "item_index",
+        "train_sequences",
+        "eval_candidates",
+        "items",
+        "cross_domain.item_index",
+        "cross_domain.sequences",
+        "cross_domain.eval_candidates",
+        "cross_domain.items",
+        "sequences",
+        "item_popularity",
+    )
+    return {name: catalog.load(name) for name in names}
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """A copy of the project's config and metadata in ``tmp_path``, with the raw sources pointed at the small

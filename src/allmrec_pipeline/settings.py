@@ -2,10 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
-from allmrec_pipeline.hooks import RunTaggingHook
+from allmrec_pipeline.hooks import PreflightHook, RunTaggingHook
 
 # kedro-mlflow registers its own MlflowHook through its entry point; this hook adds the project's run tags.
-HOOKS = (RunTaggingHook(),)
+HOOKS = (RunTaggingHook(), PreflightHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -2,5 +2,6 @@
 
 from .mlflow_metrics import MlflowMetricsDataset
 from .raw_source import RawSourceDataset
+from .safetensors_dataset import SafetensorsDataset
 
-__all__ = ["MlflowMetricsDataset", "RawSourceDataset"]
+__all__ = ["MlflowMetricsDataset", "RawSourceDataset", "SafetensorsDataset"]

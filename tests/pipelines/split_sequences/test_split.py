@@ -5,50 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog
 from scipy import stats
 
 from allmrec_pipeline.errors import ConfigError, DataError
-from allmrec_pipeline.pipelines.ingest_amazon.nodes import clean_items, filter_interactions, read_raw_source
-from allmrec_pipeline.pipelines.split_sequences import create_pipeline, nodes, splitting
-from tests.conftest import FIXTURES, run_in_memory
+from allmrec_pipeline.pipelines.ingest_amazon.nodes import clean_items, read_raw_source
+from allmrec_pipeline.pipelines.split_sequences import nodes, splitting
+from tests.conftest import FIXTURES, SPLIT_PARAMS, split_catalog
 
-SPLIT = {
-    "min_interactions": 3,
-    "max_seq_len": 50,
-    "n_candidates": 20,
-    "train_users_limit": None,
-    "popularity": {"rule": "rank", "fraction": 0.35},
-    "cold_users": {"n_users": 30},
-}
-
-
-@pytest.fixture(scope="module")
-def beauty():
-    seq = FIXTURES / "sequence_file"
-    files = {"sequences": [str(seq / "user_sequence.txt")], "items": [str(seq / "items_asin_title.tsv")]}
-    interactions, raw_items, _ = read_raw_source(files, {"kind": "sequence_file"})
-    items, _ = clean_items(raw_items, {})
-    interactions, items, _ = filter_interactions(interactions, items, {"user_k": 1, "item_k": 1})
-    return interactions, items
+SPLIT = SPLIT_PARAMS
 
 
 def _run(beauty, split=SPLIT, evaluate=None, cross_enabled=True, seed=7, cross=None) -> DataCatalog:
-    interactions, items = beauty
-    cross_interactions, cross_items = cross or (interactions.head(600), items)
-    catalog = DataCatalog(
-        {
-            "interactions": MemoryDataset(interactions),
-            "items": MemoryDataset(items),
-            "cross_domain.interactions": MemoryDataset(cross_interactions),
-            "cross_domain.items": MemoryDataset(cross_items),
-        }
-    )
-    catalog["params:split"] = split
-    catalog["params:evaluate"] = evaluate or {"max_users": None}
-    catalog["params:seed"] = seed
-    catalog["params:cross_domain_enabled"] = cross_enabled
-    return run_in_memory(create_pipeline(), catalog)
+    return split_catalog(beauty, split, evaluate, cross_enabled, seed, cross)
 
 
 def _parquet_bytes(frame: pd.DataFrame, tmp_path, name: str) -> bytes:

@@ -1,8 +1,50 @@
-"""Wiring of ``evaluate_scenarios``: empty until its issue lands. It has no nodes, so ``kedro run --pipeline evaluate_scenarios``
-fails with Kedro's "Pipeline contains no nodes" instead of pretending to work."""
+"""Wiring of ``evaluate_scenarios``: all models, all scenarios, the same frozen rows."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import evaluate_models, summarize_scenarios, write_report
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            Node(
+                func=evaluate_models,
+                inputs={
+                    "cf_model": "cf_model",
+                    "stage2_model": "stage2_model",
+                    "joint_item_embeddings": "joint_item_embeddings",
+                    "text_item_embeddings": "text_item_embeddings",
+                    "eval_candidates": "eval_candidates",
+                    "item_index": "item_index",
+                    "items": "items",
+                    "cross_eval_candidates": "cross_domain.eval_candidates",
+                    "cross_item_index": "cross_domain.item_index",
+                    "cross_items": "cross_domain.items",
+                    "foreign_item_embeddings": "cross_domain.foreign_item_embeddings",
+                    "evaluate_scenarios": "params:evaluate_scenarios",
+                    "stage2": "params:stage2",
+                    "llms": "params:llms",
+                    "llm": "params:llm",
+                    "dataset": "params:dataset",
+                    "cross_domain_dataset": "params:cross_domain_dataset",
+                    "cross_domain_enabled": "params:cross_domain_enabled",
+                    "seed": "params:seed",
+                },
+                outputs="predictions",
+                name="evaluate_models",
+            ),
+            Node(
+                func=summarize_scenarios,
+                inputs=["predictions", "params:evaluate_scenarios", "params:seed"],
+                outputs=["scenario_metrics", "scenario_mlflow_metrics"],
+                name="summarize_scenarios",
+            ),
+            Node(
+                func=write_report,
+                inputs=["scenario_metrics", "predictions", "params:dataset"],
+                outputs=["results_markdown", "results_plots"],
+                name="write_report",
+            ),
+        ]
+    )

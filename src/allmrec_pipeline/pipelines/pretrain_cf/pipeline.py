@@ -1,8 +1,38 @@
-"""Wiring of ``pretrain_cf``: empty until its issue lands. It has no nodes, so ``kedro run --pipeline pretrain_cf``
-fails with Kedro's "Pipeline contains no nodes" instead of pretending to work."""
+"""Wiring of ``pretrain_cf``: the backbone named by ``params:backbone`` (``--params backbone=gru4rec``)."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import evaluate_backbone, train_backbone
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            Node(
+                func=train_backbone,
+                inputs={
+                    "train_sequences": "train_sequences",
+                    "eval_candidates": "eval_candidates",
+                    "item_index": "item_index",
+                    "pretrain_cf": "params:pretrain_cf",
+                    "backbone": "params:backbone",
+                    "seed": "params:seed",
+                },
+                outputs=["cf_model", "cf_training_metrics", "cf_training_report"],
+                name="train_backbone",
+            ),
+            Node(
+                func=evaluate_backbone,
+                inputs={
+                    "cf_model": "cf_model",
+                    "eval_candidates": "eval_candidates",
+                    "item_index": "item_index",
+                    "training_report": "cf_training_report",
+                    "pretrain_cf": "params:pretrain_cf",
+                    "seed": "params:seed",
+                },
+                outputs=["cf_test_metrics", "cf_report"],
+                name="evaluate_backbone",
+            ),
+        ]
+    )

@@ -1,0 +1,174 @@
+"""Stage-1 seconds per epoch on the shipped Beauty: ours against the naive variant, same seed, same losses.
+
+    .venv/bin/python bench/stage1.py [--examples 640] [--backbone sasrec]
+
+Needs ``pretrain_cf`` outputs (``make run`` or ``kedro run --pipeline pretrain_cf``). Both variants train the
+same alignment networks and fine-tune the embedded MiniLM from the same seed over the same ``--examples``
+training examples (a fixed epoch slice, so the run stays short):
+
+- naive, as the authors' code: every step tokenizes the batch's texts again, makes one SBERT call for the
+  positives and one for the negatives (each padded to its longest text), and recomputes ``x_u`` with the
+  frozen backbone;
+- ours: texts tokenized once, one SBERT call per length-sorted chunk of the batch's distinct items, ``x_u``
+  computed once for all users before training.
+
+Prints one JSON line: seconds per epoch slice for each, the ratio, examples/s, and the largest difference
+between the two runs' loss terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from allmrec_pipeline.datasets import SafetensorsDataset
+from allmrec_pipeline.models.alignment import AlignmentConfig, CollaborativeTextAlignment
+from allmrec_pipeline.models.alignment_training import (
+    Stage1TrainingConfig,
+    frozen_user_signal,
+    train_alignment,
+)
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.data import pad_left
+from allmrec_pipeline.models.text_encoder import (
+    CachedTextEncoder,
+    load_sentence_transformer,
+    set_trainable_layers,
+)
+from allmrec_pipeline.pipelines.stage1.nodes import render_item_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def latest(pattern: str) -> str:
+    paths = sorted(glob.glob(str(ROOT / pattern)))
+    if not paths:
+        raise SystemExit(f"missing {pattern}: run `make run` (or the pipelines up to pretrain_cf) first")
+    return paths[-1]
+
+
+class NaiveTextEncoder(CachedTextEncoder):
+    """The authors' way: tokenize at every step; one SBERT call per column (positives, then negatives)."""
+
+    def __init__(self, sbert, texts, max_tokens: int) -> None:
+        super().__init__(sbert, texts, max_tokens)
+        self.texts, self.max_tokens = list(texts), max_tokens
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        columns = []
+        for k in range(items.shape[1]):
+            features = self.sbert.tokenizer(
+                [self.texts[i] for i in items[:, k].tolist()],
+                truncation=True,
+                max_length=self.max_tokens,
+                padding=True,
+                return_tensors="pt",
+            )
+            columns.append(self.sbert(dict(features))["sentence_embedding"])
+        return torch.stack(columns, dim=1)
+
+
+def run(variant: str, backbone, texts, sequences, params, args) -> dict:
+    torch.manual_seed(args.seed)
+    sbert = load_sentence_transformer("embedded")
+    set_trainable_layers(sbert, False, None)
+    max_tokens = int(params["text"]["max_tokens"])
+    if variant == "naive":
+        encoder = NaiveTextEncoder(sbert, texts, max_tokens)
+    else:
+        encoder = CachedTextEncoder(sbert, texts, max_tokens, chunk_size=args.chunk_size)
+    torch.manual_seed(args.seed)
+    alignment = CollaborativeTextAlignment(
+        backbone.hidden_size, encoder.dim, AlignmentConfig(**params["alignment"])
+    )
+    started = time.perf_counter()
+    signal = frozen_user_signal(backbone, sequences, all_items=False)
+    setup = time.perf_counter() - started
+    user_vectors = None
+    if variant == "naive":
+        usable = [s for s in sequences if len(s) >= 2]
+        histories = torch.from_numpy(pad_left([s[:-1] for s in usable], backbone.config.max_seq_len))
+
+        def user_vectors(idx: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return backbone.user_representation(histories[idx])
+
+    config = Stage1TrainingConfig(
+        epochs=1, batch_size=32, lr=1e-4, max_examples=args.examples, recall_sample=1000
+    )
+    result = train_alignment(
+        alignment, backbone, encoder, signal, config, args.seed, progress=False, user_vectors=user_vectors
+    )
+    seconds = result.seconds[0] + (
+        0.0 if variant == "naive" else setup
+    )  # ours pays its one-off precomputation
+    return {"seconds": seconds, "examples_per_s": args.examples / seconds, "history": result.history}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--examples", type=int, default=640, help="training examples in the timed epoch slice"
+    )
+    parser.add_argument("--backbone", default="sasrec")
+    parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="interleaved runs of each variant; medians reported"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    params = yaml.safe_load((ROOT / "conf/base/parameters_stage1.yml").read_text())["stage1"]
+    backbone = load_backbone(
+        SafetensorsDataset(
+            filepath=latest(
+                f"data/06_models/beauty/{args.backbone}/cf_model.safetensors/*/cf_model.safetensors"
+            )
+        ).load()
+    )
+    backbone.requires_grad_(False)
+    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
+    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
+    sequences = list(
+        pd.read_parquet(latest("data/05_model_input/beauty/train_sequences.parquet/*/*.parquet"))["items"]
+    )
+    texts = render_item_texts(items, item_index, params["text"])
+    runs = {"naive": [], "ours": []}
+    for _ in range(args.repeats):
+        for variant, timings in runs.items():
+            timings.append(run(variant, backbone, texts, sequences, params, args))
+    naive, ours = runs["naive"][0]["history"], runs["ours"][0]["history"]
+    loss_keys = [k for k in naive if k.startswith("loss_")]
+    max_diff = max(abs(a - b) for k in loss_keys for a, b in zip(naive[k], ours[k], strict=True))
+    median = {v: float(np.median([r["seconds"] for r in rs])) for v, rs in runs.items()}
+    print(
+        json.dumps(
+            {
+                "examples": args.examples,
+                "backbone": args.backbone,
+                "naive_seconds": median["naive"],
+                "ours_seconds": median["ours"],
+                "speedup_median": median["naive"] / median["ours"],
+                "naive_runs_seconds": [round(r["seconds"], 2) for r in runs["naive"]],
+                "ours_runs_seconds": [round(r["seconds"], 2) for r in runs["ours"]],
+                "ours_examples_per_s": args.examples / median["ours"],
+                "max_abs_loss_difference": max_diff,
+                "losses_naive": {k: naive[k][0] for k in loss_keys},
+                "losses_ours": {k: ours[k][0] for k in loss_keys},
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

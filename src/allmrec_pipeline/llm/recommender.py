@@ -1,0 +1,211 @@
+"""A-LLMRec stage 2 (Kim et al., KDD 2024, §4.2): a frozen causal LM reads CF knowledge through soft tokens.
+
+``F_U`` projects the backbone's user representation ``x_u``, ``F_I`` the stage-1 joint item embeddings ``e_i``
+(or, for the MLP-LLM baseline, the raw CF item embeddings) into the LLM's token-embedding space. Only the
+projectors (and the ``embedding_head`` scorer) train; the LLM stays frozen.
+
+Objectives:
+- ``lm``: the paper's; LM cross-entropy on the target title tokens plus EOS, the prompt masked.
+- ``listwise``: cross-entropy over the candidates' title log-likelihoods, the scores rank mode uses.
+- ``embedding_head``: in the spirit of LLM-SRec, a small head compares the last prompt position's hidden state
+  with the hidden states at the candidates' soft tokens; one forward pass per sample, no continuations.
+NOTE: ``listwise`` and ``embedding_head`` are not in the paper; they exist because the LM objective does not
+learn to *choose* within a CPU budget (see the README's stage-2 learning curve).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
+from allmrec_pipeline.models.projectors import CandidateHead, Projector
+
+from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
+from .scoring import score_continuations
+
+OBJECTIVES = ("lm", "listwise", "embedding_head")
+ITEM_TOKENS = ("joint", "none", "random")
+
+
+@dataclass
+class Stage2Config:
+    objective: str = "embedding_head"  # (str) lm | listwise | embedding_head
+    n_history: int = 10  # (int) most recent history items in the prompt
+    max_title_tokens: int = 24  # (int) titles are truncated to this many LLM tokens
+    use_user: bool = True  # (bool) ablation: the [UserRep] soft token
+    item_tokens: str = (
+        "joint"  # (str) joint: soft tokens from the item table | none: titles only | random: a random table
+    )
+    soft_token_norm: float | None = (
+        None  # (float|null) rescale soft tokens to this L2 norm (null: unscaled); set from the LLM by the node
+    )
+    length_normalize: bool = (
+        True  # (bool) rank mode: mean instead of sum of the title's token log-probabilities
+    )
+    head_dim: int = 128  # (int) embedding_head: query/key size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Sample:
+    """One prompt: the user vector ``(d_cf,)``, history and candidate item indexes, the target's column."""
+
+    user_vector: torch.Tensor
+    history: list[int]
+    candidates: list[int]
+    target_pos: int | None = None
+
+
+class SoftPromptRecommender(nn.Module):
+    """Projectors (+ head) around a frozen LLM; ``trainable_state()`` is all that is ever saved."""
+
+    def __init__(
+        self,
+        llm: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        template: PromptTemplate,
+        wording: dict[str, str],
+        item_table: torch.Tensor,
+        titles: list[str],
+        cf_dim: int,
+        config: Stage2Config,
+    ) -> None:
+        super().__init__()
+        if config.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
+        if config.item_tokens not in ITEM_TOKENS:
+            raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
+        object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
+        self.tokenizer, self.template, self.wording, self.config = tokenizer, template, wording, config
+        hidden = llm.get_input_embeddings().embedding_dim
+        self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
+        self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
+        self.head = CandidateHead(hidden, config.head_dim) if config.objective == "embedding_head" else None
+        self.register_buffer("item_table", item_table.float(), persistent=False)
+        self.title_ids = [
+            tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_title_tokens] for t in titles
+        ]
+        self.titles = [tokenizer.decode(ids).strip() for ids in self.title_ids]
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        self.answer_ids = [
+            tokenizer(" " + t, add_special_tokens=False)["input_ids"] + eos for t in self.titles
+        ]
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("item_table")}
+
+    def render(self, sample: Sample) -> str:
+        """The prompt text of one sample, with its placeholders."""
+        soft_items = self.config.item_tokens != "none"
+        template = PromptTemplate(
+            self.template.text,
+            self.template.history_item if soft_items else self.template.history_item.replace(HISTORY, ""),
+            self.template.candidate_item
+            if soft_items
+            else self.template.candidate_item.replace(CANDIDATE, ""),
+            self.template.separator,
+        )
+        user = f"{USER} is a user representation. " if self.config.use_user else ""
+        history = sample.history[-self.config.n_history :]
+        return template.render(
+            {**self.wording, "user": user},
+            [self.titles[i] for i in history],
+            [self.titles[i] for i in sample.candidates],
+        )
+
+    def prompts(self, samples: list[Sample], with_answer: bool = False) -> PromptBatch:
+        """Embedded prompts (optionally followed by each target's title + EOS, for the LM loss)."""
+        tokenized, soft = [], []
+        for sample in samples:
+            tokenized.append(tokenize_prompt(self.tokenizer, self.render(sample)))
+            vectors = {"user": self.user_proj(sample.user_vector.float().unsqueeze(0))}
+            history = torch.as_tensor(sample.history[-self.config.n_history :], dtype=torch.long)
+            vectors["history"] = self.item_proj(self.item_table[history])
+            vectors["candidate"] = self.item_proj(self.item_table[torch.as_tensor(sample.candidates)])
+            soft.append(vectors)
+        suffix = [self.answer_ids[s.candidates[s.target_pos]] for s in samples] if with_answer else None
+        return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
+
+    def head_scores(self, samples: list[Sample]) -> torch.Tensor:
+        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
+        batch = self.prompts(samples)
+        hidden = (
+            self.llm(**batch.model_inputs(), output_hidden_states=True).hidden_states[-1].float()
+        )  # (B, L, H)
+        if self.config.item_tokens == "none":
+            raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
+        cand = torch.stack(
+            [hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)]
+        )  # (B, C, H)
+        return self.head(hidden[:, -1], cand)
+
+    def title_scores(self, sample: Sample) -> torch.Tensor:
+        """Rank-mode scores ``(C,)``: each candidate title's log-likelihood after the prompt (prefix cache)."""
+        batch = self.prompts([sample])
+        return score_continuations(
+            self.llm, batch, [self.answer_ids[c] for c in sample.candidates], self.config.length_normalize
+        )
+
+    def scores(self, samples: list[Sample]) -> torch.Tensor:
+        """The model's candidate scores ``(B, C)``, as its objective ranks."""
+        if self.config.objective == "embedding_head":
+            return self.head_scores(samples)
+        return torch.stack([self.title_scores(s) for s in samples])
+
+    def loss(self, samples: list[Sample]) -> torch.Tensor:
+        targets = torch.as_tensor([s.target_pos for s in samples])
+        if self.config.objective == "embedding_head":
+            return F.cross_entropy(self.head_scores(samples), targets)
+        if self.config.objective == "listwise":
+            return F.cross_entropy(torch.stack([self.title_scores(s) for s in samples]), targets)
+        batch = self.prompts(samples, with_answer=True)
+        logits = self.llm(**batch.model_inputs()).logits.float()  # (B, L, V)
+        labels = torch.full(batch.attention_mask.shape, -100, dtype=torch.long)
+        width = labels.shape[1]
+        for row, sample in enumerate(samples):
+            answer = self.answer_ids[sample.candidates[sample.target_pos]]
+            labels[row, width - len(answer) :] = torch.as_tensor(answer)
+        # position t predicts token t+1: only the answer tokens (title + EOS) are scored
+        return F.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+        )
+
+
+def recommender_from_checkpoint(
+    checkpoint,
+    llm: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    item_table: torch.Tensor,
+    titles: list[str],
+    wording: dict[str, str] | None = None,
+) -> SoftPromptRecommender:
+    """Rebuild a trained recommender from its projector checkpoint around an already loaded LLM.
+
+    ``item_table`` may differ from the training one (the SBERT variant's ``q_i``, another dataset's items) as
+    long as its width matches; ``wording`` replaces the training dataset's (cross-domain prompts).
+    """
+    meta = require_kind(checkpoint, "stage2_projectors")
+    if item_table.shape[1] != int(meta["item_dim"]):
+        raise CheckpointMismatchError(
+            f"the stage-2 projectors take d_item={meta['item_dim']}, the item table has {item_table.shape[1]}"
+        )
+    model = SoftPromptRecommender(
+        llm,
+        tokenizer,
+        PromptTemplate(**json.loads(meta["template"])),
+        wording or json.loads(meta["wording"]),
+        item_table,
+        titles,
+        int(meta["cf_dim"]),
+        Stage2Config(**json.loads(meta["config"])),
+    )
+    load_state_checked(model, checkpoint.tensors, "stage-2 checkpoint (trained for another LLM or backbone?)")
+    return model.eval()

@@ -1,0 +1,87 @@
+"""Ranking metrics with one relevant item per row, and percentile-bootstrap confidence intervals.
+
+Ties are broken uniformly at random *in expectation*: a target tied with ``t`` other candidates takes each
+rank ``better+1 .. better+t+1`` with equal probability, and every metric is the exact expectation over that.
+A model that gives every candidate the same score therefore lands exactly on chance, never below or above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+METRICS: dict[str, tuple[str, int | None]] = {
+    "hit_at_1": ("hit", 1),
+    "hr_at_5": ("hit", 5),
+    "hr_at_10": ("hit", 10),
+    "ndcg_at_5": ("ndcg", 5),
+    "ndcg_at_10": ("ndcg", 10),
+    "mrr": ("mrr", None),
+}
+
+
+def target_rank_counts(scores: np.ndarray, target_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(better, ties)`` per row: candidates scoring strictly above the target, and others tied with it.
+
+    Args:
+        scores: ``(R, C)`` scores of every candidate, target included (``-inf`` for excluded ones).
+        target_scores: ``(R,)`` the target's score.
+    """
+    target = np.asarray(target_scores)[:, None]
+    better = (scores > target).sum(axis=1)
+    ties = (scores == target).sum(axis=1) - 1
+    return better.astype(np.int64), np.maximum(ties, 0).astype(np.int64)
+
+
+def per_row_metrics(
+    better: np.ndarray, ties: np.ndarray, names: tuple[str, ...] = tuple(METRICS)
+) -> dict[str, np.ndarray]:
+    """Each metric's value per row, in expectation over random tie-breaking."""
+    better = np.asarray(better, dtype=np.int64)
+    ties = np.asarray(ties, dtype=np.int64)
+    lowest, highest = better, better + ties + 1  # ranks better+1 .. better+ties+1 are equally likely
+    top = int(highest.max(initial=1))
+    ranks = np.arange(1, top + 1)
+    gains = {"hit": np.ones(top), "ndcg": 1.0 / np.log2(ranks + 1.0), "mrr": 1.0 / ranks}
+    out = {}
+    for name in names:
+        kind, k = METRICS[name]
+        gain = gains[kind] if k is None else np.where(ranks <= k, gains[kind], 0.0)
+        prefix = np.concatenate([[0.0], np.cumsum(gain)])  # prefix[r] = sum of gains of ranks 1..r
+        out[name] = (prefix[highest] - prefix[lowest]) / (ties + 1)
+    return out
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of ``values`` (seeded, so reports are reproducible)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // len(values))  # bound memory for large row counts
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        means[start : start + size] = values[rng.integers(0, len(values), (size, len(values)))].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def summarize(
+    per_row: dict[str, np.ndarray], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """``{metric: {value, ci_low, ci_high, n}}``: the mean, its bootstrap interval and the row count."""
+    summary = {}
+    for name, values in per_row.items():
+        low, high = bootstrap_ci(values, n_resamples, confidence, seed)
+        summary[name] = {
+            "value": float(np.mean(values)) if len(values) else float("nan"),
+            "ci_low": low,
+            "ci_high": high,
+            "n": int(len(values)),
+        }
+    return summary

@@ -1,0 +1,185 @@
+"""Stage-1 training: the frozen backbone's outputs are computed once; each step encodes the batch's item
+texts through the (fine-tuned) SBERT and trains the four alignment networks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .alignment import LOSS_TERMS, CollaborativeTextAlignment
+from .base import CFBackbone
+from .data import pad_left
+from .text_encoder import CachedTextEncoder
+
+
+@dataclass
+class Stage1TrainingConfig:
+    epochs: int = 1  # (int) passes over the training signal
+    batch_size: int = 32  # (int) users per step
+    lr: float = 1e-4  # (float) Adam learning rate (alignment networks and trainable SBERT layers)
+    all_items: bool = (
+        False  # (bool) every position of every training sequence (A-LLMRec_all), not just the last item
+    )
+    max_examples: int | None = (
+        None  # (int|null) seeded cap on training examples per epoch (CPU budget); null: all
+    )
+    recall_sample: int = 1000  # (int) items sampled for the alignment Recall@10 diagnostic
+
+
+@dataclass
+class UserSignal:
+    """Frozen CF inputs of the training examples: ``x_u`` ``(M, d)``, the positive ``(M,)`` and, for negative
+    sampling, the items of the example's user ``(M, L)`` (0-padded)."""
+
+    users: torch.Tensor
+    positives: torch.Tensor
+    seen: torch.Tensor
+
+
+@torch.no_grad()
+def frozen_user_signal(
+    backbone: CFBackbone, sequences: list[np.ndarray], all_items: bool, batch_size: int = 512
+) -> UserSignal:
+    """Run the frozen backbone once over every training sequence.
+
+    The signal is each user's last training item, with ``x_u`` from the items before it; with ``all_items``
+    every position ``t >= 1`` is an example with ``x_u`` from items ``< t``.
+    """
+    backbone.eval()
+    max_len = backbone.config.max_seq_len
+    usable = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
+    users, positives, owners = [], [], []
+    for start in range(0, len(usable), batch_size):
+        chunk = usable[start : start + batch_size]
+        history = torch.from_numpy(pad_left([s[:-1] for s in chunk], max_len))  # (B, T)
+        if not all_items:
+            users.append(backbone.user_representation(history))
+            positives.append(torch.as_tensor([int(s[-1]) for s in chunk]))
+            owners.append(torch.arange(start, start + len(chunk)))
+            continue
+        feats = backbone.sequence_features(history)  # (B, T, d): position t predicts the next item
+        nexts = torch.from_numpy(pad_left([s[1:] for s in chunk], max_len))  # (B, T)
+        keep = nexts != 0
+        users.append(feats[keep])
+        positives.append(nexts[keep])
+        owners.append((torch.arange(start, start + len(chunk)).unsqueeze(1).expand_as(nexts))[keep])
+    seen = torch.from_numpy(pad_left(usable, max(len(s) for s in usable)))
+    owner = torch.cat(owners)
+    return UserSignal(torch.cat(users), torch.cat(positives), seen[owner])
+
+
+def sample_negative_items(
+    signal: UserSignal, n_items: int, generator: torch.Generator, tries: int = 10
+) -> torch.Tensor:
+    """One uniform negative per example that its user never interacted with (re-drawn on a clash)."""
+    negatives = torch.randint(1, n_items + 1, signal.positives.shape, generator=generator)
+    for _ in range(tries):
+        clash = (negatives.unsqueeze(1) == signal.seen).any(1)
+        if not clash.any():
+            break
+        negatives[clash] = torch.randint(1, n_items + 1, (int(clash.sum()),), generator=generator)
+    return negatives
+
+
+@dataclass
+class Stage1Result:
+    history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch curves
+    seconds: list[float] = field(default_factory=list)  # training seconds per epoch (diagnostics excluded)
+
+
+@torch.no_grad()
+def alignment_diagnostics(
+    alignment: CollaborativeTextAlignment,
+    item_table: torch.Tensor,
+    text_table: torch.Tensor,
+    recall_sample: int,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Mean cosine(e_i, q_i), the per-dimension spread of ``e`` (collapse guard) and alignment Recall@10:
+    for sampled items, is ``e_i`` among the 10 nearest ``e`` (Euclidean, as the matching loss) to ``q_i``?"""
+    e = alignment.joint_embeddings(item_table)  # (N, d')
+    q = alignment.text_embeddings(text_table)  # (N, d')
+    spread = e.std(dim=0)
+    sample = torch.randperm(len(e), generator=generator)[: min(recall_sample, len(e))]
+    distances = torch.cdist(q[sample], e)  # (S, N)
+    own = distances.gather(1, sample.unsqueeze(1))
+    ranks = 1 + (distances < own).sum(dim=1)
+    return {
+        "cosine_e_q": float(F.cosine_similarity(e, q, dim=1).mean()),
+        "e_std_mean": float(spread.mean()),
+        "e_std_min": float(spread.min()),
+        "alignment_recall_at_10": float((ranks <= 10).float().mean()),
+        "alignment_recall_random": min(10, len(e)) / len(e),
+    }
+
+
+def train_alignment(
+    alignment: CollaborativeTextAlignment,
+    backbone: CFBackbone,
+    text_encoder: CachedTextEncoder,
+    signal: UserSignal,
+    config: Stage1TrainingConfig,
+    seed: int,
+    progress: bool = True,
+    user_vectors: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Stage1Result:
+    """Train the alignment networks (and SBERT's trainable layers) in place.
+
+    ``user_vectors(example_indexes) -> (B, d)`` replaces the precomputed ``signal.users`` (the benchmark's
+    naive variant recomputes them with the backbone at every step, as the authors' code does).
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    item_table = backbone.item_embeddings.detach()  # (N+1, d), frozen
+    params = [p for p in [*alignment.parameters(), *text_encoder.parameters()] if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    result = Stage1Result(history={f"loss_{name}": [] for name in ("total", *LOSS_TERMS)})
+    labels = torch.tensor([1.0, 0.0])
+    all_items = torch.arange(1, backbone.n_items + 1)
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        alignment.train()
+        text_encoder.train()
+        negatives = sample_negative_items(signal, backbone.n_items, generator)
+        order = torch.randperm(len(signal.positives), generator=generator)
+        if config.max_examples is not None:
+            order = order[: config.max_examples]
+        sums = dict.fromkeys(result.history, 0.0)
+        steps = 0
+        bar = tqdm(
+            order.split(config.batch_size), desc=f"stage1 epoch {epoch}", unit="step", disable=not progress
+        )
+        for idx in bar:
+            items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
+            terms = alignment.losses(
+                signal.users[idx] if user_vectors is None else user_vectors(idx),
+                item_table[items],
+                text_encoder(items),
+                labels.expand(len(idx), 2),
+                backbone.score_vectors,
+            )
+            loss = alignment.total_loss(terms)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            sums["loss_total"] += loss.item()
+            for name in LOSS_TERMS:
+                sums[f"loss_{name}"] += terms[name].item()
+            bar.set_postfix(loss=f"{sums['loss_total'] / steps:.4f}")
+        result.seconds.append(time.perf_counter() - start)
+        for key, value in sums.items():
+            result.history[key].append(value / max(steps, 1))
+        text_table = text_encoder.encode_all(all_items)
+        alignment.eval()
+        for key, value in alignment_diagnostics(
+            alignment, item_table[1:], text_table, config.recall_sample, generator
+        ).items():
+            result.history.setdefault(key, []).append(value)
+    return result

@@ -1,0 +1,83 @@
+"""Tensors for CF training and candidate scoring, from plain item-index sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def pad_left(sequences: Sequence[Sequence[int]], length: int) -> np.ndarray:
+    """``(len(sequences), length)`` int64, each sequence's last ``length`` items right-aligned, 0-padded."""
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, items in enumerate(sequences):
+        tail = np.asarray(items, dtype=np.int64)[-length:]
+        if len(tail):
+            out[row, length - len(tail) :] = tail
+    return out
+
+
+@dataclass
+class CandidateRows:
+    """Frozen evaluation rows: histories ``(R, T)``, candidates ``(R, C)`` and the target's column ``(R,)``."""
+
+    histories: torch.Tensor
+    candidates: torch.Tensor
+    target_pos: torch.Tensor
+
+    @classmethod
+    def build(
+        cls,
+        histories: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]],
+        targets: Sequence[int],
+        max_len: int,
+    ) -> CandidateRows:
+        cand = np.asarray([np.asarray(c, dtype=np.int64) for c in candidates]).reshape(len(targets), -1)
+        hits = cand == np.asarray(targets, dtype=np.int64)[:, None]
+        if not hits.any(axis=1).all():
+            bad = int(np.flatnonzero(~hits.any(axis=1))[0])
+            raise ValueError(f"evaluation row {bad}: the target item is not among its candidates")
+        return cls(
+            torch.from_numpy(pad_left(histories, max_len)),
+            torch.from_numpy(cand),
+            torch.from_numpy(hits.argmax(axis=1)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.target_pos)
+
+
+@dataclass
+class NextItemExamples:
+    """Per-user training examples (SASRec style): inputs ``(U, T)``, next items ``(U, T)``."""
+
+    inputs: torch.Tensor
+    positives: torch.Tensor
+
+    @classmethod
+    def build(cls, sequences: Sequence[Sequence[int]], max_len: int) -> NextItemExamples:
+        usable = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
+        inputs = pad_left([s[:-1] for s in usable], max_len)
+        positives = pad_left([s[1:] for s in usable], max_len)
+        return cls(torch.from_numpy(inputs), torch.from_numpy(positives))
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def sample_negatives(
+    inputs: torch.Tensor, positives: torch.Tensor, n_items: int, generator: torch.Generator, tries: int = 100
+) -> torch.Tensor:
+    """One uniform negative per position ``(B, T)``, re-drawn (up to ``tries`` times) where it hits an item
+    of the user's own sequence; 0 where the position is padding."""
+    seen = torch.cat([inputs, positives[:, -1:]], dim=1)  # (B, T+1): the user's items in this window
+    negatives = torch.randint(1, n_items + 1, positives.shape, generator=generator)
+    for _ in range(tries):
+        clash = (negatives.unsqueeze(-1) == seen.unsqueeze(1)).any(-1)  # (B, T)
+        if not clash.any():
+            break
+        negatives[clash] = torch.randint(1, n_items + 1, (int(clash.sum()),), generator=generator)
+    return negatives.masked_fill(positives == 0, 0)

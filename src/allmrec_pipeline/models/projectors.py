@@ -1,0 +1,46 @@
+"""Stage-2 projectors (A-LLMRec §4.2): CF vectors to the LLM's token-embedding space.
+
+As in the authors' code: ``Linear → LayerNorm → LeakyReLU → Linear`` with Xavier-normal weights.
+NOTE: optionally (``target_norm``) every output row is rescaled to a fixed L2 norm, typically the LLM's mean
+token-embedding norm: freshly initialised projectors emit vectors about three times longer than SmolLM2's
+token embeddings, which the frozen LLM then reads as outliers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Projector(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, target_norm: float | None = None) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.LeakyReLU(), nn.Linear(out_dim, out_dim)
+        )
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_normal_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        self.target_norm = target_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., in_dim) -> (..., out_dim)
+        out = self.net(x)
+        if self.target_norm is not None:
+            out = out * (self.target_norm / out.norm(dim=-1, keepdim=True).clamp(min=1e-6))
+        return out
+
+
+class CandidateHead(nn.Module):
+    """The ``embedding_head`` objective's scorer: the last prompt position's hidden state (query) against the
+    hidden states at each candidate's soft token (keys), through two small linear maps."""
+
+    def __init__(self, hidden: int, dim: int = 128) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden, dim)
+        self.key = nn.Linear(hidden, dim)
+        self.scale = dim**-0.5
+
+    def forward(self, last: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, C)`` from ``last`` ``(B, H)`` and ``candidates`` ``(B, C, H)``."""
+        return torch.einsum("bd,bcd->bc", self.query(last), self.key(candidates)) * self.scale

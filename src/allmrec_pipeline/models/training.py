@@ -1,0 +1,162 @@
+"""One training loop for every CF backbone: sampled-negative BCE (or CE) per position, Adam, early stopping
+on validation NDCG@10 over the frozen candidate rows, best epoch kept."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from allmrec_pipeline import metrics
+
+from .base import CFBackbone
+from .data import CandidateRows, NextItemExamples, sample_negatives
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 200  # (int) maximum epochs
+    batch_size: int = 128  # (int) users per step
+    lr: float = 1e-3  # (float) Adam learning rate
+    weight_decay: float = 0.0  # (float) Adam L2 penalty
+    loss: str = (
+        "bce"  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
+    )
+    patience: int = 10  # (int) stop after this many evaluations without a better validation NDCG@10
+    eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs
+    eval_batch_size: int = 512  # (int) rows per scoring batch
+
+
+@dataclass
+class TrainingResult:
+    history: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # per-epoch curves (NaN where not evaluated)
+    best_epoch: int = 0  # 1-based epoch whose weights were kept
+    best_valid_ndcg_at_10: float = float("-inf")
+    seconds_to_best: float = 0.0  # training + validation wall time up to the end of the best epoch
+    seconds_total: float = 0.0
+    stopped_early: bool = False
+
+
+@torch.no_grad()
+def score_candidates(model: CFBackbone, rows: CandidateRows, batch_size: int = 512) -> np.ndarray:
+    """Scores ``(R, C)`` of every row's candidates, in eval mode."""
+    model.eval()
+    out = [
+        model.score(rows.histories[i : i + batch_size], rows.candidates[i : i + batch_size])
+        for i in range(0, len(rows), batch_size)
+    ]
+    return torch.cat(out).float().numpy()
+
+
+def candidate_metrics(model: CFBackbone, rows: CandidateRows, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Per-row ranking metrics of the target among its frozen candidates."""
+    scores = score_candidates(model, rows, batch_size)
+    target = scores[np.arange(len(rows)), rows.target_pos.numpy()]
+    return metrics.per_row_metrics(*metrics.target_rank_counts(scores, target))
+
+
+@torch.no_grad()
+def full_ranking_metrics(
+    model: CFBackbone, histories: torch.Tensor, targets: torch.Tensor, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Per-row metrics of the target ranked against every item (RecBole's protocol); the items of the history
+    are excluded, as RecBole masks already-seen items."""
+    model.eval()
+    parts = []
+    for i in range(0, len(targets), batch_size):
+        history, target = histories[i : i + batch_size], targets[i : i + batch_size]
+        scores = model.score_all(history)  # (B, N+1)
+        target_scores = scores.gather(1, target[:, None]).squeeze(1)
+        scores.scatter_(1, history, float("-inf"))  # history (and its padding 0) out of the ranking
+        scores.scatter_(1, target[:, None], target_scores[:, None])
+        parts.append(metrics.target_rank_counts(scores.numpy(), target_scores.numpy()))
+    better = np.concatenate([p[0] for p in parts])
+    ties = np.concatenate([p[1] for p in parts])
+    return metrics.per_row_metrics(better, ties, ("hr_at_10", "ndcg_at_10"))
+
+
+def train(
+    model: CFBackbone,
+    examples: NextItemExamples,
+    valid: CandidateRows,
+    config: TrainingConfig,
+    seed: int,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    """Train ``model`` in place; on return it holds the weights of the best validation epoch.
+
+    Args:
+        model: A freshly built backbone.
+        examples: Per-user inputs and next items.
+        valid: Frozen validation rows (early stopping on their NDCG@10).
+        config: Loop settings.
+        seed: Seeds dropout, the batch order and the negative sampler.
+        progress: Show a progress bar.
+        on_epoch: Called after each epoch with its number and figures (e.g. by a benchmark).
+    """
+    torch.manual_seed(seed)
+    sampler = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay
+    )
+    result = TrainingResult(
+        history={"train_loss": [], "valid_ndcg_at_10": [], "valid_hit_at_1": [], "epoch_seconds": []}
+    )
+    best_state, waited, elapsed = None, 0, 0.0
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {model.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(examples), generator=sampler)
+        total, steps = 0.0, 0
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i : i + config.batch_size]
+            inputs, positives = examples.inputs[idx], examples.positives[idx]
+            negatives = sample_negatives(inputs, positives, model.n_items, sampler)
+            loss = model.loss(inputs, positives, negatives, config.loss)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, steps = total + loss.item(), steps + 1
+        figures = {
+            "train_loss": total / max(steps, 1),
+            "valid_ndcg_at_10": float("nan"),
+            "valid_hit_at_1": float("nan"),
+        }
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            per_row = candidate_metrics(model, valid, config.eval_batch_size)
+            figures["valid_ndcg_at_10"] = float(per_row["ndcg_at_10"].mean())
+            figures["valid_hit_at_1"] = float(per_row["hit_at_1"].mean())
+        elapsed += time.perf_counter() - start
+        figures["epoch_seconds"] = time.perf_counter() - start
+        for key, value in figures.items():
+            result.history[key].append(value)
+        if not np.isnan(figures["valid_ndcg_at_10"]):
+            if figures["valid_ndcg_at_10"] > result.best_valid_ndcg_at_10:
+                result.best_valid_ndcg_at_10 = figures["valid_ndcg_at_10"]
+                result.best_epoch, result.seconds_to_best, waited = epoch, elapsed, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+        bar.set_postfix(
+            loss=f"{figures['train_loss']:.4f}",
+            ndcg10=f"{result.best_valid_ndcg_at_10:.4f}",
+            best=result.best_epoch,
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, figures)
+        if waited >= config.patience:
+            result.stopped_early = True
+            break
+    result.seconds_total = elapsed
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result

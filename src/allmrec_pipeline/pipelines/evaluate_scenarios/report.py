@@ -1,0 +1,55 @@
+"""The human-readable report: a markdown table (models × scenarios, Hit@1 with its CI) and bar charts."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def markdown_table(scenario_metrics: pd.DataFrame, metric: str, n_candidates: int, title: str) -> str:
+    """Models as rows, scenarios as columns, ``value [ci_low, ci_high] (n)``, and the random floor."""
+    rows = scenario_metrics[scenario_metrics["metric"] == metric]
+    scenarios = list(dict.fromkeys(rows["scenario"]))
+    lines = [f"# {title}", "", f"{metric} with its 95% bootstrap interval and row count.", ""]
+    lines.append("| model | " + " | ".join(scenarios) + " |")
+    lines.append("|---|" + "---|" * len(scenarios))
+    for model, group in rows.groupby("model", sort=False):
+        cells = group.set_index("scenario")
+        lines.append(
+            f"| {model} | "
+            + " | ".join(
+                f"{cells.loc[s, 'value']:.3f} [{cells.loc[s, 'ci_low']:.3f}, {cells.loc[s, 'ci_high']:.3f}] (n={int(cells.loc[s, 'n'])})"
+                if s in cells.index
+                else "—"
+                for s in scenarios
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"Random floor: Hit@1 = 1/{n_candidates} = {1 / n_candidates:.3f} (one target among {n_candidates} candidates).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def bar_charts(scenario_metrics: pd.DataFrame, metric: str, n_candidates: int) -> dict[str, plt.Figure]:
+    """One figure per scenario: the metric per model with its interval, and the random floor."""
+    figures = {}
+    rows = scenario_metrics[scenario_metrics["metric"] == metric]
+    for scenario, group in rows.groupby("scenario", sort=False):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        errors = [group["value"] - group["ci_low"], group["ci_high"] - group["value"]]
+        ax.bar(group["model"], group["value"], yerr=errors, capsize=4, color="#4C72B0")
+        if metric == "hit_at_1":
+            ax.axhline(1 / n_candidates, color="grey", linestyle="--", label=f"random 1/{n_candidates}")
+            ax.legend(loc="upper right")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{scenario} (n={int(group['n'].max())})")
+        ax.set_ylim(0, 1)
+        fig.tight_layout()
+        figures[f"{scenario}.png"] = fig
+    return figures

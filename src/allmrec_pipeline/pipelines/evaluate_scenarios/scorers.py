@@ -1,0 +1,103 @@
+"""Every model scores the same frozen candidate rows: the CF backbone, LLM-only, A-LLMRec and its SBERT
+variant. Rank mode returns scores; generate mode also returns the raw generation and its mapped candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from allmrec_pipeline.llm.generation import generate, map_to_candidate
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
+from allmrec_pipeline.models.base import CFBackbone
+from allmrec_pipeline.models.data import pad_left
+
+
+@dataclass
+class Domain:
+    """What a scenario's rows need: the backbone's item table for histories (``None``: its own), the items'
+    titles and the prompt wording."""
+
+    titles: list[str]
+    wording: dict[str, str]
+    cf_table: torch.Tensor | None = None  # stand-in CF embeddings of foreign items (cross-domain)
+    joint_table: torch.Tensor | None = None  # e_i (or q_i for foreign items)
+    text_table: torch.Tensor | None = None  # q_i
+
+
+@dataclass
+class Scored:
+    scores: np.ndarray  # (R, C)
+    generations: list[str | None] = field(default_factory=list)
+    chosen: list[int | None] = field(default_factory=list)  # generate mode: the mapped candidate column
+
+
+@torch.no_grad()
+def user_vectors(backbone: CFBackbone, histories: list, cf_table: torch.Tensor | None) -> torch.Tensor:
+    padded = torch.from_numpy(pad_left(histories, backbone.config.max_seq_len))
+    return torch.cat(
+        [backbone.user_representation(padded[i : i + 512], cf_table) for i in range(0, len(padded), 512)]
+    )
+
+
+@torch.no_grad()
+def score_cf(backbone: CFBackbone, rows: pd.DataFrame, domain: Domain) -> Scored:
+    """The backbone alone: ``score_vectors(x_u, E[candidates])`` (stand-ins for foreign items)."""
+    users = user_vectors(backbone, list(rows["history"]), domain.cf_table)
+    table = backbone.item_embeddings if domain.cf_table is None else domain.cf_table
+    candidates = torch.as_tensor(np.stack(rows["candidates"].to_numpy()).astype(np.int64))
+    return Scored(backbone.score_vectors(users, table[candidates]).float().numpy())
+
+
+def samples_for(rows: pd.DataFrame, users: torch.Tensor) -> list[Sample]:
+    return [
+        Sample(
+            vector,
+            list(map(int, history)),
+            list(map(int, cands)),
+            int(np.flatnonzero(np.asarray(cands) == target)[0]),
+        )
+        for vector, history, cands, target in zip(
+            users, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
+        )
+    ]
+
+
+@torch.no_grad()
+def score_llm(
+    recommender: SoftPromptRecommender,
+    samples: list[Sample],
+    mode: str,
+    batch_size: int,
+    max_new_tokens: int,
+    fuzzy_threshold: float,
+    desc: str,
+) -> Scored:
+    """Rank mode: the recommender's scores (head or title log-likelihoods). Generate mode: greedy answers
+    mapped to one candidate; the chosen one scores 1, the rest 0 (an invalid answer scores all 0)."""
+    recommender.eval()
+    if mode == "rank":
+        parts = [
+            recommender.scores(samples[i : i + batch_size]).float().numpy()
+            for i in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch")
+        ]
+        return Scored(np.concatenate(parts))
+    if mode != "generate":
+        raise ValueError(f"unknown mode {mode!r}: rank or generate")
+    scores = np.zeros((len(samples), len(samples[0].candidates)), dtype=np.float32)
+    generations, chosen = [], []
+    for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch"):
+        batch = samples[start : start + batch_size]
+        texts = generate(recommender.llm, recommender.tokenizer, recommender.prompts(batch), max_new_tokens)
+        for offset, (sample, text) in enumerate(zip(batch, texts, strict=True)):
+            mapping = map_to_candidate(
+                text, [recommender.titles[c] for c in sample.candidates], fuzzy_threshold
+            )
+            generations.append(text)
+            chosen.append(mapping.index)
+            if mapping.index is not None:
+                scores[start + offset, mapping.index] = 1.0
+    return Scored(scores, generations, chosen)

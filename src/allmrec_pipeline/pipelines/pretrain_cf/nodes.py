@@ -1,0 +1,159 @@
+"""Nodes of ``pretrain_cf``: train the chosen CF backbone, then test it on the frozen candidate rows."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.models import BACKBONES, build_backbone
+from allmrec_pipeline.models.checkpoint import Checkpoint, backbone_checkpoint, load_backbone
+from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
+from allmrec_pipeline.models.training import TrainingConfig, candidate_metrics, full_ranking_metrics, train
+
+logger = logging.getLogger(__name__)
+
+
+def candidate_rows(eval_candidates: pd.DataFrame, scenario: str, split: str, max_len: int) -> CandidateRows:
+    """The frozen rows of one scenario and split as tensors."""
+    rows = eval_candidates[(eval_candidates["scenario"] == scenario) & (eval_candidates["split"] == split)]
+    return CandidateRows.build(
+        list(rows["history"]), list(rows["candidates"]), list(rows["target_item_idx"]), max_len
+    )
+
+
+def _build_configs(pretrain_cf: dict[str, Any], backbone: str) -> tuple[dict[str, Any], TrainingConfig]:
+    models = pretrain_cf.get("models", {})
+    if backbone not in BACKBONES:
+        raise ConfigError(f"params 'backbone' is {backbone!r}; choose one of {sorted(BACKBONES)}")
+    if backbone not in models:
+        raise ConfigError(f"params 'pretrain_cf.models.{backbone}' is missing (parameters_pretrain_cf.yml)")
+    try:
+        training = TrainingConfig(**pretrain_cf["training"])
+    except TypeError as exc:
+        raise ConfigError(f"params 'pretrain_cf.training': {exc}") from exc
+    if training.loss not in {"bce", "ce"}:
+        raise ConfigError(f"params 'pretrain_cf.training.loss' must be 'bce' or 'ce', got {training.loss!r}")
+    return dict(models[backbone]), training
+
+
+def train_backbone(
+    train_sequences: pd.DataFrame,
+    eval_candidates: pd.DataFrame,
+    item_index: pd.DataFrame,
+    pretrain_cf: dict[str, Any],
+    backbone: str,
+    seed: int,
+) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
+    """Train ``backbone`` on the training sequences, early-stopped on the frozen validation rows.
+
+    Args:
+        train_sequences: ``train_sequences(user_idx, items)`` from split_sequences.
+        eval_candidates: Frozen evaluation rows; ``overall``/``valid`` drives early stopping.
+        item_index: The item index (its length is N).
+        pretrain_cf: ``pretrain_cf`` parameters.
+        backbone: Backbone name (``sasrec``, ``gru4rec``, ``nextitnet``, ``ncf``).
+        seed: The global seed.
+
+    Returns:
+        The best epoch's checkpoint, per-epoch metrics and the training section of the report.
+    """
+    model_config, training = _build_configs(pretrain_cf, backbone)
+    torch.manual_seed(seed)
+    try:
+        model = build_backbone(backbone, len(item_index), model_config)
+    except ValueError as exc:
+        raise ConfigError(f"params 'pretrain_cf.models.{backbone}': {exc}") from exc
+    max_len = model.config.max_seq_len
+    examples = NextItemExamples.build(list(train_sequences["items"]), max_len)
+    valid = candidate_rows(eval_candidates, "overall", "valid", max_len)
+    logger.info("Training %s on %d users (%d validation rows)", backbone, len(examples), len(valid))
+    result = train(model, examples, valid, training, seed)
+    logger.info(
+        "%s: best validation NDCG@10 %.4f at epoch %d (%.1f s to best)",
+        backbone,
+        result.best_valid_ndcg_at_10,
+        result.best_epoch,
+        result.seconds_to_best,
+    )
+    curves = {key: values for key, values in result.history.items()}
+    summary = {
+        "best_epoch": result.best_epoch,
+        "best_valid_ndcg_at_10": result.best_valid_ndcg_at_10,
+        "seconds_to_best": result.seconds_to_best,
+        "seconds_total": result.seconds_total,
+        "epochs_run": len(result.history["train_loss"]),
+        "stopped_early": result.stopped_early,
+    }
+    report = {
+        "backbone": backbone,
+        "config": model.config.to_dict(),
+        "training": training.__dict__,
+        **summary,
+    }
+    return backbone_checkpoint(model), {**curves, **{k: float(v) for k, v in summary.items()}}, report
+
+
+def evaluate_backbone(
+    cf_model: Checkpoint,
+    eval_candidates: pd.DataFrame,
+    item_index: pd.DataFrame,
+    training_report: dict[str, Any],
+    pretrain_cf: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Test the trained backbone on every scenario's frozen test rows, and with full ranking on ``overall``.
+
+    Args:
+        cf_model: The trained checkpoint.
+        eval_candidates: Frozen evaluation rows.
+        item_index: The item index (the checkpoint must match its length).
+        training_report: The training section, merged into the report.
+        pretrain_cf: ``pretrain_cf`` parameters (``evaluation``).
+        seed: Seeds the bootstrap.
+
+    Returns:
+        Flat MLflow metrics (``test.<scenario>.<metric>`` with ``_ci_low``, ``_ci_high`` and ``n``) and the
+        full ``cf_report``.
+    """
+    model = load_backbone(cf_model, expected_n_items=len(item_index))
+    settings = pretrain_cf["evaluation"]
+    resamples, confidence = int(settings["bootstrap_resamples"]), float(settings["confidence"])
+    max_len = model.config.max_seq_len
+    results: dict[str, dict[str, Any]] = {}
+    for scenario in settings["scenarios"]:
+        rows = candidate_rows(eval_candidates, scenario, "test", max_len)
+        if len(rows) == 0:
+            logger.warning("Scenario %s has no test rows: skipped", scenario)
+            continue
+        results[scenario] = metrics.summarize(candidate_metrics(model, rows), resamples, confidence, seed)
+    if settings.get("full_ranking", True):
+        rows = candidate_rows(eval_candidates, "overall", "test", max_len)
+        targets = rows.candidates[torch.arange(len(rows)), rows.target_pos]
+        full = full_ranking_metrics(model, rows.histories, targets)
+        results["overall_full_ranking"] = metrics.summarize(full, resamples, confidence, seed)
+    flat = _flatten(results)
+    for scenario, summary in results.items():
+        logger.info(
+            "%s test %s: %s",
+            model.name,
+            scenario,
+            {name: round(s["value"], 4) for name, s in summary.items()},
+        )
+    return flat, {**training_report, "test": results}
+
+
+def _flatten(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for scenario, summary in results.items():
+        for name, stats in summary.items():
+            flat[f"test.{scenario}.{name}"] = stats["value"]
+            flat[f"test.{scenario}.{name}_ci_low"] = stats["ci_low"]
+            flat[f"test.{scenario}.{name}_ci_high"] = stats["ci_high"]
+        flat[f"test.{scenario}.n"] = float(next(iter(summary.values()))["n"])
+    return {key: float(value) for key, value in flat.items() if not np.isnan(value)}

@@ -1,0 +1,250 @@
+"""Nodes of ``stage2``: train the projectors that let a frozen LLM read the backbone and stage-1 embeddings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
+from allmrec_pipeline.llm.prompt import PromptTemplate
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
+from allmrec_pipeline.models.data import pad_left
+from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
+
+logger = logging.getLogger(__name__)
+
+
+def llm_spec(llms: dict[str, Any], llm: str) -> LLMSpec:
+    """The spec of LLM key ``llm`` from ``llms`` (parameters_stage2.yml)."""
+    if llm not in llms:
+        raise ConfigError(f"params 'llm' is {llm!r}, which is not a key of 'llms' (known: {sorted(llms)})")
+    try:
+        return LLMSpec(**llms[llm])
+    except TypeError as exc:
+        raise ConfigError(f"params 'llms.{llm}': {exc}") from exc
+
+
+def load_llm(llms: dict[str, Any], llm: str):
+    spec = llm_spec(llms, llm)
+    try:
+        return spec, *load_frozen_llm(spec)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"params 'llms.{llm}': {exc}") from exc
+
+
+def wording_for(stage2: dict[str, Any], dataset: str) -> dict[str, str]:
+    """The dataset's item noun and verbs; an unknown dataset fails instead of getting a prompt without them."""
+    wording = stage2["wording"]
+    if dataset not in wording:
+        raise ConfigError(
+            f"no prompt wording for dataset {dataset!r}: add stage2.wording.{dataset} with noun, verb and "
+            f"verb_present (known: {sorted(wording)})"
+        )
+    return dict(wording[dataset])
+
+
+def item_titles(items: pd.DataFrame, item_index: pd.DataFrame) -> list[str]:
+    """Titles by item index (index 0, padding, is ``""``)."""
+    merged = item_index.merge(items[["item_id", "title"]], on="item_id", how="left").sort_values("item_idx")
+    return [""] + merged["title"].fillna("").astype(str).tolist()
+
+
+def item_table(source: str, joint_item_embeddings: pd.DataFrame, backbone) -> torch.Tensor:
+    """``(N+1, d_item)`` with row 0 zero: stage-1 ``e_i`` (``joint``) or the raw CF embeddings (``cf``, MLP-LLM)."""
+    if source == "cf":
+        return backbone.item_embeddings.detach().float()
+    if source != "joint":
+        raise ConfigError(f"params 'stage2.item_source' must be 'joint' or 'cf', got {source!r}")
+    table = np.stack(joint_item_embeddings.sort_values("item_idx")["e"].to_numpy())
+    return torch.cat([torch.zeros(1, table.shape[1]), torch.from_numpy(table).float()])
+
+
+@torch.no_grad()
+def user_vectors(backbone, histories: list) -> torch.Tensor:
+    """The frozen backbone's ``x_u`` ``(B, d)`` for each history."""
+    backbone.eval()
+    padded = torch.from_numpy(pad_left(histories, backbone.config.max_seq_len))
+    return torch.cat([backbone.user_representation(padded[i : i + 512]) for i in range(0, len(padded), 512)])
+
+
+def eval_samples(rows: pd.DataFrame, backbone) -> list[Sample]:
+    """Samples of frozen evaluation rows (candidates as stored, target located)."""
+    vectors = user_vectors(backbone, list(rows["history"]))
+    return [
+        Sample(
+            vector,
+            list(map(int, history)),
+            list(map(int, cands)),
+            int(np.flatnonzero(np.asarray(cands) == target)[0]),
+        )
+        for vector, history, cands, target in zip(
+            vectors, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
+        )
+    ]
+
+
+def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
+    target = scores[np.arange(len(samples)), [s.target_pos for s in samples]]
+    return float(
+        metrics.per_row_metrics(*metrics.target_rank_counts(scores, target), ("hit_at_1",))["hit_at_1"].mean()
+    )
+
+
+def _training_samples(train_sequences, sequences, backbone, n_items, config: Stage2TrainingConfig, seed: int):
+    users = train_sequences[train_sequences["items"].map(len) >= 2].reset_index(drop=True)
+    if config.max_train_users is not None and config.max_train_users < len(users):
+        chosen = np.sort(
+            rng_for(seed, "stage2/train_users").choice(len(users), config.max_train_users, replace=False)
+        )
+        users = users.iloc[chosen].reset_index(drop=True)
+    histories = [np.asarray(items[:-1]) for items in users["items"]]
+    targets = [int(items[-1]) for items in users["items"]]
+    vectors = user_vectors(backbone, histories)
+    touched = (
+        sequences.set_index("user_idx")["items"]
+        .reindex(users["user_idx"])
+        .map(lambda s: set(map(int, s)))
+        .tolist()
+    )
+
+    def make_samples(epoch: int) -> list[Sample]:
+        rng = rng_for(seed, f"stage2/negatives/{epoch}")
+        samples = []
+        for vector, history, target, seen in zip(vectors, histories, targets, touched, strict=True):
+            negatives: list[int] = []
+            while len(negatives) < config.n_negatives:
+                for item in rng.integers(1, n_items + 1, 2 * config.n_negatives).tolist():
+                    if item not in seen and item not in negatives and len(negatives) < config.n_negatives:
+                        negatives.append(item)
+            candidates = [target, *negatives]
+            order = rng.permutation(len(candidates))
+            candidates = [candidates[i] for i in order]
+            samples.append(Sample(vector, history.tolist(), candidates, int(np.flatnonzero(order == 0)[0])))
+        return samples
+
+    return make_samples, len(users)
+
+
+def build_recommender(
+    model,
+    tokenizer,
+    stage2: dict[str, Any],
+    wording: dict[str, str],
+    table: torch.Tensor,
+    titles: list[str],
+    cf_dim: int,
+    model_overrides: dict[str, Any] | None = None,
+) -> SoftPromptRecommender:
+    """Fresh projectors around the (shared, frozen) LLM, configured by ``stage2.model`` plus overrides."""
+    settings = {**stage2["model"], **(model_overrides or {})}
+    if settings.get("soft_token_norm") == "match":
+        settings["soft_token_norm"] = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
+    try:
+        config = Stage2Config(**settings)
+        template = PromptTemplate(**stage2["template"])
+    except TypeError as exc:
+        raise ConfigError(f"params 'stage2.model' / 'stage2.template': {exc}") from exc
+    try:
+        return SoftPromptRecommender(model, tokenizer, template, wording, table, titles, cf_dim, config)
+    except ValueError as exc:
+        raise ConfigError(f"params 'stage2.model': {exc}") from exc
+
+
+def train_projectors(
+    cf_model: Checkpoint,
+    joint_item_embeddings: pd.DataFrame,
+    train_sequences: pd.DataFrame,
+    sequences: pd.DataFrame,
+    eval_candidates: pd.DataFrame,
+    item_index: pd.DataFrame,
+    items: pd.DataFrame,
+    stage2: dict[str, Any],
+    llms: dict[str, Any],
+    llm: str,
+    dataset: str,
+    seed: int,
+) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
+    """Train ``F_U``, ``F_I`` (and the head) with the configured objective; keep the best validation epoch.
+
+    Returns:
+        The projector checkpoint (never the LLM), per-step and per-epoch metrics, and the report (with the LLM
+        id, revision, dtype and the rendered template, also set as run tags).
+    """
+    backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
+    torch.manual_seed(seed)
+    spec, model, tokenizer = load_llm(llms, llm)
+    table = item_table(stage2["item_source"], joint_item_embeddings, backbone)
+    titles = item_titles(items, item_index)
+    recommender = build_recommender(
+        model, tokenizer, stage2, wording_for(stage2, dataset), table, titles, backbone.hidden_size
+    )
+    try:
+        training = Stage2TrainingConfig(**stage2["training"])
+    except TypeError as exc:
+        raise ConfigError(f"params 'stage2.training': {exc}") from exc
+    make_samples, n_users = _training_samples(
+        train_sequences, sequences, backbone, len(item_index), training, seed
+    )
+    valid_rows = eval_candidates[
+        (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
+    ]
+    valid = eval_samples(valid_rows.head(training.max_valid_rows), backbone)
+    logger.info(
+        "Stage 2 (%s, %s): %d training users, %d validation rows",
+        recommender.config.objective,
+        spec.model,
+        n_users,
+        len(valid),
+    )
+    result = train_stage2(recommender, make_samples, valid, training, seed, hit_at_1)
+    example = recommender.render(valid[0]) if valid else ""
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    checkpoint = module_checkpoint(
+        recommender,
+        "stage2_projectors",
+        config=recommender.config.to_dict(),
+        item_source=stage2["item_source"],
+        template=stage2["template"],
+        wording=recommender.wording,
+        llm=asdict(spec),
+        dtype=dtype,
+        cf_dim=backbone.hidden_size,
+        item_dim=int(recommender.item_table.shape[1]),
+        backbone=backbone.name,
+    )
+    curves = {
+        "step_loss": result.step_loss,
+        "step_samples_per_s": result.step_samples_per_s,
+        "valid_hit_at_1": result.epoch_valid_hit_at_1,
+        "best_epoch": float(result.best_epoch),
+        "seconds": result.seconds,
+        "samples_per_s": float(n_users * training.epochs / result.seconds)
+        if result.seconds
+        else float("nan"),
+    }
+    report = {
+        "objective": recommender.config.objective,
+        "training_users": n_users,
+        "valid_rows": len(valid),
+        "valid_hit_at_1_by_epoch": result.epoch_valid_hit_at_1,
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "rendered_template_example": example,
+        "mlflow_tags": {
+            "llm_model": spec.model,
+            "llm_revision": str(spec.revision),
+            "llm_dtype": dtype,
+            "stage2_objective": recommender.config.objective,
+            "stage2_item_source": stage2["item_source"],
+        },
+    }
+    return checkpoint, curves, report

@@ -1,0 +1,87 @@
+"""Checkpoints (safetensors, shape-checked) and the shared training loop (seeded, early-stopped)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from allmrec_pipeline.datasets import SafetensorsDataset
+from allmrec_pipeline.models import build_backbone
+from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, backbone_checkpoint, load_backbone
+from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
+from allmrec_pipeline.models.training import TrainingConfig, train
+
+SEQUENCES = [[(start + k) % 40 + 1 for k in range(8)] for start in range(60)]
+
+
+def _valid_rows() -> CandidateRows:
+    histories = [seq[:-1] for seq in SEQUENCES[:20]]
+    targets = [seq[-1] for seq in SEQUENCES[:20]]
+    candidates = [[t, (t % 40) + 1, ((t + 5) % 40) + 1] for t in targets]
+    return CandidateRows.build(histories, candidates, targets, 10)
+
+
+def _train(seed: int):
+    torch.manual_seed(seed)
+    model = build_backbone("sasrec", 40, {"hidden_size": 16, "max_seq_len": 10})
+    config = TrainingConfig(epochs=3, batch_size=16, patience=5)
+    result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, seed, progress=False)
+    return model, result
+
+
+def test_training_is_deterministic_under_a_seed():
+    (first, first_result), (second, second_result) = _train(5), _train(5)
+    assert first_result.history["train_loss"] == second_result.history["train_loss"]
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+    _, other = _train(6)
+    assert other.history["train_loss"] != first_result.history["train_loss"]
+
+
+def test_training_keeps_the_best_epoch_and_records_curves():
+    model, result = _train(5)
+    assert len(result.history["train_loss"]) == 3
+    assert result.best_epoch == 1 + max(range(3), key=lambda i: result.history["valid_ndcg_at_10"][i])
+    assert result.best_valid_ndcg_at_10 == max(result.history["valid_ndcg_at_10"])
+
+
+def test_early_stopping_stops_after_patience():
+    torch.manual_seed(0)
+    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    config = TrainingConfig(epochs=50, batch_size=16, patience=2, lr=0.0)  # lr 0: never improves
+    result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
+    assert result.stopped_early and result.best_epoch == 1
+    assert len(result.history["train_loss"]) == 3
+
+
+def test_checkpoint_round_trip_through_the_versioned_dataset(tmp_path):
+    model, _ = _train(5)
+    dataset = SafetensorsDataset(filepath=str(tmp_path / "cf_model.safetensors"), version=None)
+    dataset.save(backbone_checkpoint(model))
+    restored = load_backbone(dataset.load(), expected_n_items=40)
+    history, candidates = torch.tensor([[0, 1, 2, 3]]), torch.tensor([[4, 5, 6]])
+    torch.testing.assert_close(model.eval().score(history, candidates), restored.score(history, candidates))
+
+
+def test_checkpoint_from_another_dataset_is_refused():
+    model, _ = _train(5)
+    with pytest.raises(
+        CheckpointMismatchError, match="has 40 items but the item index has 41: it was trained on another"
+    ):
+        load_backbone(backbone_checkpoint(model), expected_n_items=41)
+
+
+def test_weights_that_do_not_fit_the_config_are_listed():
+    model, _ = _train(5)
+    tensors, metadata = backbone_checkpoint(model)
+    metadata = {**metadata, "config": metadata["config"].replace('"hidden_size": 16', '"hidden_size": 32')}
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"does not fit the model \(\d+ tensor\(s\)\): .*attns.0.key.weight: checkpoint \(16, 16\) vs model \(32, 32\)",
+    ):
+        load_backbone((tensors, metadata))
+
+
+def test_a_non_backbone_file_is_refused():
+    with pytest.raises(CheckpointMismatchError, match="not a CF backbone checkpoint"):
+        load_backbone(({}, {"kind": "stage1_alignment"}))

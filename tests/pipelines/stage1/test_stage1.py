@@ -1,0 +1,126 @@
+"""stage1 on the real Beauty slice with the embedded MiniLM: a small end-to-end run, the text path, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+
+from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, backbone_checkpoint
+from allmrec_pipeline.models.registry import build_backbone
+from allmrec_pipeline.pipelines.pretrain_cf import create_pipeline as pretrain_pipeline
+from allmrec_pipeline.pipelines.stage1 import create_pipeline as stage1_pipeline
+from allmrec_pipeline.pipelines.stage1.nodes import load_alignment, render_item_texts
+from tests.conftest import PROJECT_ROOT, run_in_memory
+
+PRETRAIN = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_pretrain_cf.yml").read_text())["pretrain_cf"]
+STAGE1 = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_stage1.yml").read_text())["stage1"]
+
+
+def stage1_params(**training) -> dict:
+    return {
+        **STAGE1,
+        "sbert": {**STAGE1["sbert"], "trainable_layers": 1},
+        "training": {**STAGE1["training"], "max_examples": 64, "recall_sample": 50, **training},
+    }
+
+
+@pytest.fixture(scope="session")
+def stage1_catalog(split_tables) -> DataCatalog:
+    """pretrain_cf (1 epoch, SASRec) then stage1 (64 examples), in memory, on the Beauty slice."""
+    names = (
+        "train_sequences",
+        "eval_candidates",
+        "item_index",
+        "items",
+        "cross_domain.item_index",
+        "cross_domain.items",
+    )
+    catalog = DataCatalog({name: MemoryDataset(split_tables[name]) for name in names})
+    catalog["item_popularity"] = MemoryDataset(split_tables["item_popularity"])
+    catalog["params:pretrain_cf"] = {
+        **PRETRAIN,
+        "training": {**PRETRAIN["training"], "epochs": 1},
+        "evaluation": {**PRETRAIN["evaluation"], "bootstrap_resamples": 50},
+    }
+    catalog["params:backbone"] = "sasrec"
+    catalog["params:seed"] = 3
+    catalog["params:stage1"] = stage1_params()
+    catalog["params:cross_domain_enabled"] = True
+    return run_in_memory(pretrain_pipeline() + stage1_pipeline(), catalog)
+
+
+def test_end_to_end_outputs(stage1_catalog, split_tables):
+    n_items = len(split_tables["item_index"])
+    joint = stage1_catalog.load("joint_item_embeddings")
+    text = stage1_catalog.load("text_item_embeddings")
+    assert joint["item_idx"].tolist() == list(range(1, n_items + 1)) == text["item_idx"].tolist()
+    assert np.stack(joint["e"]).shape == (n_items, 128)
+    metrics = stage1_catalog.load("stage1_metrics")
+    for key in (
+        "loss_total",
+        "loss_matching",
+        "loss_item_recon",
+        "loss_text_recon",
+        "loss_rec",
+        "cosine_e_q",
+        "e_std_mean",
+        "alignment_recall_at_10",
+    ):
+        assert len(metrics[key]) == 1, key
+    foreign = stage1_catalog.load("cross_domain.foreign_item_embeddings")
+    assert len(foreign) == len(split_tables["cross_domain.item_index"])
+    assert np.stack(foreign["cf_stand_in"]).shape[1] == 50  # the SASRec d: usable by the frozen backbone
+
+
+def test_cold_items_take_the_text_path(stage1_catalog, split_tables):
+    joint = stage1_catalog.load("joint_item_embeddings").set_index("item_idx")
+    text = stage1_catalog.load("text_item_embeddings").set_index("item_idx")
+    counts = split_tables["item_popularity"].set_index("item_idx")["count"]
+    untrained = counts.index[counts == 0]
+    assert len(untrained) > 0
+    assert (joint.loc[untrained, "path"] == "text").all()
+    assert (joint.loc[counts.index[counts > 0], "path"] == "cf").all()
+    for item in untrained[:5]:
+        np.testing.assert_array_equal(joint.loc[item, "e"], text.loc[item, "q"])
+
+
+def test_backbone_of_another_size_is_refused(stage1_catalog, split_tables):
+    with pytest.raises(CheckpointMismatchError, match=r"backbone with d=50, but this backbone has d=64"):
+        load_alignment(stage1_catalog.load("stage1_model"), cf_dim=64)
+
+
+def test_unknown_template_field_names_the_key(split_tables):
+    text = {**STAGE1["text"], "template": "Title: {title}, Brand: {brand}"}
+    with pytest.raises(ConfigError, match=r"stage1.text.template' uses unknown field\(s\) \['brand'\]"):
+        render_item_texts(split_tables["items"], split_tables["item_index"], text)
+
+
+def test_missing_sbert_directory_fails_clearly(split_tables):
+    from allmrec_pipeline.pipelines.stage1.nodes import align_collaborative_and_text
+
+    model = build_backbone("sasrec", len(split_tables["item_index"]), {"hidden_size": 8})
+    params = {**stage1_params(), "sbert": {**STAGE1["sbert"], "model": "/nonexistent/nq-distilbert-base-v1"}}
+    with pytest.raises(
+        ConfigError,
+        match=r"stage1.sbert.model': SBERT model '/nonexistent/nq-distilbert-base-v1' is not a local directory",
+    ):
+        align_collaborative_and_text(
+            backbone_checkpoint(model),
+            split_tables["train_sequences"],
+            split_tables["item_index"],
+            split_tables["items"],
+            params,
+            0,
+        )
+
+
+def test_texts_follow_the_template(split_tables):
+    texts = render_item_texts(split_tables["items"], split_tables["item_index"], STAGE1["text"])
+    assert texts[0] == "" and len(texts) == len(split_tables["item_index"]) + 1
+    first = (
+        split_tables["item_index"].merge(split_tables["items"], on="item_id").sort_values("item_idx").iloc[0]
+    )
+    assert texts[1] == f"Title: {first['title']}"  # the Beauty slice has titles only

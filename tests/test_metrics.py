@@ -1,0 +1,79 @@
+"""Ranking metrics against hand-computed rankings (ties included) and the bootstrap interval's coverage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from allmrec_pipeline import metrics
+
+
+def _one(scores, target_index=0):
+    scores = np.asarray([scores], dtype=float)
+    return {
+        k: float(v[0])
+        for k, v in metrics.per_row_metrics(
+            *metrics.target_rank_counts(scores, scores[:, target_index])
+        ).items()
+    }
+
+
+def test_target_ranked_first():
+    m = _one([0.9, 0.1, 0.5])
+    assert m == {
+        "hit_at_1": 1.0,
+        "hr_at_5": 1.0,
+        "hr_at_10": 1.0,
+        "ndcg_at_5": 1.0,
+        "ndcg_at_10": 1.0,
+        "mrr": 1.0,
+    }
+
+
+def test_target_ranked_third():
+    m = _one([0.5, 0.9, 0.7, 0.1])
+    assert m["hit_at_1"] == 0.0 and m["hr_at_5"] == 1.0
+    assert m["ndcg_at_5"] == pytest.approx(1 / math.log2(4))
+    assert m["mrr"] == pytest.approx(1 / 3)
+
+
+def test_target_ranked_sixth_misses_at_five_but_hits_at_ten():
+    m = _one([0.0, 1, 2, 3, 4, 5, -1])
+    assert m["hr_at_5"] == 0.0 and m["ndcg_at_5"] == 0.0
+    assert m["hr_at_10"] == 1.0 and m["ndcg_at_10"] == pytest.approx(1 / math.log2(7))
+    assert m["mrr"] == pytest.approx(1 / 6)
+
+
+def test_ties_are_broken_uniformly_in_expectation():
+    # Target tied with one other candidate, one candidate above: rank 2 or 3 with equal chance.
+    m = _one([0.5, 0.5, 0.9, 0.1])
+    assert m["hit_at_1"] == 0.0
+    assert m["mrr"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    assert m["ndcg_at_5"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(4)) / 2)
+    # All 20 tied: exactly chance.
+    flat = _one([1.0] * 20)
+    assert flat["hit_at_1"] == pytest.approx(1 / 20)
+    assert flat["hr_at_10"] == pytest.approx(10 / 20)
+
+
+def test_excluded_candidates_never_outrank_the_target():
+    m = _one([0.1, -np.inf, -np.inf, 0.2])
+    assert m["mrr"] == pytest.approx(0.5)
+
+
+def test_bootstrap_interval_covers_the_true_rate_of_a_bernoulli_sample():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for trial in range(200):
+        sample = rng.random(400) < 0.3
+        low, high = metrics.bootstrap_ci(sample, n_resamples=500, seed=trial)
+        covered += low <= 0.3 <= high
+    assert 0.90 <= covered / 200 <= 0.99  # a 95% interval, give or take the Monte-Carlo noise
+
+
+def test_summary_carries_value_interval_and_count():
+    summary = metrics.summarize({"hit_at_1": np.array([1.0, 0.0, 0.0, 1.0])}, n_resamples=200)
+    assert summary["hit_at_1"]["value"] == 0.5 and summary["hit_at_1"]["n"] == 4
+    assert 0.0 <= summary["hit_at_1"]["ci_low"] <= 0.5 <= summary["hit_at_1"]["ci_high"] <= 1.0
