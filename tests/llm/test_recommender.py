@@ -174,3 +174,10 @@ def test_real_smollm2_smoke():
             model, tokenizer, TEMPLATE, WORDING, table, TITLES, 5, Stage2Config(objective="lm")
         )
         assert lm.title_scores(batch[0]).shape == (4,)
+
+
+def test_device_choice():
+    from allmrec_pipeline.llm.loading import resolve_device
+
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")

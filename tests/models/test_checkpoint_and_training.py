@@ -85,3 +85,13 @@ def test_weights_that_do_not_fit_the_config_are_listed():
 def test_a_non_backbone_file_is_refused():
     with pytest.raises(CheckpointMismatchError, match="not a CF backbone checkpoint"):
         load_backbone(({}, {"kind": "stage1_alignment"}))
+
+
+def test_windows_cover_every_position_exactly_once():
+    sequence = list(range(1, 13))  # 12 items, max_len 4: targets 2..12 each once
+    plain = NextItemExamples.build([sequence], 4)
+    windowed = NextItemExamples.build([sequence], 4, windows=True)
+    assert len(plain) == 1 and plain.positives[0].tolist() == [9, 10, 11, 12]
+    targets = sorted(t for row in windowed.positives.tolist() for t in row if t)
+    assert targets == list(range(2, 13))
+    assert windowed.inputs[0].tolist() == [8, 9, 10, 11] and windowed.positives[-1].tolist() == [0, 2, 3, 4]

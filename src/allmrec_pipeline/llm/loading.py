@@ -25,6 +25,7 @@ class LLMSpec:
     gguf_file: str | None = None  # (str|null) GGUF file name inside `model` (a directory)
     revision: str | None = None  # (str|null) revision of a Hugging Face id
     dtype: str = "auto"  # (str) auto | float32 | bfloat16
+    device: str = "auto"  # (str) auto (cuda when available) | cpu | cuda | cuda:N
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -59,7 +60,14 @@ def _embedded_location() -> tuple[str, str]:
     return str(folder), files[0].name
 
 
-def load_frozen_llm(spec: LLMSpec, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def resolve_device(name: str) -> str:
+    """``auto``: the first CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def load_frozen_llm(spec: LLMSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The model in eval mode with ``requires_grad=False`` everywhere, and its tokenizer.
 
     Raises:
@@ -69,6 +77,7 @@ def load_frozen_llm(spec: LLMSpec, device: str = "cpu") -> tuple[PreTrainedModel
     model_path, gguf_file = (spec.model, spec.gguf_file)
     if spec.model == EMBEDDED:
         model_path, gguf_file = _embedded_location()
+    device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     kwargs = {"revision": spec.revision, "local_files_only": True}
     if gguf_file:

@@ -103,6 +103,8 @@ def embed_prompts(
         tokens = torch.as_tensor(prompt.input_ids + list(suffix))
         ids[row, width - len(tokens) :] = tokens.clamp(min=0)
         mask[row, width - len(tokens) :] = 1
+    device = embedding.weight.device
+    ids, mask = ids.to(device), mask.to(device)
     embeds = embedding(ids)  # (B, L, H); placeholder rows are overwritten below
     shifted = []
     rows, cols, vectors = [], [], []
@@ -122,8 +124,7 @@ def embed_prompts(
             cols += pos
             vectors.append(given)
     if vectors:
-        embeds = embeds.index_put(
-            (torch.as_tensor(rows), torch.as_tensor(cols)), torch.cat(vectors).to(embeds.dtype)
-        )
+        index = (torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device))
+        embeds = embeds.index_put(index, torch.cat(vectors).to(embeds.dtype))
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     return PromptBatch(embeds, mask, position_ids, shifted)

@@ -98,6 +98,11 @@ class SoftPromptRecommender(nn.Module):
         self.answer_ids = [
             tokenizer(" " + t, add_special_tokens=False)["input_ids"] + eos for t in self.titles
         ]
+        self.to(llm.get_input_embeddings().weight.device)  # the projectors live where the LLM does
+
+    @property
+    def device(self) -> torch.device:
+        return self.item_table.device
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("item_table")}
@@ -126,10 +131,11 @@ class SoftPromptRecommender(nn.Module):
         tokenized, soft = [], []
         for sample in samples:
             tokenized.append(tokenize_prompt(self.tokenizer, self.render(sample)))
-            vectors = {"user": self.user_proj(sample.user_vector.float().unsqueeze(0))}
-            history = torch.as_tensor(sample.history[-self.config.n_history :], dtype=torch.long)
+            vectors = {"user": self.user_proj(sample.user_vector.float().unsqueeze(0).to(self.device))}
+            history = torch.as_tensor(sample.history[-self.config.n_history :], device=self.device)
             vectors["history"] = self.item_proj(self.item_table[history])
-            vectors["candidate"] = self.item_proj(self.item_table[torch.as_tensor(sample.candidates)])
+            candidates = torch.as_tensor(sample.candidates, device=self.device)
+            vectors["candidate"] = self.item_proj(self.item_table[candidates])
             soft.append(vectors)
         suffix = [self.answer_ids[s.candidates[s.target_pos]] for s in samples] if with_answer else None
         return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
@@ -161,18 +167,18 @@ class SoftPromptRecommender(nn.Module):
         return torch.stack([self.title_scores(s) for s in samples])
 
     def loss(self, samples: list[Sample]) -> torch.Tensor:
-        targets = torch.as_tensor([s.target_pos for s in samples])
+        targets = torch.as_tensor([s.target_pos for s in samples], device=self.device)
         if self.config.objective == "embedding_head":
             return F.cross_entropy(self.head_scores(samples), targets)
         if self.config.objective == "listwise":
             return F.cross_entropy(torch.stack([self.title_scores(s) for s in samples]), targets)
         batch = self.prompts(samples, with_answer=True)
         logits = self.llm(**batch.model_inputs()).logits.float()  # (B, L, V)
-        labels = torch.full(batch.attention_mask.shape, -100, dtype=torch.long)
+        labels = torch.full(batch.attention_mask.shape, -100, dtype=torch.long, device=self.device)
         width = labels.shape[1]
         for row, sample in enumerate(samples):
             answer = self.answer_ids[sample.candidates[sample.target_pos]]
-            labels[row, width - len(answer) :] = torch.as_tensor(answer)
+            labels[row, width - len(answer) :] = torch.as_tensor(answer, device=self.device)
         # position t predicts token t+1: only the answer tokens (title + EOS) are scored
         return F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100

@@ -50,12 +50,12 @@ def score_continuations(
     cache = out.past_key_values
     n = len(continuations)
     cache.batch_repeat_interleave(n)
-    ids, mask = _pad_right(continuations)
+    ids, mask = (t.to(prompt.attention_mask.device) for t in _pad_right(continuations))
     start = int(prompt.position_ids[0, -1]) + 1
     later = model(
         input_ids=ids,
         attention_mask=torch.cat([prompt.attention_mask.expand(n, -1), mask], dim=1),
-        position_ids=start + torch.arange(ids.shape[1]).expand(n, -1),
+        position_ids=start + torch.arange(ids.shape[1], device=ids.device).expand(n, -1),
         cache=cache,
     ).logits  # (C, T, V)
     return _total(out.logits[:, -1].expand(n, -1), later, ids, mask, normalize)
@@ -68,7 +68,7 @@ def score_continuations_naive(
     embedding = model.get_input_embeddings()
     scores = []
     for continuation in continuations:
-        ids = torch.as_tensor([continuation])
+        ids = torch.as_tensor([continuation], device=prompt.attention_mask.device)
         embeds = torch.cat([prompt.inputs_embeds, embedding(ids).to(prompt.inputs_embeds.dtype)], dim=1)
         mask = torch.cat([prompt.attention_mask, torch.ones_like(ids)], dim=1)
         position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)

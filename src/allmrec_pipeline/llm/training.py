@@ -40,7 +40,9 @@ class Stage2Result:
 def candidate_scores(model: SoftPromptRecommender, samples: list[Sample], batch_size: int = 4) -> np.ndarray:
     """Scores ``(R, C)`` of every sample's candidates, in eval mode."""
     model.eval()
-    out = [model.scores(samples[i : i + batch_size]).float() for i in range(0, len(samples), batch_size)]
+    out = [
+        model.scores(samples[i : i + batch_size]).float().cpu() for i in range(0, len(samples), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 

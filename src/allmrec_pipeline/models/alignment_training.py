@@ -91,27 +91,29 @@ def sample_negative_items(
 class Stage1Result:
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch curves
     seconds: list[float] = field(default_factory=list)  # training seconds per epoch (diagnostics excluded)
+    steps: list[int] = field(default_factory=list)  # optimizer steps per epoch
 
 
 @torch.no_grad()
 def alignment_diagnostics(
     alignment: CollaborativeTextAlignment,
     item_table: torch.Tensor,
-    text_table: torch.Tensor,
+    text_encoder: CachedTextEncoder,
     recall_sample: int,
     generator: torch.Generator,
 ) -> dict[str, float]:
-    """Mean cosine(e_i, q_i), the per-dimension spread of ``e`` (collapse guard) and alignment Recall@10:
-    for sampled items, is ``e_i`` among the 10 nearest ``e`` (Euclidean, as the matching loss) to ``q_i``?"""
-    e = alignment.joint_embeddings(item_table)  # (N, d')
-    q = alignment.text_embeddings(text_table)  # (N, d')
+    """Over ``recall_sample`` sampled items: mean cosine(e_i, q_i) and alignment Recall@10 (is ``e_i`` among
+    the 10 nearest of all ``e``, Euclidean as the matching loss, to ``q_i``?); over all items: the
+    per-dimension spread of ``e`` (a collapse guard). Only the sampled items go through SBERT."""
+    e = alignment.joint_embeddings(item_table[1:])  # (N, d')
     spread = e.std(dim=0)
     sample = torch.randperm(len(e), generator=generator)[: min(recall_sample, len(e))]
-    distances = torch.cdist(q[sample], e)  # (S, N)
+    q = alignment.text_embeddings(text_encoder.encode_all(sample + 1))  # (S, d'); item index = row + 1
+    distances = torch.cdist(q, e)  # (S, N)
     own = distances.gather(1, sample.unsqueeze(1))
     ranks = 1 + (distances < own).sum(dim=1)
     return {
-        "cosine_e_q": float(F.cosine_similarity(e, q, dim=1).mean()),
+        "cosine_e_q": float(F.cosine_similarity(e[sample], q, dim=1).mean()),
         "e_std_mean": float(spread.mean()),
         "e_std_min": float(spread.min()),
         "alignment_recall_at_10": float((ranks <= 10).float().mean()),
@@ -138,10 +140,11 @@ def train_alignment(
     generator = torch.Generator().manual_seed(seed)
     item_table = backbone.item_embeddings.detach()  # (N+1, d), frozen
     params = [p for p in [*alignment.parameters(), *text_encoder.parameters()] if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = torch.optim.Adam(
+        params, lr=config.lr, fused=True
+    )  # fused: 6x faster step over SBERT's 22M weights
     result = Stage1Result(history={f"loss_{name}": [] for name in ("total", *LOSS_TERMS)})
     labels = torch.tensor([1.0, 0.0])
-    all_items = torch.arange(1, backbone.n_items + 1)
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         alignment.train()
@@ -174,12 +177,12 @@ def train_alignment(
                 sums[f"loss_{name}"] += terms[name].item()
             bar.set_postfix(loss=f"{sums['loss_total'] / steps:.4f}")
         result.seconds.append(time.perf_counter() - start)
+        result.steps.append(steps)
         for key, value in sums.items():
             result.history[key].append(value / max(steps, 1))
-        text_table = text_encoder.encode_all(all_items)
         alignment.eval()
         for key, value in alignment_diagnostics(
-            alignment, item_table[1:], text_table, config.recall_sample, generator
+            alignment, item_table, text_encoder, config.recall_sample, generator
         ).items():
             result.history.setdefault(key, []).append(value)
     return result

@@ -58,8 +58,16 @@ class NextItemExamples:
     positives: torch.Tensor
 
     @classmethod
-    def build(cls, sequences: Sequence[Sequence[int]], max_len: int) -> NextItemExamples:
+    def build(
+        cls, sequences: Sequence[Sequence[int]], max_len: int, windows: bool = False
+    ) -> NextItemExamples:
+        """One example per sequence (its last ``max_len + 1`` items); with ``windows``, a sequence longer than
+        that is cut from the end into windows whose targets do not overlap, so every position trains."""
         usable = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
+        if windows:
+            usable = [
+                s[max(0, end - max_len - 1) : end] for s in usable for end in range(len(s), 1, -max_len)
+            ]
         inputs = pad_left([s[:-1] for s in usable], max_len)
         positives = pad_left([s[1:] for s in usable], max_len)
         return cls(torch.from_numpy(inputs), torch.from_numpy(positives))

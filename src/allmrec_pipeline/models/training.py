@@ -30,6 +30,9 @@ class TrainingConfig:
     patience: int = 10  # (int) stop after this many evaluations without a better validation NDCG@10
     eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs
     eval_batch_size: int = 512  # (int) rows per scoring batch
+    windows: bool = (
+        False  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
+    )
 
 
 @dataclass

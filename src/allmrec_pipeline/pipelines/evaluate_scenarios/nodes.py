@@ -15,7 +15,14 @@ from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
-from allmrec_pipeline.pipelines.stage2.nodes import build_recommender, item_titles, load_llm, wording_for
+from allmrec_pipeline.pipelines.stage2.nodes import (
+    build_recommender,
+    item_titles,
+    load_llm,
+    row_samples,
+    user_vectors,
+    wording_for,
+)
 
 from . import report, scorers
 
@@ -92,8 +99,7 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
         if rows.empty:
             logger.warning("Scenario %s has no test rows: skipped", scenario)
             continue
-        users = scorers.user_vectors(backbone, list(rows["history"]), domain.cf_table)
-        samples = scorers.samples_for(rows, users)
+        samples = row_samples(rows, user_vectors(backbone, list(rows["history"]), domain.cf_table))
         for name in params["models"]:
             if name == "cf":
                 scored = scorers.score_cf(backbone, rows, domain)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from allmrec_pipeline.llm.generation import generate, map_to_candidate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.models.base import CFBackbone
-from allmrec_pipeline.models.data import pad_left
+from allmrec_pipeline.pipelines.stage2.nodes import user_vectors
 
 
 @dataclass
@@ -36,34 +36,12 @@ class Scored:
 
 
 @torch.no_grad()
-def user_vectors(backbone: CFBackbone, histories: list, cf_table: torch.Tensor | None) -> torch.Tensor:
-    padded = torch.from_numpy(pad_left(histories, backbone.config.max_seq_len))
-    return torch.cat(
-        [backbone.user_representation(padded[i : i + 512], cf_table) for i in range(0, len(padded), 512)]
-    )
-
-
-@torch.no_grad()
 def score_cf(backbone: CFBackbone, rows: pd.DataFrame, domain: Domain) -> Scored:
     """The backbone alone: ``score_vectors(x_u, E[candidates])`` (stand-ins for foreign items)."""
     users = user_vectors(backbone, list(rows["history"]), domain.cf_table)
     table = backbone.item_embeddings if domain.cf_table is None else domain.cf_table
     candidates = torch.as_tensor(np.stack(rows["candidates"].to_numpy()).astype(np.int64))
     return Scored(backbone.score_vectors(users, table[candidates]).float().numpy())
-
-
-def samples_for(rows: pd.DataFrame, users: torch.Tensor) -> list[Sample]:
-    return [
-        Sample(
-            vector,
-            list(map(int, history)),
-            list(map(int, cands)),
-            int(np.flatnonzero(np.asarray(cands) == target)[0]),
-        )
-        for vector, history, cands, target in zip(
-            users, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
-        )
-    ]
 
 
 @torch.no_grad()
@@ -81,7 +59,7 @@ def score_llm(
     recommender.eval()
     if mode == "rank":
         parts = [
-            recommender.scores(samples[i : i + batch_size]).float().numpy()
+            recommender.scores(samples[i : i + batch_size]).float().cpu().numpy()
             for i in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch")
         ]
         return Scored(np.concatenate(parts))

@@ -70,7 +70,7 @@ def train_backbone(
     except ValueError as exc:
         raise ConfigError(f"params 'pretrain_cf.models.{backbone}': {exc}") from exc
     max_len = model.config.max_seq_len
-    examples = NextItemExamples.build(list(train_sequences["items"]), max_len)
+    examples = NextItemExamples.build(list(train_sequences["items"]), max_len, training.windows)
     valid = candidate_rows(eval_candidates, "overall", "valid", max_len)
     logger.info("Training %s on %d users (%d validation rows)", backbone, len(examples), len(valid))
     result = train(model, examples, valid, training, seed)

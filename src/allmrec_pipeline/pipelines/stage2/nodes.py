@@ -69,16 +69,17 @@ def item_table(source: str, joint_item_embeddings: pd.DataFrame, backbone) -> to
 
 
 @torch.no_grad()
-def user_vectors(backbone, histories: list) -> torch.Tensor:
-    """The frozen backbone's ``x_u`` ``(B, d)`` for each history."""
+def user_vectors(backbone, histories: list, item_table: torch.Tensor | None = None) -> torch.Tensor:
+    """The frozen backbone's ``x_u`` ``(B, d)`` for each history (``item_table``: stand-ins for foreign items)."""
     backbone.eval()
     padded = torch.from_numpy(pad_left(histories, backbone.config.max_seq_len))
-    return torch.cat([backbone.user_representation(padded[i : i + 512]) for i in range(0, len(padded), 512)])
+    return torch.cat(
+        [backbone.user_representation(padded[i : i + 512], item_table) for i in range(0, len(padded), 512)]
+    )
 
 
-def eval_samples(rows: pd.DataFrame, backbone) -> list[Sample]:
-    """Samples of frozen evaluation rows (candidates as stored, target located)."""
-    vectors = user_vectors(backbone, list(rows["history"]))
+def row_samples(rows: pd.DataFrame, users: torch.Tensor) -> list[Sample]:
+    """Samples of frozen evaluation rows (candidates as stored, target located) with their user vectors."""
     return [
         Sample(
             vector,
@@ -87,7 +88,7 @@ def eval_samples(rows: pd.DataFrame, backbone) -> list[Sample]:
             int(np.flatnonzero(np.asarray(cands) == target)[0]),
         )
         for vector, history, cands, target in zip(
-            vectors, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
+            users, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
         )
     ]
 
@@ -197,7 +198,8 @@ def train_projectors(
     valid_rows = eval_candidates[
         (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
     ]
-    valid = eval_samples(valid_rows.head(training.max_valid_rows), backbone)
+    valid_rows = valid_rows.head(training.max_valid_rows)
+    valid = row_samples(valid_rows, user_vectors(backbone, list(valid_rows["history"])))
     logger.info(
         "Stage 2 (%s, %s): %d training users, %d validation rows",
         recommender.config.objective,

@@ -1,0 +1,120 @@
+"""Stage-2 training step time against its floor, a bare LLM forward+backward, in fp32 and bf16.
+
+    .venv/bin/python bench/stage2.py [--steps 6] [--objective embedding_head]
+
+Uses the embedded SmolLM2-135M and the shipped Beauty titles (run ``make run`` or the pipelines up to
+``split_sequences`` first). Each step is a batch of 4 real prompts (10 history items, 20 candidates). The floor
+is the frozen LLM's forward and backward on exactly the same ``inputs_embeds`` shapes with gradients to the
+inputs only, which any soft-prompt method must pay. Prints one JSON line: median seconds per step for ours and
+the floor, their ratio, and training samples/s, for each dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm
+from allmrec_pipeline.llm.prompt import PromptTemplate
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.pipelines.stage2.nodes import item_titles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def latest(pattern: str) -> str:
+    paths = sorted(glob.glob(str(ROOT / pattern)))
+    if not paths:
+        raise SystemExit(f"missing {pattern}: run `make run` (or the pipelines up to split_sequences) first")
+    return paths[-1]
+
+
+def make_samples(n: int, n_items: int, rng: np.random.Generator) -> list[Sample]:
+    return [
+        Sample(
+            torch.randn(50),
+            rng.integers(1, n_items + 1, 10).tolist(),
+            rng.choice(np.arange(1, n_items + 1), 20, replace=False).tolist(),
+            int(rng.integers(0, 20)),
+        )
+        for _ in range(n)
+    ]
+
+
+def timed(fn, steps: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespace) -> dict:
+    model, tokenizer = load_frozen_llm(LLMSpec(dtype=dtype))
+    torch.manual_seed(0)
+    table = torch.randn(len(titles), 128)
+    norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
+    config = Stage2Config(objective=args.objective, soft_token_norm=norm)
+    template = PromptTemplate(**params["template"])
+    rec = SoftPromptRecommender(
+        model, tokenizer, template, params["wording"]["beauty"], table, titles, 50, config
+    )
+    optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=1e-4)
+    batch = make_samples(4, len(titles) - 1, np.random.default_rng(0))
+
+    def ours() -> None:
+        loss = rec.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    prompts = rec.prompts(batch, with_answer=args.objective == "lm")
+    embeds = prompts.inputs_embeds.detach()
+    inputs = {"attention_mask": prompts.attention_mask, "position_ids": prompts.position_ids}
+
+    def floor() -> None:  # the same transformer pass, gradients to the inputs only
+        leaf = embeds.clone().requires_grad_(True)
+        if args.objective == "embedding_head":
+            model.base_model(inputs_embeds=leaf, **inputs).last_hidden_state[:, -1].float().sum().backward()
+        else:
+            model(inputs_embeds=leaf, **inputs).logits.float().logsumexp(-1).mean().backward()
+
+    ours_s, floor_s = timed(ours, args.steps), timed(floor, args.steps)
+    return {
+        "prompt_tokens": int(embeds.shape[1]),
+        "ours_seconds_per_step": ours_s,
+        "floor_seconds_per_step": floor_s,
+        "ratio_ours_to_floor": ours_s / floor_s,
+        "samples_per_s": 4 / ours_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--objective", default="embedding_head", choices=["embedding_head", "lm"])
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
+    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
+    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
+    titles = item_titles(items, item_index)
+    out = {"objective": args.objective, "batch_size": 4, "cpu_fast_bf16": cpu_has_fast_bf16()}
+    for dtype in args.dtypes.split(","):
+        out[dtype] = measure(dtype, titles, params, args)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
