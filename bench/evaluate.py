@@ -12,30 +12,20 @@ each (median over interleaved repeats), the speed-up, and the largest score diff
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import yaml
+from _common import ROOT, latest
 
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.llm.scoring import score_continuations, score_continuations_naive
 from allmrec_pipeline.pipelines.stage2.nodes import item_titles
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def latest(pattern: str) -> str:
-    paths = sorted(glob.glob(str(ROOT / pattern)))
-    if not paths:
-        raise SystemExit(f"missing {pattern}: run `make run` (or the pipelines up to split_sequences) first")
-    return paths[-1]
 
 
 def main() -> None:

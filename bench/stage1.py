@@ -20,16 +20,15 @@ between the two runs' loss terms.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import yaml
+from _common import ROOT, latest
 
 from allmrec_pipeline.datasets import SafetensorsDataset
 from allmrec_pipeline.models.alignment import AlignmentConfig, CollaborativeTextAlignment
@@ -46,15 +45,6 @@ from allmrec_pipeline.models.text_encoder import (
     set_trainable_layers,
 )
 from allmrec_pipeline.pipelines.stage1.nodes import render_item_texts
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def latest(pattern: str) -> str:
-    paths = sorted(glob.glob(str(ROOT / pattern)))
-    if not paths:
-        raise SystemExit(f"missing {pattern}: run `make run` (or the pipelines up to pretrain_cf) first")
-    return paths[-1]
 
 
 class NaiveTextEncoder(CachedTextEncoder):

@@ -8,7 +8,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.errors import ConfigError
@@ -17,6 +16,7 @@ from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
 from allmrec_pipeline.pipelines.stage2.nodes import (
     build_recommender,
+    embedding_table,
     item_titles,
     load_llm,
     row_samples,
@@ -30,12 +30,6 @@ logger = logging.getLogger(__name__)
 
 MODELS = ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert")
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
-
-
-def _table(frame: pd.DataFrame, column: str) -> torch.Tensor:
-    """``(N+1, d)`` from an ``(item_idx, vector)`` table, row 0 zero."""
-    values = np.stack(frame.sort_values("item_idx")[column].to_numpy()).astype(np.float32)
-    return torch.cat([torch.zeros(1, values.shape[1]), torch.from_numpy(values)])
 
 
 def _rows(candidates: pd.DataFrame, scenario: str, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -73,8 +67,8 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
         "source": scorers.Domain(
             titles=item_titles(inputs["items"], inputs["item_index"]),
             wording=wording_for(stage2, inputs["dataset"]),
-            joint_table=_table(inputs["joint_item_embeddings"], "e"),
-            text_table=_table(inputs["text_item_embeddings"], "q"),
+            joint_table=embedding_table(inputs["joint_item_embeddings"], "e"),
+            text_table=embedding_table(inputs["text_item_embeddings"], "q"),
         )
     }
     scenarios = [s for s in params["scenarios"] if s != "cross_domain" or inputs["cross_domain_enabled"]]
@@ -83,9 +77,9 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
         domains["cross_domain"] = scorers.Domain(
             titles=item_titles(inputs["cross_items"], inputs["cross_item_index"]),
             wording=wording_for(stage2, inputs["cross_domain_dataset"]),
-            cf_table=_table(foreign, "cf_stand_in"),
-            joint_table=_table(foreign, "q"),  # foreign items take the text path
-            text_table=_table(foreign, "q"),
+            cf_table=embedding_table(foreign, "cf_stand_in"),
+            joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
+            text_table=embedding_table(foreign, "q"),
         )
     llm_models = [m for m in params["models"] if m != "cf"]
     model = tokenizer = None

@@ -58,14 +58,19 @@ def item_titles(items: pd.DataFrame, item_index: pd.DataFrame) -> list[str]:
     return [""] + merged["title"].fillna("").astype(str).tolist()
 
 
+def embedding_table(frame: pd.DataFrame, column: str) -> torch.Tensor:
+    """``(N+1, d)`` from an ``(item_idx, vector)`` table, row 0 (padding) zero."""
+    values = np.stack(frame.sort_values("item_idx")[column].to_numpy()).astype(np.float32)
+    return torch.cat([torch.zeros(1, values.shape[1]), torch.from_numpy(values)])
+
+
 def item_table(source: str, joint_item_embeddings: pd.DataFrame, backbone) -> torch.Tensor:
     """``(N+1, d_item)`` with row 0 zero: stage-1 ``e_i`` (``joint``) or the raw CF embeddings (``cf``, MLP-LLM)."""
     if source == "cf":
         return backbone.item_embeddings.detach().float()
     if source != "joint":
         raise ConfigError(f"params 'stage2.item_source' must be 'joint' or 'cf', got {source!r}")
-    table = np.stack(joint_item_embeddings.sort_values("item_idx")["e"].to_numpy())
-    return torch.cat([torch.zeros(1, table.shape[1]), torch.from_numpy(table).float()])
+    return embedding_table(joint_item_embeddings, "e")
 
 
 @torch.no_grad()
