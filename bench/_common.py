@@ -5,12 +5,23 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+from safetensors import safe_open
+
+from allmrec_pipeline.models.checkpoint import Checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def latest(pattern: str) -> str:
-    """The newest versioned file matching ``pattern`` under the project root, or a clear exit."""
-    paths = sorted(glob.glob(str(ROOT / pattern)))
+def latest(pattern: str, root: Path = ROOT) -> str:
+    """The newest versioned file matching ``pattern`` under ``root`` (the project), or a clear exit."""
+    paths = sorted(glob.glob(str(Path(root) / pattern)))
     if not paths:
-        raise SystemExit(f"missing {pattern}: run `make run` (or the pipelines it needs) first")
+        raise SystemExit(f"missing {pattern} under {root}: run `make run` (or the pipelines it needs) first")
     return paths[-1]
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """A safetensors checkpoint read without Kedro (the catalog's SafetensorsDataset reads the same file)."""
+    with safe_open(path, framework="pt") as file:
+        keys = file.keys()  # a safetensors handle, not a dict: it cannot be iterated
+        return Checkpoint({key: file.get_tensor(key) for key in keys}, file.metadata() or {})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ import torch
 import yaml
 from _common import ROOT, latest
 
-from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm
+from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm, resolve_device
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.pipelines.stage2.nodes import item_titles
@@ -40,17 +41,22 @@ def make_samples(n: int, n_items: int, rng: np.random.Generator) -> list[Sample]
 
 
 def timed(fn, steps: int) -> float:
-    fn()  # warm-up
+    def run() -> None:
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # GPU work is asynchronous: time it to completion
+
+    run()  # warm-up
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        fn()
+        run()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
 
 def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespace) -> dict:
-    model, tokenizer = load_frozen_llm(LLMSpec(dtype=dtype))
+    model, tokenizer = load_frozen_llm(LLMSpec(dtype=dtype, device=args.device))
     torch.manual_seed(0)
     table = torch.randn(len(titles), 128)
     norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
@@ -92,15 +98,25 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--objective", default="embedding_head", choices=["embedding_head", "lm"])
+    parser.add_argument("--objective", default="embedding_head", choices=["embedding_head", "lm", "listwise"])
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--device", default="auto", help="auto: the GPU when there is one")
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="project root holding data/ (default: this one)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
-    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
-    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
+    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet", args.root))
+    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet", args.root))
     titles = item_titles(items, item_index)
-    out = {"objective": args.objective, "batch_size": 4, "cpu_fast_bf16": cpu_has_fast_bf16()}
+    out = {
+        "objective": args.objective,
+        "batch_size": 4,
+        "device": resolve_device(args.device),
+        "cpu_fast_bf16": cpu_has_fast_bf16(),
+    }
     for dtype in args.dtypes.split(","):
         out[dtype] = measure(dtype, titles, params, args)
     print(json.dumps(out))

@@ -77,3 +77,9 @@ def test_summary_carries_value_interval_and_count():
     summary = metrics.summarize({"hit_at_1": np.array([1.0, 0.0, 0.0, 1.0])}, n_resamples=200)
     assert summary["hit_at_1"]["value"] == 0.5 and summary["hit_at_1"]["n"] == 4
     assert 0.0 <= summary["hit_at_1"]["ci_low"] <= 0.5 <= summary["hit_at_1"]["ci_high"] <= 1.0
+
+
+def test_nan_scores_are_refused_instead_of_ranking_the_target_first():
+    scores = np.array([[0.1, 0.2, 0.3], [np.nan, np.nan, np.nan]])
+    with pytest.raises(ValueError, match=r"1 of 2 rows have NaN scores \(e.g. row 1\)"):
+        metrics.target_rank_counts(scores, scores[:, 0])

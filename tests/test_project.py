@@ -158,7 +158,9 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     client = mlflow.MlflowClient()
     assert len(client.get_metric_history(run["run_id"], "stage2.step_loss")) == 4  # 16 users / batch 4
     assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 1
-    for model in ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert"):
+    assert run["tags.stage2_mlp_llm_item_source"] == "cf"
+    assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
+    for model in ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
     results = {a.path for a in client.list_artifacts(run["run_id"], "results")}
@@ -195,6 +197,16 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     )
     assert "Random floor: 1/20" in outputs and "warm - cold" in outputs
 
+    # the stage-2 ablations: their own run, after the default chain, on the same rows
+    _run(project_copy, "ablations", {"llm": "tiny"})
+    runs = _runs(project_copy)
+    assert len(runs) == 2
+    ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
+    for model in ("a_llmrec", "no_user", "random_items", "titles_only"):
+        assert f"metrics.ablation.{model}.overall.hit_at_1" in runs.columns, model
+        assert not pd.isna(ablation_run[f"metrics.ablation.{model}.cold_item.hit_at_1"]), model
+    assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
+
 
 def test_failing_run_ends_failed(project_copy):
     with pytest.raises(ConfigError, match="Unknown source kind 'nope'"):
@@ -219,3 +231,22 @@ def test_viz_build_lists_all_six_pipelines(project_copy):
     assert {pipeline["id"] for pipeline in main["pipelines"]} >= PIPELINES
     names = {node["name"] for node in main["nodes"]}
     assert {"read_raw_source", "filter_interactions"} <= names
+
+
+def test_ablation_nodes_run_only_in_the_ablations_pipeline():
+    from allmrec_pipeline.pipeline_registry import register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    pipelines = register_pipelines()
+    ablation_nodes = {
+        "train_projectors_no_user",
+        "train_projectors_random_items",
+        "train_projectors_titles_only",
+        "evaluate_ablations",
+        "summarize_ablations",
+    }
+    assert {n.name for n in pipelines["ablations"].nodes} == ablation_nodes
+    for name, pipeline in pipelines.items():
+        if name != "ablations":
+            assert not ablation_nodes & {n.name for n in pipeline.nodes}, name
+    assert {"train_projectors", "train_projectors_mlp_llm"} <= {n.name for n in pipelines["stage2"].nodes}

@@ -27,7 +27,17 @@ def target_rank_counts(scores: np.ndarray, target_scores: np.ndarray) -> tuple[n
     Args:
         scores: ``(R, C)`` scores of every candidate, target included (``-inf`` for excluded ones).
         target_scores: ``(R,)`` the target's score.
+
+    Raises:
+        ValueError: a score is NaN (a NaN compares false with everything, so it would rank the target first).
     """
+    scores = np.asarray(scores)
+    nan_rows = np.flatnonzero(np.isnan(scores).any(axis=1))
+    if len(nan_rows):
+        raise ValueError(
+            f"{len(nan_rows)} of {len(scores)} rows have NaN scores (e.g. row {nan_rows[0]}): the model's "
+            "numbers overflowed or diverged (try dtype float32, or a lower learning rate)"
+        )
     target = np.asarray(target_scores)[:, None]
     better = (scores > target).sum(axis=1)
     ties = (scores == target).sum(axis=1) - 1

@@ -181,3 +181,38 @@ def test_device_choice():
 
     assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_random_item_tokens_replace_the_table_reproducibly():
+    first, second = recommender("embedding_head", item_tokens="random"), recommender("embedding_head")
+    torch.manual_seed(0)
+    given = torch.randn(len(TITLES), 6)  # the table recommender() passes
+    assert not torch.allclose(first.item_table[1:], given[1:])
+    assert torch.equal(first.item_table, recommender("embedding_head", item_tokens="random").item_table)
+    assert torch.equal(first.item_table[0], torch.zeros(6))  # padding stays zero
+    assert first.item_table[1:].std() == pytest.approx(float(given[1:].std()), rel=0.3)
+    assert torch.allclose(second.item_table[1:], given[1:])
+
+
+def test_stage2_variants_override_the_base_parameters():
+    from allmrec_pipeline.pipelines.stage2.nodes import variant_params
+
+    stage2 = {
+        "item_source": "joint",
+        "model": {"objective": "embedding_head", "use_user": True},
+        "training": {"lr": 1e-4},
+        "variants": {
+            "a_llmrec": {},
+            "mlp_llm": {"item_source": "cf"},
+            "no_user": {"model": {"use_user": False}},
+        },
+    }
+    assert variant_params(stage2, "mlp_llm")["item_source"] == "cf"
+    no_user = variant_params(stage2, "no_user")
+    assert no_user["model"] == {"objective": "embedding_head", "use_user": False}
+    assert stage2["model"]["use_user"] is True  # the base parameters are not modified
+    with pytest.raises(ConfigError, match=r"no stage-2 variant 'toy': add stage2.variants.toy"):
+        variant_params(stage2, "toy")
+    stage2["variants"]["bad"] = {"modle": {}}
+    with pytest.raises(ConfigError, match=r"stage2.variants.bad' has unknown key\(s\) \['modle'\]"):
+        variant_params(stage2, "bad")

@@ -66,3 +66,30 @@ def test_weights_alpha_and_beta_scale_their_terms():
     model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, alpha=0.2, beta=0.0))
     terms = {name: torch.tensor(1.0) for name in LOSS_TERMS}
     assert model.total_loss(terms).item() == pytest.approx(1.0 + 0.2 + 0.0 + 1.0)
+
+
+def test_standardized_inputs_use_the_fitted_statistics_and_decode_to_the_backbone_scale():
+    torch.manual_seed(0)
+    item_rows = 0.05 * torch.randn(200, 3) + 0.2  # a SASRec-like small-scale table
+    text_rows = torch.randn(50, 4)
+    model = CollaborativeTextAlignment(3, 4, AlignmentConfig(latent_dim=2))
+    before = model.joint_embeddings(item_rows)
+    model.fit_input_scales(item_rows, text_rows)
+    torch.testing.assert_close(model.cf_mean, item_rows.mean(0))
+    torch.testing.assert_close(model.text_scale, text_rows.std(0))
+    standardized = (item_rows - item_rows.mean(0)) / item_rows.std(0)
+    torch.testing.assert_close(model.joint_embeddings(item_rows), model.item.encode(standardized))
+    # the spread of e across items grows once the small-scale table is standardised (the collapse guard)
+    assert model.joint_embeddings(item_rows).std(0).mean() > 5 * before.std(0).mean()
+    # stand-ins come back at the backbone's scale: decoded standardised values times std plus mean
+    q = model.text_embeddings(text_rows[:2])
+    expected = model.item.decode(q) * item_rows.std(0) + item_rows.mean(0)
+    torch.testing.assert_close(model.cf_stand_in(text_rows[:2]), expected)
+
+
+def test_standardization_switched_off_keeps_the_authors_networks():
+    model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, standardize_inputs=False))
+    model.fit_input_scales(torch.randn(10, 2) * 5, torch.randn(10, 2) * 5)
+    assert torch.equal(model.cf_mean, torch.zeros(2)) and torch.equal(model.text_scale, torch.ones(2))
+    x = torch.randn(4, 2)
+    torch.testing.assert_close(model.joint_embeddings(x), model.item.encode(x))

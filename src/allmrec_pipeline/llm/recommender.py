@@ -89,6 +89,10 @@ class SoftPromptRecommender(nn.Module):
         self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
         self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
         self.head = CandidateHead(hidden, config.head_dim) if config.objective == "embedding_head" else None
+        if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
+            # table rebuilt at evaluation is the one trained with
+            noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
+            item_table = torch.cat([torch.zeros(1, item_table.shape[1]), noise[1:] * item_table[1:].std()])
         self.register_buffer("item_table", item_table.float(), persistent=False)
         self.title_ids = [
             tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_title_tokens] for t in titles
@@ -143,9 +147,8 @@ class SoftPromptRecommender(nn.Module):
     def head_scores(self, samples: list[Sample]) -> torch.Tensor:
         """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
         batch = self.prompts(samples)
-        hidden = (
-            self.llm(**batch.model_inputs(), output_hidden_states=True).hidden_states[-1].float()
-        )  # (B, L, H)
+        # the transformer without its LM head: no (L, vocabulary) logits are ever computed
+        hidden = self.llm.base_model(**batch.model_inputs()).last_hidden_state.float()  # (B, L, H)
         if self.config.item_tokens == "none":
             raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         cand = torch.stack(
@@ -173,12 +176,13 @@ class SoftPromptRecommender(nn.Module):
         if self.config.objective == "listwise":
             return F.cross_entropy(torch.stack([self.title_scores(s) for s in samples]), targets)
         batch = self.prompts(samples, with_answer=True)
-        logits = self.llm(**batch.model_inputs()).logits.float()  # (B, L, V)
-        labels = torch.full(batch.attention_mask.shape, -100, dtype=torch.long, device=self.device)
-        width = labels.shape[1]
-        for row, sample in enumerate(samples):
-            answer = self.answer_ids[sample.candidates[sample.target_pos]]
-            labels[row, width - len(answer) :] = torch.as_tensor(answer, device=self.device)
+        answers = [self.answer_ids[s.candidates[s.target_pos]] for s in samples]
+        # answers end every row (prompts are left-padded): logits only for the last len+1 positions
+        keep = max(len(a) for a in answers) + 1
+        logits = self.llm(**batch.model_inputs(), logits_to_keep=keep).logits.float()  # (B, keep, V)
+        labels = torch.full((len(samples), keep), -100, dtype=torch.long, device=self.device)
+        for row, answer in enumerate(answers):
+            labels[row, keep - len(answer) :] = torch.as_tensor(answer, device=self.device)
         # position t predicts token t+1: only the answer tokens (title + EOS) are scored
         return F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100

@@ -83,6 +83,11 @@ def train_stage2(
         for step, batch in enumerate(bar, start=1):
             tick = time.perf_counter()
             loss = model.loss([samples[i] for i in batch])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"stage-2 loss is {loss.item()} at epoch {epoch}, step {step}: training diverged "
+                    "(try llms.<key>.dtype float32 or a lower stage2.training.lr)"
+                )
             (loss / config.grad_accumulation).backward()
             if step % config.grad_accumulation == 0 or step == len(batches):
                 optimizer.step()

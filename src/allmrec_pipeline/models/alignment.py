@@ -14,6 +14,12 @@ Every term is summed over the positive and the negative item, as the authors' co
 NOTE: ``s`` is the backbone's own scoring function (a dot product for SASRec, GRU4Rec and NextItNet; NeuMF
 for NCF), where the authors' code takes the mean of the element-wise product (the dot product over d).
 NOTE: the text reconstruction target is detached, as in the authors' code (``pos_text_embedding.data``).
+NOTE (our addition, ``standardize_inputs``): both encoders read per-dimension standardised inputs, and the item
+decoder reconstructs the standardised ``E_i`` (mapped back to the backbone's scale for ``L_rec`` and for
+stand-in embeddings). CF tables come at backbone-specific scales: SASRec's item rows have a per-dimension std
+near 0.05, and MiniLM's unit-norm sentence vectors near 0.05 too, which leaves ``sigmoid(W·x)`` almost the
+same for every item, so the matching loss wins and ``e`` collapses (the ``e_std`` diagnostic). With the
+statistics at their identity values (``standardize_inputs: false``) the networks are exactly the authors'.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class AlignmentConfig:
     use_item_recon: bool = True  # (bool) ablation switch: the item reconstruction term
     use_text_recon: bool = True  # (bool) ablation switch: the text reconstruction term
     use_rec: bool = True  # (bool) ablation switch: the recommendation term
+    standardize_inputs: bool = True  # (bool) standardise E_i and SBERT vectors per dimension before the encoders (see the NOTE above)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +73,30 @@ class CollaborativeTextAlignment(nn.Module):
         self.cf_dim, self.text_dim = cf_dim, text_dim
         self.item = AutoEncoder(cf_dim, config.latent_dim)
         self.text = AutoEncoder(text_dim, config.latent_dim)
+        # Input statistics, saved with the weights; identity until fit_input_scales() sets them.
+        self.register_buffer("cf_mean", torch.zeros(cf_dim))
+        self.register_buffer("cf_scale", torch.ones(cf_dim))
+        self.register_buffer("text_mean", torch.zeros(text_dim))
+        self.register_buffer("text_scale", torch.ones(text_dim))
+
+    @torch.no_grad()
+    def fit_input_scales(self, item_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
+        """Per-dimension mean and std of the frozen CF item rows ``(N, d)`` and of sample SBERT vectors
+        ``(S, d_sbert)``; a no-op unless ``standardize_inputs``."""
+        if not self.config.standardize_inputs:
+            return
+        for prefix, values in (("cf", item_emb), ("text", text_emb)):
+            getattr(self, f"{prefix}_mean").copy_(values.mean(dim=0))
+            getattr(self, f"{prefix}_scale").copy_(values.std(dim=0).clamp(min=1e-6))
+
+    def _cf_in(self, item_emb: torch.Tensor) -> torch.Tensor:
+        return (item_emb - self.cf_mean) / self.cf_scale
+
+    def _cf_out(self, standardized: torch.Tensor) -> torch.Tensor:
+        return standardized * self.cf_scale + self.cf_mean
+
+    def _text_in(self, text_emb: torch.Tensor) -> torch.Tensor:
+        return (text_emb - self.text_mean) / self.text_scale
 
     def losses(
         self,
@@ -84,20 +115,21 @@ class CollaborativeTextAlignment(nn.Module):
             labels: ``(B, K)`` 1 for the positive, 0 for negatives.
             score: The backbone's ``score_vectors(user (B, d), items (B, K, d)) -> (B, K)``.
         """
-        e = self.item.encode(item_emb)  # (B, K, d')
-        q = self.text.encode(text_emb)  # (B, K, d')
-        item_recon = self.item.decode(e)  # (B, K, d)
+        item_in, text_in = self._cf_in(item_emb), self._text_in(text_emb)
+        e = self.item.encode(item_in)  # (B, K, d')
+        q = self.text.encode(text_in)  # (B, K, d')
+        item_recon = self.item.decode(e)  # (B, K, d), standardised like item_in
         k = item_emb.shape[1]
 
         # Sum over the K items of per-item means, like the authors' pos + neg MSE terms.
         def per_item_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return k * F.mse_loss(a, b)
 
-        logits = score(user, item_recon)  # (B, K)
+        logits = score(user, self._cf_out(item_recon))  # (B, K), at the backbone's scale
         return {
             "matching": per_item_mse(e, q),
-            "item_recon": per_item_mse(item_recon, item_emb),
-            "text_recon": per_item_mse(self.text.decode(q), text_emb.detach()),
+            "item_recon": per_item_mse(item_recon, item_in),
+            "text_recon": per_item_mse(self.text.decode(q), text_in.detach()),
             "rec": k * F.binary_cross_entropy_with_logits(logits, labels.float()),
         }
 
@@ -118,14 +150,14 @@ class CollaborativeTextAlignment(nn.Module):
     @torch.no_grad()
     def joint_embeddings(self, item_emb: torch.Tensor) -> torch.Tensor:
         """``e_i = f_I^enc(E_i)`` ``(N, d')``."""
-        return self.item.encode(item_emb)
+        return self.item.encode(self._cf_in(item_emb))
 
     @torch.no_grad()
     def text_embeddings(self, text_emb: torch.Tensor) -> torch.Tensor:
         """``q_i = f_T^enc(SBERT(text_i))`` ``(N, d')``."""
-        return self.text.encode(text_emb)
+        return self.text.encode(self._text_in(text_emb))
 
     @torch.no_grad()
     def cf_stand_in(self, text_emb: torch.Tensor) -> torch.Tensor:
         """``f_I^dec(q_i)`` ``(N, d)``: a CF-space embedding for an item the backbone never saw (foreign items)."""
-        return self.item.decode(self.text.encode(text_emb))
+        return self._cf_out(self.item.decode(self.text_embeddings(text_emb)))

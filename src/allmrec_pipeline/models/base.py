@@ -98,14 +98,18 @@ class CFBackbone(nn.Module, abc.ABC):
         return self.score_every_item(self.user_representation(history))
 
     def loss(
-        self, history: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, kind: str = "bce"
+        self,
+        history: torch.Tensor,
+        positives: torch.Tensor,
+        negatives: torch.Tensor | None,
+        kind: str = "bce",
     ) -> torch.Tensor:
         """Next-item loss at every non-padding position.
 
         Args:
             history: ``(B, T)`` inputs.
             positives: ``(B, T)`` the next item at each position (0 where there is none).
-            negatives: ``(B, T)`` one sampled negative per position (ignored for ``ce``).
+            negatives: ``(B, T)`` one sampled negative per position (``bce`` only; ``ce`` takes ``None``).
             kind: ``bce`` (SASRec's sampled-negative binary cross-entropy) or ``ce`` (softmax over all items).
         """
         feats = self.sequence_features(history)  # (B, T, d)

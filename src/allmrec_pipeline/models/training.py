@@ -123,7 +123,10 @@ def train(
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
             inputs, positives = examples.inputs[idx], examples.positives[idx]
-            negatives = sample_negatives(inputs, positives, model.n_items, sampler)
+            # CE scores every item: sampled negatives are only drawn for BCE
+            negatives = (
+                sample_negatives(inputs, positives, model.n_items, sampler) if config.loss == "bce" else None
+            )
             loss = model.loss(inputs, positives, negatives, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -28,7 +28,16 @@ from . import report, scorers
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert")
+MODELS = (
+    "cf",
+    "llm_only",
+    "a_llmrec",
+    "a_llmrec_sbert",
+    "mlp_llm",
+    "no_user",  # the stage-2 ablations (kedro run --pipeline ablations)
+    "random_items",
+    "titles_only",
+)
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
 
 
@@ -43,10 +52,12 @@ def _rows(candidates: pd.DataFrame, scenario: str, max_rows: int | None, seed: i
     return rows.reset_index(drop=True)
 
 
-def evaluate_models(**inputs: Any) -> pd.DataFrame:
+def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
     """Score every configured model on every scenario's frozen test rows.
 
     Args:
+        models_key: The key of ``evaluate_scenarios`` that lists the models (``models``, or
+            ``ablation_models`` for the ablation run).
         **inputs: The catalog inputs (see ``pipeline.py``): models, embeddings, frozen candidates of both
             domains, and the ``evaluate_scenarios``, ``stage2`` and ``llms`` parameters.
 
@@ -55,10 +66,17 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
         generation, valid)``; ``generation`` and ``valid`` are null in rank mode.
     """
     params = inputs["evaluate_scenarios"]
-    unknown = sorted(set(params["models"]) - set(MODELS))
+    model_names = list(params[models_key])
+    unknown = sorted(set(model_names) - set(MODELS))
     if unknown:
         raise ConfigError(
-            f"params 'evaluate_scenarios.models' has unknown model(s) {unknown}; known: {list(MODELS)}"
+            f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
+        )
+    missing = sorted({_checkpoint_input(m) for m in model_names if m not in ("cf", "llm_only")} - set(inputs))
+    if missing:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.{models_key}' needs {missing}, which this pipeline does not load: "
+            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`"
         )
     mode, seed = params["mode"], int(inputs["seed"])
     backbone = load_backbone(inputs["cf_model"], expected_n_items=len(inputs["item_index"]))
@@ -81,7 +99,7 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
             joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
             text_table=embedding_table(foreign, "q"),
         )
-    llm_models = [m for m in params["models"] if m != "cf"]
+    llm_models = [m for m in model_names if m != "cf"]
     model = tokenizer = None
     if llm_models:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
@@ -94,11 +112,19 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
             logger.warning("Scenario %s has no test rows: skipped", scenario)
             continue
         samples = row_samples(rows, user_vectors(backbone, list(rows["history"]), domain.cf_table))
-        for name in params["models"]:
+        for name in model_names:
             if name == "cf":
                 scored = scorers.score_cf(backbone, rows, domain)
             else:
-                recommender = _recommender(name, inputs, model, tokenizer, domain, backbone.hidden_size)
+                recommender = _recommender(
+                    name,
+                    inputs,
+                    model,
+                    tokenizer,
+                    domain,
+                    backbone.item_embeddings.detach(),
+                    backbone.hidden_size,
+                )
                 scored = scorers.score_llm(
                     recommender,
                     samples,
@@ -115,7 +141,9 @@ def evaluate_models(**inputs: Any) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _recommender(name: str, inputs: dict[str, Any], model, tokenizer, domain: scorers.Domain, cf_dim: int):
+def _recommender(
+    name: str, inputs: dict[str, Any], model, tokenizer, domain: scorers.Domain, backbone_items, cf_dim: int
+):
     if name == "llm_only":
         return build_recommender(
             model,
@@ -127,10 +155,20 @@ def _recommender(name: str, inputs: dict[str, Any], model, tokenizer, domain: sc
             cf_dim,
             LLM_ONLY,
         )
-    table = domain.joint_table if name == "a_llmrec" else domain.text_table
+    if name == "a_llmrec_sbert":
+        table = domain.text_table  # q_i instead of e_i at inference
+    elif name == "mlp_llm":
+        table = domain.cf_table if domain.cf_table is not None else backbone_items  # raw CF embeddings
+    else:
+        table = domain.joint_table
     return recommender_from_checkpoint(
-        inputs["stage2_model"], model, tokenizer, table, domain.titles, domain.wording
+        inputs[_checkpoint_input(name)], model, tokenizer, table, domain.titles, domain.wording
     )
+
+
+def _checkpoint_input(model_name: str) -> str:
+    """The catalog input holding a model's stage-2 checkpoint (A-LLMRec and its SBERT variant share one)."""
+    return "stage2_model" if model_name in ("a_llmrec", "a_llmrec_sbert") else f"stage2_{model_name}_model"
 
 
 def _predictions(name, scenario, rows, samples, scored: scorers.Scored, mode: str) -> pd.DataFrame:

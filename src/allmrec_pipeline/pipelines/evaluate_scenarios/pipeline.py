@@ -1,36 +1,48 @@
-"""Wiring of ``evaluate_scenarios``: all models, all scenarios, the same frozen rows."""
+"""Wiring of ``evaluate_scenarios``: all models, all scenarios, the same frozen rows.
+
+The stage-2 ablations are scored by their own nodes (tag ``ablation``) on the same rows, so that the default
+run never needs their checkpoints; ``kedro run --pipeline ablations`` trains and scores them.
+"""
+
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
+from ..stage2.pipeline import ABLATION_VARIANTS
 from .nodes import evaluate_models, summarize_scenarios, write_report
+
+SHARED_INPUTS = {
+    "cf_model": "cf_model",
+    "stage2_model": "stage2_model",
+    "joint_item_embeddings": "joint_item_embeddings",
+    "text_item_embeddings": "text_item_embeddings",
+    "eval_candidates": "eval_candidates",
+    "item_index": "item_index",
+    "items": "items",
+    "cross_eval_candidates": "cross_domain.eval_candidates",
+    "cross_item_index": "cross_domain.item_index",
+    "cross_items": "cross_domain.items",
+    "foreign_item_embeddings": "cross_domain.foreign_item_embeddings",
+    "evaluate_scenarios": "params:evaluate_scenarios",
+    "stage2": "params:stage2",
+    "llms": "params:llms",
+    "llm": "params:llm",
+    "dataset": "params:dataset",
+    "cross_domain_dataset": "params:cross_domain_dataset",
+    "cross_domain_enabled": "params:cross_domain_enabled",
+    "seed": "params:seed",
+}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    evaluate_ablations = update_wrapper(
+        partial(evaluate_models, models_key="ablation_models"), evaluate_models
+    )
     return Pipeline(
         [
             Node(
                 func=evaluate_models,
-                inputs={
-                    "cf_model": "cf_model",
-                    "stage2_model": "stage2_model",
-                    "joint_item_embeddings": "joint_item_embeddings",
-                    "text_item_embeddings": "text_item_embeddings",
-                    "eval_candidates": "eval_candidates",
-                    "item_index": "item_index",
-                    "items": "items",
-                    "cross_eval_candidates": "cross_domain.eval_candidates",
-                    "cross_item_index": "cross_domain.item_index",
-                    "cross_items": "cross_domain.items",
-                    "foreign_item_embeddings": "cross_domain.foreign_item_embeddings",
-                    "evaluate_scenarios": "params:evaluate_scenarios",
-                    "stage2": "params:stage2",
-                    "llms": "params:llms",
-                    "llm": "params:llm",
-                    "dataset": "params:dataset",
-                    "cross_domain_dataset": "params:cross_domain_dataset",
-                    "cross_domain_enabled": "params:cross_domain_enabled",
-                    "seed": "params:seed",
-                },
+                inputs={**SHARED_INPUTS, "stage2_mlp_llm_model": "stage2_mlp_llm_model"},
                 outputs="predictions",
                 name="evaluate_models",
             ),
@@ -45,6 +57,23 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["scenario_metrics", "predictions", "params:dataset"],
                 outputs=["results_markdown", "results_plots"],
                 name="write_report",
+            ),
+            Node(
+                func=evaluate_ablations,
+                inputs={
+                    **SHARED_INPUTS,
+                    **{f"stage2_{v}_model": f"stage2_{v}_model" for v in ABLATION_VARIANTS},
+                },
+                outputs="ablation_predictions",
+                name="evaluate_ablations",
+                tags=["ablation"],
+            ),
+            Node(
+                func=summarize_scenarios,
+                inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
+                outputs=["ablation_scenario_metrics", "ablation_mlflow_metrics"],
+                name="summarize_ablations",
+                tags=["ablation"],
             ),
         ]
     )

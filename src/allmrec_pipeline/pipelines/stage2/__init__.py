@@ -1,5 +1,15 @@
-"""stage2: not implemented yet (see the issue tracker); registered so that the chain's names are stable."""
+"""stage2: projectors that let a frozen LLM read the CF knowledge through soft tokens (A-LLMRec §4.2).
 
-from .pipeline import create_pipeline
+``create_pipeline`` is imported on first use, so that the node modules (plain functions) can be imported where
+Kedro is not installed, e.g. by a benchmark on a bare GPU machine.
+"""
 
 __all__ = ["create_pipeline"]
+
+
+def __getattr__(name: str):
+    if name == "create_pipeline":
+        from .pipeline import create_pipeline
+
+        return create_pipeline
+    raise AttributeError(name)

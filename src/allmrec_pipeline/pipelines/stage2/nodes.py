@@ -165,6 +165,25 @@ def build_recommender(
         raise ConfigError(f"params 'stage2.model': {exc}") from exc
 
 
+def variant_params(stage2: dict[str, Any], variant: str) -> dict[str, Any]:
+    """``stage2`` with the overrides of ``stage2.variants.<variant>`` (``item_source``, ``model``, ``training``)."""
+    variants = stage2.get("variants", {})
+    if variant not in variants:
+        raise ConfigError(
+            f"no stage-2 variant {variant!r}: add stage2.variants.{variant} (known: {sorted(variants)})"
+        )
+    overrides = variants[variant] or {}
+    unknown = sorted(set(overrides) - {"item_source", "model", "training"})
+    if unknown:
+        raise ConfigError(
+            f"params 'stage2.variants.{variant}' has unknown key(s) {unknown}: use item_source, model, training"
+        )
+    merged = dict(stage2)
+    for key, value in overrides.items():
+        merged[key] = {**stage2[key], **value} if isinstance(value, dict) else value
+    return merged
+
+
 def train_projectors(
     cf_model: Checkpoint,
     joint_item_embeddings: pd.DataFrame,
@@ -178,13 +197,18 @@ def train_projectors(
     llm: str,
     dataset: str,
     seed: int,
+    variant: str = "a_llmrec",
 ) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train ``F_U``, ``F_I`` (and the head) with the configured objective; keep the best validation epoch.
+
+    ``variant`` names the entry of ``stage2.variants`` whose overrides apply: ``a_llmrec`` (the paper's model),
+    ``mlp_llm`` (raw CF item embeddings, stage 1 skipped) or an ablation.
 
     Returns:
         The projector checkpoint (never the LLM), per-step and per-epoch metrics, and the report (with the LLM
         id, revision, dtype and the rendered template, also set as run tags).
     """
+    stage2 = variant_params(stage2, variant)
     backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
     torch.manual_seed(seed)
     spec, model, tokenizer = load_llm(llms, llm)
@@ -206,7 +230,8 @@ def train_projectors(
     valid_rows = valid_rows.head(training.max_valid_rows)
     valid = row_samples(valid_rows, user_vectors(backbone, list(valid_rows["history"])))
     logger.info(
-        "Stage 2 (%s, %s): %d training users, %d validation rows",
+        "Stage 2 %s (%s, %s): %d training users, %d validation rows",
+        variant,
         recommender.config.objective,
         spec.model,
         n_users,
@@ -227,6 +252,7 @@ def train_projectors(
         cf_dim=backbone.hidden_size,
         item_dim=int(recommender.item_table.shape[1]),
         backbone=backbone.name,
+        variant=variant,
     )
     curves = {
         "step_loss": result.step_loss,
@@ -238,7 +264,9 @@ def train_projectors(
         if result.seconds
         else float("nan"),
     }
+    tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
     report = {
+        "variant": variant,
         "objective": recommender.config.objective,
         "training_users": n_users,
         "valid_rows": len(valid),
@@ -250,8 +278,8 @@ def train_projectors(
             "llm_model": spec.model,
             "llm_revision": str(spec.revision),
             "llm_dtype": dtype,
-            "stage2_objective": recommender.config.objective,
-            "stage2_item_source": stage2["item_source"],
+            f"{tag}_objective": recommender.config.objective,
+            f"{tag}_item_source": stage2["item_source"],
         },
     }
     return checkpoint, curves, report

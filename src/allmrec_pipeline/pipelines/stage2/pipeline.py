@@ -1,31 +1,47 @@
-"""Wiring of ``stage2``: the LLM named by ``params:llm``, over the backbone named by ``params:backbone``."""
+"""Wiring of ``stage2``: the LLM named by ``params:llm``, over the backbone named by ``params:backbone``.
+
+One node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec and the MLP-LLM baseline
+run by default; the ablations carry the tag ``ablation`` and run with ``kedro run --pipeline ablations``.
+"""
+
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import train_projectors
 
+DEFAULT_VARIANTS = ("a_llmrec", "mlp_llm")
+ABLATION_VARIANTS = ("no_user", "random_items", "titles_only")
+
+INPUTS = {
+    "cf_model": "cf_model",
+    "joint_item_embeddings": "joint_item_embeddings",
+    "train_sequences": "train_sequences",
+    "sequences": "sequences",
+    "eval_candidates": "eval_candidates",
+    "item_index": "item_index",
+    "items": "items",
+    "stage2": "params:stage2",
+    "llms": "params:llms",
+    "llm": "params:llm",
+    "dataset": "params:dataset",
+    "seed": "params:seed",
+}
+
+
+def outputs(variant: str) -> list[str]:
+    """Catalog names of a variant's checkpoint, metrics and report (A-LLMRec keeps the plain names)."""
+    prefix = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"
+    return [f"{prefix}_model", f"{prefix}_metrics", f"{prefix}_report"]
+
+
+def _node(variant: str, tags: tuple[str, ...] = ()) -> Node:
+    func = update_wrapper(partial(train_projectors, variant=variant), train_projectors)
+    name = "train_projectors" if variant == "a_llmrec" else f"train_projectors_{variant}"
+    return Node(func=func, inputs=INPUTS, outputs=outputs(variant), name=name, tags=list(tags))
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [
-            Node(
-                func=train_projectors,
-                inputs={
-                    "cf_model": "cf_model",
-                    "joint_item_embeddings": "joint_item_embeddings",
-                    "train_sequences": "train_sequences",
-                    "sequences": "sequences",
-                    "eval_candidates": "eval_candidates",
-                    "item_index": "item_index",
-                    "items": "items",
-                    "stage2": "params:stage2",
-                    "llms": "params:llms",
-                    "llm": "params:llm",
-                    "dataset": "params:dataset",
-                    "seed": "params:seed",
-                },
-                outputs=["stage2_model", "stage2_metrics", "stage2_report"],
-                name="train_projectors",
-            ),
-        ]
+        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, ("ablation",)) for v in ABLATION_VARIANTS]
     )

@@ -1,0 +1,186 @@
+"""Stage-2 learning curve: Hit@1 (95% bootstrap CI) on frozen validation rows after 100, 250, 500, 1,000 and
+2,000 training samples, for each objective, next to the backbone and the untrained LLM-only on the same rows.
+
+    .venv/bin/python bench/stage2_learning_curve.py [--objectives lm,listwise,embedding_head]
+        [--checkpoints 100,250,500,1000,2000] [--valid-rows 200] [--lr 1e-3] [--item-source joint]
+
+Needs the outputs of ``pretrain_cf`` and ``stage1`` (``make run``). Training samples are the seeded training
+users of ``stage2`` (their last training item is the target, 19 never-touched negatives), seen once each in a
+seeded order, batch 4; every objective starts from the same seed and sees the same samples. The validation
+rows are the first ``--valid-rows`` frozen ``overall`` validation rows of ``eval_candidates`` (20 candidates,
+chance 0.05). ``lm`` and ``listwise`` rank by length-normalised title log-likelihood (rank mode),
+``embedding_head`` by its head. Runs on the GPU when there is one (``--device``). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from _common import ROOT, latest, read_checkpoint
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
+from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
+from allmrec_pipeline.pipelines.stage2.nodes import (
+    _training_samples,
+    build_recommender,
+    item_table,
+    item_titles,
+    row_samples,
+    user_vectors,
+    wording_for,
+)
+
+
+def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
+    target = scores[np.arange(len(scores)), target_pos]
+    per_row = metrics.per_row_metrics(*metrics.target_rank_counts(scores, target), ("hit_at_1", "ndcg_at_10"))
+    low, high = metrics.bootstrap_ci(per_row["hit_at_1"])
+    return {
+        "hit_at_1": float(per_row["hit_at_1"].mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "ndcg_at_10": float(per_row["ndcg_at_10"].mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objectives", default="lm,listwise,embedding_head")
+    parser.add_argument("--checkpoints", default="100,250,500,1000,2000", help="training samples seen")
+    parser.add_argument("--valid-rows", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--item-source", default="joint", choices=["joint", "cf"])
+    parser.add_argument("--backbone", default="sasrec")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="project root holding data/ (default: this one)"
+    )
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
+    params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
+
+    def table(path: str) -> pd.DataFrame:
+        return pd.read_parquet(latest(f"{path}/*/*.parquet", args.root))
+
+    cf_path = f"data/06_models/beauty/{args.backbone}/cf_model.safetensors/*/cf_model.safetensors"
+    backbone = load_backbone(read_checkpoint(latest(cf_path, args.root)))
+    backbone.requires_grad_(False)
+    item_index = table("data/03_primary/beauty/item_index.parquet")
+    items = table("data/02_intermediate/beauty/items.parquet")
+    rows = table("data/05_model_input/beauty/eval_candidates.parquet")
+    rows = rows[(rows["scenario"] == "overall") & (rows["split"] == "valid")].head(args.valid_rows)
+    joint = table(f"data/07_model_output/beauty/{args.backbone}/joint_item_embeddings.parquet")
+    titles = item_titles(items, item_index)
+
+    spec = LLMSpec(dtype=args.dtype, device=args.device)
+    model, tokenizer = load_frozen_llm(spec)
+    training = Stage2TrainingConfig(
+        **{**params["training"], "max_train_users": max(checkpoints), "batch_size": args.batch_size}
+    )
+    make_samples, n_users = _training_samples(
+        table("data/05_model_input/beauty/train_sequences.parquet"),
+        table("data/03_primary/beauty/sequences.parquet"),
+        backbone,
+        len(item_index),
+        training,
+        args.seed,
+    )
+    samples = make_samples(1)
+    order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(args.seed)).tolist()
+    valid = row_samples(rows, user_vectors(backbone, list(rows["history"])))
+    target_pos = np.array([s.target_pos for s in valid])
+    wording = wording_for(params, "beauty")
+    source_table = item_table(args.item_source, joint, backbone)
+
+    out = {
+        "llm": spec.model,
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": str(next(model.parameters()).device),
+        "item_source": args.item_source,
+        "backbone": args.backbone,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "valid_rows": len(valid),
+        "training_users": n_users,
+        "chance_hit_at_1": 1 / len(valid[0].candidates),
+        "backbone_on_rows": hit_figures(score_cf(backbone, rows, Domain(titles, wording)).scores, target_pos),
+    }
+    if not args.no_llm_only:
+        started = time.perf_counter()
+        llm_only = build_recommender(
+            model,
+            tokenizer,
+            params,
+            wording,
+            source_table,
+            titles,
+            backbone.hidden_size,
+            {"objective": "lm", "use_user": False, "item_tokens": "none"},
+        )
+        out["llm_only_on_rows"] = hit_figures(candidate_scores(llm_only, valid, args.batch_size), target_pos)
+        out["llm_only_on_rows"]["eval_seconds"] = time.perf_counter() - started
+
+    for objective in args.objectives.split(","):
+        torch.manual_seed(args.seed)
+        rec = build_recommender(
+            model,
+            tokenizer,
+            params,
+            wording,
+            source_table,
+            titles,
+            backbone.hidden_size,
+            {"objective": objective},
+        )
+        optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
+        curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
+        for start in range(0, max(checkpoints), args.batch_size):
+            tick = time.perf_counter()
+            rec.train()
+            loss = rec.loss([samples[i] for i in order[start : start + args.batch_size]])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            train_seconds += time.perf_counter() - tick
+            losses.append(loss.item())
+            seen = min(start + args.batch_size, max(checkpoints))
+            if seen >= pending[0]:  # the first batch that reaches a checkpoint (250 is not a multiple of 4)
+                pending.pop(0)
+                tick = time.perf_counter()
+                figures = hit_figures(candidate_scores(rec, valid, args.batch_size), target_pos)
+                curve.append(
+                    {
+                        "samples": seen,
+                        **figures,
+                        "mean_loss_last_50_steps": float(np.mean(losses[-50:])),
+                        "train_seconds": train_seconds,
+                        "eval_seconds": time.perf_counter() - tick,
+                    }
+                )
+                print(objective, json.dumps(curve[-1]), flush=True)
+        out[objective] = {"curve": curve, "train_samples_per_s": seen / train_seconds}
+    line = json.dumps(out)
+    if args.out:
+        args.out.write_text(line + "\n")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
