@@ -29,6 +29,7 @@ from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores
 from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
 from allmrec_pipeline.pipelines.stage2.nodes import (
     _training_samples,
@@ -122,33 +123,21 @@ def main() -> None:
         "chance_hit_at_1": 1 / len(valid[0].candidates),
         "backbone_on_rows": hit_figures(score_cf(backbone, rows, Domain(titles, wording)).scores, target_pos),
     }
+
+    def recommender(overrides: dict):
+        return build_recommender(
+            model, tokenizer, params, wording, source_table, titles, backbone.hidden_size, overrides
+        )
+
     if not args.no_llm_only:
         started = time.perf_counter()
-        llm_only = build_recommender(
-            model,
-            tokenizer,
-            params,
-            wording,
-            source_table,
-            titles,
-            backbone.hidden_size,
-            {"objective": "lm", "use_user": False, "item_tokens": "none"},
-        )
+        llm_only = recommender(LLM_ONLY)
         out["llm_only_on_rows"] = hit_figures(candidate_scores(llm_only, valid, args.batch_size), target_pos)
         out["llm_only_on_rows"]["eval_seconds"] = time.perf_counter() - started
 
     for objective in args.objectives.split(","):
         torch.manual_seed(args.seed)
-        rec = build_recommender(
-            model,
-            tokenizer,
-            params,
-            wording,
-            source_table,
-            titles,
-            backbone.hidden_size,
-            {"objective": objective},
-        )
+        rec = recommender({"objective": objective})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
         for start in range(0, max(checkpoints), args.batch_size):
