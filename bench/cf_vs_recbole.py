@@ -12,6 +12,10 @@ with sampled BCE or CE (``--losses``) and early-stops on 1+100 sampled validatio
 both are computed here, from each model's scores, by the same code: full ranking (history masked, as RecBole
 does), NDCG@10 over 1+100 sampled candidates, Hit@1 over 1+19.
 
+Ours is tested twice: with the weights our loop keeps (best sampled validation, as ``pretrain_cf`` does), and
+under ``selected_by_full_valid`` with the weights of the best full-ranking validation epoch (RecBole's
+selection). ``--lr`` / ``--batch-size`` / ``--train-seed`` change ours only.
+
 "Time to best" is training + validation wall time up to the best epoch by full-ranking validation NDCG@10,
 computed for both models by this script's code after every epoch, outside the timers (RecBole's own
 validation figure is recorded too, as ``valid_full_ndcg_at_10_recbole``). "Time to RecBole's quality" is our
@@ -22,6 +26,7 @@ numpy<2, pandas<2.3, setuptools<81). Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import resource
@@ -37,7 +42,7 @@ import torch
 from allmrec_pipeline import metrics
 from allmrec_pipeline.models import build_backbone
 from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
-from allmrec_pipeline.models.training import TrainingConfig, full_ranking_metrics, train
+from allmrec_pipeline.models.training import TrainingConfig, full_ranking_metrics, score_candidates, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECBOLE_ENV = ROOT / "bench" / "_recbole_env"
@@ -159,7 +164,7 @@ def test_figures(
 
 def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
     torch.set_num_threads(2)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.train_seed)
     model = build_backbone(
         "sasrec",
         n_items,
@@ -169,6 +174,8 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
     valid_histories = valid100.histories
     valid_targets = torch.as_tensor(rows["valid"][1])
     curve, cumulative = [], [0.0]
+
+    best_full: dict = {"ndcg": float("-inf"), "state": None}
 
     def on_epoch(epoch: int, figures: dict) -> None:  # outside our timer
         cumulative.append(cumulative[-1] + figures["epoch_seconds"])
@@ -181,24 +188,35 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
                 "valid_sampled100_ndcg_at_10": figures["valid_ndcg_at_10"],
             }
         )
+        if curve[-1]["valid_full_ndcg_at_10"] > best_full["ndcg"]:  # RecBole's model selection
+            best_full.update(ndcg=curve[-1]["valid_full_ndcg_at_10"], state=copy.deepcopy(model.state_dict()))
 
     config = TrainingConfig(
-        epochs=args.epochs, patience=args.patience, batch_size=128, lr=1e-3, loss=loss, windows=args.windows
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        loss=loss,
+        windows=args.windows,
     )
     result = train(
         model,
         NextItemExamples.build(train_sequences, 50, args.windows),
         valid100,
         config,
-        args.seed,
+        args.train_seed,
         progress=False,
         on_epoch=on_epoch,
     )
     test100, test20 = sampled(rows["test"], 101), sampled(rows["test"], 20)
-    from allmrec_pipeline.models.training import score_candidates
 
-    full = full_ranking_metrics(model, test100.histories, torch.as_tensor(rows["test"][1]))
-    figures = test_figures(score_candidates(model, test100), score_candidates(model, test20), full)
+    def test_now() -> dict[str, float]:
+        full = full_ranking_metrics(model, test100.histories, torch.as_tensor(rows["test"][1]))
+        return test_figures(score_candidates(model, test100), score_candidates(model, test20), full)
+
+    figures = test_now()  # the weights our loop kept: best sampled validation NDCG@10, as in pretrain_cf
+    model.load_state_dict(best_full["state"])
+    selected_like_recbole = test_now()
     return {
         "curve": curve,
         "best_epoch_by_sampled_valid": result.best_epoch,
@@ -207,6 +225,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
         "seconds_to_best": max(curve, key=lambda c: c["valid_full_ndcg_at_10"])["seconds"],
         "epochs_run": len(curve),
         **figures,
+        "selected_by_full_valid": selected_like_recbole,  # the weights of the best full-ranking validation
     }
 
 
@@ -287,9 +306,14 @@ def main() -> None:
     parser.add_argument(
         "--losses", default="bce,ce", help="our training losses to run, comma-separated (bce, ce)"
     )
+    parser.add_argument("--lr", type=float, default=1e-3, help="our Adam learning rate (RecBole: 1e-3)")
+    parser.add_argument("--batch-size", type=int, default=128, help="our batch size (RecBole: 128)")
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--recbole-stopping-step", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="seeds the sampled candidate rows (and RecBole)")
+    parser.add_argument(
+        "--train-seed", type=int, help="seeds our model init and batch order (default: --seed)"
+    )
     parser.add_argument("--skip-recbole", action="store_true")
     parser.add_argument(
         "--windows", action="store_true", help="ours: train every position of long sequences (windows)"
@@ -299,6 +323,8 @@ def main() -> None:
         help="reuse the 'recbole' part of an earlier output of this script (same data and seed)",
     )
     args = parser.parse_args()
+    if args.train_seed is None:
+        args.train_seed = args.seed
     ensure_recbole_env()
     frame = load_interactions(args.dataset, WORK)
     tokens, train_sequences, rows, raw_sequences = build_rows(frame, args.seed)
@@ -307,6 +333,9 @@ def main() -> None:
         "users": len(train_sequences),
         "items": len(tokens),
         "windows": args.windows,
+        "ours_lr": args.lr,
+        "ours_train_seed": args.train_seed,
+        "ours_batch_size": args.batch_size,
     }
     for loss in args.losses.split(","):
         started = time.perf_counter()

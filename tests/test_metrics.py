@@ -73,6 +73,31 @@ def test_bootstrap_interval_covers_the_true_rate_of_a_bernoulli_sample():
     assert 0.90 <= covered / 200 <= 0.99  # a 95% interval, give or take the Monte-Carlo noise
 
 
+def test_wilson_interval_keeps_its_coverage_where_the_percentile_bootstrap_collapses():
+    # 30 rows at chance (1/20): 0 hits happen in 21% of samples, and the bootstrap then says [0, 0].
+    rng = np.random.default_rng(1)
+    trials, p = 400, 0.05
+    wilson = bootstrap = 0
+    for trial in range(trials):
+        sample = (rng.random(30) < p).astype(float)
+        low, high = metrics.wilson_ci(sample)
+        wilson += low <= p <= high
+        low, high = metrics.bootstrap_ci(sample, n_resamples=300, seed=trial)
+        bootstrap += low <= p <= high
+    assert wilson / trials >= 0.93
+    assert bootstrap / trials <= 0.85
+    assert metrics.wilson_ci(np.zeros(30)) == pytest.approx((0.0, 0.1135), abs=1e-4)
+
+
+def test_hit_rates_get_wilson_intervals_and_graded_metrics_the_bootstrap():
+    values = np.array([1.0, 0.0, 0.0, 0.5, 0.0, 1.0])
+    summary = metrics.summarize({"hit_at_1": values, "ndcg_at_10": values}, n_resamples=200, seed=3)
+    assert (summary["hit_at_1"]["ci_low"], summary["hit_at_1"]["ci_high"]) == metrics.wilson_ci(values)
+    assert (summary["ndcg_at_10"]["ci_low"], summary["ndcg_at_10"]["ci_high"]) == metrics.bootstrap_ci(
+        values, 200, seed=3
+    )
+
+
 def test_summary_carries_value_interval_and_count():
     summary = metrics.summarize({"hit_at_1": np.array([1.0, 0.0, 0.0, 1.0])}, n_resamples=200)
     assert summary["hit_at_1"]["value"] == 0.5 and summary["hit_at_1"]["n"] == 4

@@ -144,6 +144,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         file.write(
             "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
             "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
+            "    frozen_text_epochs: 1\n"
             f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
             "stage2:\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
             "evaluate_scenarios:\n  max_rows: 10\n  bootstrap_resamples: 100\n"
@@ -157,7 +158,8 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert run["tags.llm_dtype"] == "float32" and run["tags.stage2_objective"] == "embedding_head"
     client = mlflow.MlflowClient()
     assert len(client.get_metric_history(run["run_id"], "stage2.step_loss")) == 4  # 16 users / batch 4
-    assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 1
+    # one point per epoch: the fine-tuning epoch, then the frozen-SBERT one
+    assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 2
     assert run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
     for model in ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"):

@@ -1,4 +1,9 @@
-"""Ranking metrics with one relevant item per row, and percentile-bootstrap confidence intervals.
+"""Ranking metrics with one relevant item per row, and their confidence intervals.
+
+Intervals: the Wilson score interval for hit rates (Hit@1, HR@k), the percentile bootstrap for graded metrics
+(NDCG@k, MRR). The percentile bootstrap of a hit rate degenerates where hits are rare: 0 hits in 30 rows give
+[0, 0], an interval that claims certainty (at a true rate of 0.05 that happens to 21% of 30-row samples, so
+its coverage there is below 80%). Wilson's interval stays honest at small n and near 0 or 1.
 
 Ties are broken uniformly at random *in expectation*: a target tied with ``t`` other candidates takes each
 rank ``better+1 .. better+t+1`` with equal probability, and every metric is the exact expectation over that.
@@ -7,6 +12,7 @@ A model that gives every candidate the same score therefore lands exactly on cha
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -81,13 +87,37 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def wilson_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a rate from per-row values in [0, 1] (fractional where ties split a hit)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    z = float(NormalDist().inv_cdf(0.5 + confidence / 2.0))
+    p = float(values.mean())
+    center = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # It always contains p; min/max only stop float rounding from putting p just outside it (at p = 0 or 1).
+    return float(max(0.0, min(center - half, p))), float(min(1.0, max(center + half, p)))
+
+
+def interval(
+    name: str, values: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """The confidence interval of metric ``name``: Wilson for hit rates, the bootstrap otherwise."""
+    if METRICS.get(name, ("", None))[0] == "hit":
+        return wilson_ci(values, confidence)
+    return bootstrap_ci(values, n_resamples, confidence, seed)
+
+
 def summarize(
     per_row: dict[str, np.ndarray], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> dict[str, dict[str, Any]]:
-    """``{metric: {value, ci_low, ci_high, n}}``: the mean, its bootstrap interval and the row count."""
+    """``{metric: {value, ci_low, ci_high, n}}``: the mean, its interval (see :func:`interval`) and the row
+    count."""
     summary = {}
     for name, values in per_row.items():
-        low, high = bootstrap_ci(values, n_resamples, confidence, seed)
+        low, high = interval(name, values, n_resamples, confidence, seed)
         summary[name] = {
             "value": float(np.mean(values)) if len(values) else float("nan"),
             "ci_low": low,

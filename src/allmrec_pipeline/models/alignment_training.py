@@ -15,12 +15,13 @@ from tqdm.auto import tqdm
 from .alignment import LOSS_TERMS, CollaborativeTextAlignment
 from .base import CFBackbone
 from .data import pad_left
-from .text_encoder import CachedTextEncoder
+from .text_encoder import CachedTextEncoder, PrecomputedTextEncoder
 
 
 @dataclass
 class Stage1TrainingConfig:
-    epochs: int = 1  # (int) passes over the training signal
+    epochs: int = 1  # (int) passes over the training signal with SBERT fine-tuned
+    frozen_text_epochs: int = 0  # (int) further passes with SBERT frozen and every item text encoded once
     batch_size: int = 32  # (int) users per step
     lr: float = 1e-4  # (float) Adam learning rate of the alignment networks (and of SBERT unless sbert_lr)
     sbert_lr: float | None = None  # (float|null) Adam learning rate of SBERT's trainable layers; null: lr
@@ -99,7 +100,7 @@ class Stage1Result:
 def alignment_diagnostics(
     alignment: CollaborativeTextAlignment,
     item_table: torch.Tensor,
-    text_encoder: CachedTextEncoder,
+    text_encoder: CachedTextEncoder | PrecomputedTextEncoder,
     recall_sample: int,
     generator: torch.Generator,
 ) -> dict[str, float]:
@@ -135,6 +136,8 @@ def train_alignment(
 ) -> Stage1Result:
     """Train the alignment networks (and SBERT's trainable layers) in place.
 
+    ``config.epochs`` epochs fine-tune SBERT with the alignment networks; then ``config.frozen_text_epochs``
+    epochs train the alignment networks alone on the fine-tuned SBERT's outputs, each item text encoded once.
     ``user_vectors(example_indexes) -> (B, d)`` replaces the precomputed ``signal.users`` (the benchmark's
     naive variant recomputes them with the backbone at every step, as the authors' code does);
     ``fused_adam=False`` is the authors' plain ``torch.optim.Adam`` (same updates, a slower step on CPUs).
@@ -152,48 +155,76 @@ def train_alignment(
     # fused: one kernel for the update of SBERT's 22.7M weights instead of a loop over tensors
     optimizer = torch.optim.Adam([g for g in groups if g["params"]], fused=fused_adam)
     result = Stage1Result(history={f"loss_{name}": [] for name in ("total", *LOSS_TERMS)})
-    labels = torch.tensor([1.0, 0.0])
     if alignment.config.standardize_inputs:  # statistics of all CF rows and of a seeded sample of item texts
         sample = torch.randperm(backbone.n_items, generator=generator)[: config.recall_sample] + 1
         alignment.fit_input_scales(item_table[1:], text_encoder.encode_all(sample))
-    for epoch in range(1, config.epochs + 1):
+    encoder: CachedTextEncoder | PrecomputedTextEncoder = text_encoder
+    for epoch in range(1, config.epochs + config.frozen_text_epochs + 1):
         start = time.perf_counter()
+        cap = config.max_examples
+        # SBERT is done: its outputs become a fixed table (Adam skips its weights, whose grads stay unset)
+        if epoch > config.epochs:
+            if not isinstance(encoder, PrecomputedTextEncoder):
+                encoder = PrecomputedTextEncoder.from_encoder(text_encoder, backbone.n_items)
+            cap = None  # the cap bounds SBERT's cost, which is gone
         alignment.train()
         text_encoder.train()
-        negatives = sample_negative_items(signal, backbone.n_items, generator)
-        order = torch.randperm(len(signal.positives), generator=generator)
-        if config.max_examples is not None:
-            order = order[: config.max_examples]
-        sums = dict.fromkeys(result.history, 0.0)
-        steps = 0
-        bar = tqdm(
-            order.split(config.batch_size), desc=f"stage1 epoch {epoch}", unit="step", disable=not progress
-        )
-        for idx in bar:
-            items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
-            terms = alignment.losses(
-                signal.users[idx] if user_vectors is None else user_vectors(idx),
-                item_table[items],
-                text_encoder(items),
-                labels.expand(len(idx), 2),
-                backbone.score_vectors,
-            )
-            loss = alignment.total_loss(terms)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            sums["loss_total"] += loss.item()
-            for name in LOSS_TERMS:
-                sums[f"loss_{name}"] += terms[name].item()
-            bar.set_postfix(loss=f"{sums['loss_total'] / steps:.4f}")
+        steps, sums = _train_epoch(
+            alignment, backbone, encoder, signal, optimizer, generator, config.batch_size, cap,
+            user_vectors, f"stage1 epoch {epoch}" + (" (SBERT frozen)" if epoch > config.epochs else ""),
+            progress,
+        )  # fmt: skip
         result.seconds.append(time.perf_counter() - start)
         result.steps.append(steps)
         for key, value in sums.items():
             result.history[key].append(value / max(steps, 1))
         alignment.eval()
         for key, value in alignment_diagnostics(
-            alignment, item_table, text_encoder, config.recall_sample, generator
+            alignment, item_table, encoder, config.recall_sample, generator
         ).items():
             result.history.setdefault(key, []).append(value)
     return result
+
+
+def _train_epoch(
+    alignment: CollaborativeTextAlignment,
+    backbone: CFBackbone,
+    text_encoder: CachedTextEncoder | PrecomputedTextEncoder,
+    signal: UserSignal,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    batch_size: int,
+    max_examples: int | None,
+    user_vectors: Callable[[torch.Tensor], torch.Tensor] | None,
+    description: str,
+    progress: bool,
+) -> tuple[int, dict[str, float]]:
+    """One pass over (a seeded cap of) the examples, a fresh negative each; returns steps and loss sums."""
+    item_table = backbone.item_embeddings.detach()
+    labels = torch.tensor([1.0, 0.0])
+    negatives = sample_negative_items(signal, backbone.n_items, generator)
+    order = torch.randperm(len(signal.positives), generator=generator)
+    if max_examples is not None:
+        order = order[:max_examples]
+    sums = dict.fromkeys(("loss_total", *(f"loss_{name}" for name in LOSS_TERMS)), 0.0)
+    steps = 0
+    bar = tqdm(order.split(batch_size), desc=description, unit="step", disable=not progress)
+    for idx in bar:
+        items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
+        terms = alignment.losses(
+            signal.users[idx] if user_vectors is None else user_vectors(idx),
+            item_table[items],
+            text_encoder(items),
+            labels.expand(len(idx), 2),
+            backbone.score_vectors,
+        )
+        loss = alignment.total_loss(terms)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        sums["loss_total"] += loss.item()
+        for name in LOSS_TERMS:
+            sums[f"loss_{name}"] += terms[name].item()
+        bar.set_postfix(loss=f"{sums['loss_total'] / steps:.4f}")
+    return steps, sums

@@ -13,7 +13,12 @@ def markdown_table(scenario_metrics: pd.DataFrame, metric: str, n_candidates: in
     """Models as rows, scenarios as columns, ``value [ci_low, ci_high] (n)``, and the random floor."""
     rows = scenario_metrics[scenario_metrics["metric"] == metric]
     scenarios = list(dict.fromkeys(rows["scenario"]))
-    lines = [f"# {title}", "", f"{metric} with its 95% bootstrap interval and row count.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"{metric} with its 95% interval (Wilson score for hit rates, percentile bootstrap otherwise) and row count.",
+        "",
+    ]
     lines.append("| model | " + " | ".join(scenarios) + " |")
     lines.append("|---|" + "---|" * len(scenarios))
     for model, group in rows.groupby("model", sort=False):

@@ -108,7 +108,11 @@ def align_collaborative_and_text(
         sbert, bool(stage1["sbert"]["freeze"]), stage1["sbert"]["trainable_layers"]
     )
     encoder = CachedTextEncoder(
-        sbert, texts, int(stage1["text"]["max_tokens"]), int(stage1["sbert"]["chunk_size"])
+        sbert,
+        texts,
+        int(stage1["text"]["max_tokens"]),
+        int(stage1["sbert"]["chunk_size"]),
+        cache_frozen_layers=bool(stage1["sbert"]["cache_frozen_layers"]),
     )
     torch.manual_seed(seed)
     alignment = CollaborativeTextAlignment(backbone.hidden_size, encoder.dim, alignment_config)
