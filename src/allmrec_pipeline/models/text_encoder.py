@@ -155,7 +155,15 @@ class CachedTextEncoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return torch.cat([self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)])
+            # Sorted by length over all of `items`, so each slice (and each chunk within it) pads little.
+            order = torch.argsort(self.lengths[items], stable=True)
+            out = None
+            for part in order.split(batch_size):
+                emb = self(items[part])
+                if out is None:
+                    out = emb.new_empty(len(items), emb.shape[-1])
+                out[part] = emb
+            return out
         finally:
             self.train(was_training)
 
