@@ -94,6 +94,7 @@ class Stage1Result:
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch curves
     seconds: list[float] = field(default_factory=list)  # training seconds per epoch (diagnostics excluded)
     steps: list[int] = field(default_factory=list)  # optimizer steps per epoch
+    text_vectors: PrecomputedTextEncoder | None = None  # the final SBERT's output for every item, when built
 
 
 @torch.no_grad()
@@ -137,7 +138,8 @@ def train_alignment(
     """Train the alignment networks (and SBERT's trainable layers) in place.
 
     ``config.epochs`` epochs fine-tune SBERT with the alignment networks; then ``config.frozen_text_epochs``
-    epochs train the alignment networks alone on the fine-tuned SBERT's outputs, each item text encoded once.
+    epochs train the alignment networks alone on the fine-tuned SBERT's outputs, each item text encoded once
+    (that table is returned as ``text_vectors``, so nothing encodes the items again).
     ``user_vectors(example_indexes) -> (B, d)`` replaces the precomputed ``signal.users`` (the benchmark's
     naive variant recomputes them with the backbone at every step, as the authors' code does);
     ``fused_adam=False`` is the authors' plain ``torch.optim.Adam`` (same updates, a slower step on CPUs).
@@ -166,11 +168,12 @@ def train_alignment(
         if epoch > config.epochs:
             if not isinstance(encoder, PrecomputedTextEncoder):
                 encoder = PrecomputedTextEncoder.from_encoder(text_encoder, backbone.n_items)
+                result.text_vectors = encoder
             cap = None  # the cap bounds SBERT's cost, which is gone
         alignment.train()
         text_encoder.train()
         steps, sums = _train_epoch(
-            alignment, backbone, encoder, signal, optimizer, generator, config.batch_size, cap,
+            alignment, backbone, item_table, encoder, signal, optimizer, generator, config.batch_size, cap,
             user_vectors, f"stage1 epoch {epoch}" + (" (SBERT frozen)" if epoch > config.epochs else ""),
             progress,
         )  # fmt: skip
@@ -189,6 +192,7 @@ def train_alignment(
 def _train_epoch(
     alignment: CollaborativeTextAlignment,
     backbone: CFBackbone,
+    item_table: torch.Tensor,
     text_encoder: CachedTextEncoder | PrecomputedTextEncoder,
     signal: UserSignal,
     optimizer: torch.optim.Optimizer,
@@ -200,7 +204,6 @@ def _train_epoch(
     progress: bool,
 ) -> tuple[int, dict[str, float]]:
     """One pass over (a seeded cap of) the examples, a fresh negative each; returns steps and loss sums."""
-    item_table = backbone.item_embeddings.detach()
     labels = torch.tensor([1.0, 0.0])
     negatives = sample_negative_items(signal, backbone.n_items, generator)
     order = torch.randperm(len(signal.positives), generator=generator)

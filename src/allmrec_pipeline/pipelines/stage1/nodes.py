@@ -28,6 +28,7 @@ from allmrec_pipeline.models.checkpoint import (
 )
 from allmrec_pipeline.models.text_encoder import (
     CachedTextEncoder,
+    PrecomputedTextEncoder,
     load_sentence_transformer,
     set_trainable_layers,
 )
@@ -86,7 +87,7 @@ def align_collaborative_and_text(
     items: pd.DataFrame,
     stage1: dict[str, Any],
     seed: int,
-) -> tuple[Checkpoint, Checkpoint, dict[str, Any], dict[str, Any]]:
+) -> tuple[Checkpoint, Checkpoint, Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train the four alignment networks (and fine-tune SBERT) against the frozen backbone.
 
     Args:
@@ -98,7 +99,8 @@ def align_collaborative_and_text(
         seed: The global seed.
 
     Returns:
-        The alignment checkpoint, the fine-tuned SBERT checkpoint, per-epoch metrics and the training report.
+        The alignment checkpoint, the fine-tuned SBERT checkpoint, the fine-tuned SBERT's vector of every item
+        text (``(N+1, d_sbert)``, row 0 zero), per-epoch metrics and the training report.
     """
     backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
     alignment_config, training = _configs(stage1)
@@ -139,6 +141,9 @@ def align_collaborative_and_text(
     sbert_checkpoint = module_checkpoint(
         sbert, "sbert", base_model=stage1["sbert"]["model"], text=stage1["text"]
     )
+    # the frozen-SBERT epochs already encoded every item with the final SBERT; otherwise encode them now
+    text_vectors = result.text_vectors or PrecomputedTextEncoder.from_encoder(encoder, backbone.n_items)
+    vectors_checkpoint = module_checkpoint(text_vectors, "sbert_item_vectors", n_items=backbone.n_items)
     report = {
         "backbone": backbone.name,
         "examples_per_epoch": len(signal.positives)
@@ -148,7 +153,8 @@ def align_collaborative_and_text(
         "seconds_per_epoch": result.seconds,
         "final": final,
     }
-    return checkpoint, sbert_checkpoint, {**result.history, "seconds_per_epoch": result.seconds}, report
+    metrics = {**result.history, "seconds_per_epoch": result.seconds}
+    return checkpoint, sbert_checkpoint, vectors_checkpoint, metrics, report
 
 
 def load_alignment(checkpoint: Checkpoint, cf_dim: int) -> CollaborativeTextAlignment:
@@ -176,25 +182,35 @@ def load_text_encoder(checkpoint: Checkpoint, texts: list[str], stage1: dict[str
     )
 
 
+def load_item_text_vectors(checkpoint: Checkpoint, n_items: int) -> torch.Tensor:
+    """The fine-tuned SBERT's item vectors ``(N+1, d_sbert)``; refused when made for another item index."""
+    meta = require_kind(checkpoint, "sbert_item_vectors")
+    if int(meta["n_items"]) != n_items:
+        raise CheckpointMismatchError(
+            f"the stage-1 item text vectors cover {meta['n_items']} items but the item index has {n_items}: "
+            "re-run stage1"
+        )
+    return checkpoint.tensors["table"]
+
+
 def embed_items(
     stage1_model: Checkpoint,
-    stage1_sbert: Checkpoint,
+    stage1_item_text_vectors: Checkpoint,
     cf_model: Checkpoint,
     item_index: pd.DataFrame,
-    items: pd.DataFrame,
     item_popularity: pd.DataFrame,
-    stage1: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``joint_item_embeddings(item_idx, e, path)`` and ``text_item_embeddings(item_idx, q)`` for every item.
 
     An item without training interactions has an untrained CF embedding, so its joint embedding takes the text
-    path, ``q_i``; ``path`` says which (``cf`` or ``text``).
+    path, ``q_i``; ``path`` says which (``cf`` or ``text``). The item texts' SBERT vectors come from stage-1
+    training, which encoded every item with the final SBERT.
     """
     backbone = load_backbone(cf_model, expected_n_items=len(item_index))
     alignment = load_alignment(stage1_model, backbone.hidden_size)
-    encoder = load_text_encoder(stage1_sbert, render_item_texts(items, item_index, stage1["text"]), stage1)
+    vectors = load_item_text_vectors(stage1_item_text_vectors, len(item_index))
     idx = torch.arange(1, len(item_index) + 1)
-    q = alignment.text_embeddings(encoder.encode_all(idx))  # (N, d')
+    q = alignment.text_embeddings(vectors[idx])  # (N, d')
     e = alignment.joint_embeddings(backbone.item_embeddings.detach()[1:])  # (N, d')
     counts = item_popularity.set_index("item_idx")["count"].reindex(idx.numpy(), fill_value=0).to_numpy()
     text_path = torch.from_numpy(counts == 0)
