@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -216,3 +217,22 @@ def test_stage2_variants_override_the_base_parameters():
     stage2["variants"]["bad"] = {"modle": {}}
     with pytest.raises(ConfigError, match=r"stage2.variants.bad' has unknown key\(s\) \['modle'\]"):
         variant_params(stage2, "bad")
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_validation_is_scored_only_when_there_is_an_epoch_to_choose(epochs):
+    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+
+    calls = []
+
+    def evaluate(scores, valid):
+        calls.append(scores.shape)
+        return 0.5
+
+    config = Stage2TrainingConfig(epochs=epochs, batch_size=4, lr=1e-3)
+    result = train_stage2(
+        recommender("embedding_head"), lambda epoch: samples(4), samples(4), config, 0, evaluate, False
+    )
+    assert len(calls) == (0 if epochs == 1 else epochs)
+    assert result.best_epoch >= 1 and len(result.epoch_valid_hit_at_1) == epochs
+    assert all(np.isnan(v) for v in result.epoch_valid_hit_at_1) == (epochs == 1)

@@ -24,7 +24,9 @@ class Stage2TrainingConfig:
     n_negatives: int = (
         19  # (int) uniformly sampled never-touched items per training sample, re-drawn each epoch
     )
-    max_valid_rows: int = 100  # (int) frozen validation rows scored after each epoch to pick the best epoch
+    max_valid_rows: int = (
+        100  # (int) frozen validation rows scored after each epoch (when epochs > 1) to pick the best
+    )
 
 
 @dataclass
@@ -95,7 +97,9 @@ def train_stage2(
             result.step_loss.append(loss.item())
             result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
             bar.set_postfix(loss=f"{np.mean(result.step_loss[-20:]):.4f}")
-        score = evaluate(candidate_scores(model, valid, config.batch_size), valid) if valid else float("nan")
+        # one epoch leaves nothing to choose: its validation scoring would only cost time (NaN is logged)
+        choose = valid and config.epochs > 1
+        score = evaluate(candidate_scores(model, valid, config.batch_size), valid) if choose else float("nan")
         result.epoch_valid_hit_at_1.append(score)
         if best_state is None or score > best_score:
             best_score, result.best_epoch = score, epoch

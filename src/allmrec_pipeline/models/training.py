@@ -107,8 +107,9 @@ def train(
     """
     torch.manual_seed(seed)
     sampler = torch.Generator().manual_seed(seed)
+    # fused: one kernel per update instead of a loop over tensors (about 10% of a SASRec step on 2 CPU cores)
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay
+        model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay, fused=True
     )
     result = TrainingResult(
         history={"train_loss": [], "valid_ndcg_at_10": [], "valid_hit_at_1": [], "epoch_seconds": []}

@@ -270,7 +270,7 @@ def train_projectors(
         "objective": recommender.config.objective,
         "training_users": n_users,
         "valid_rows": len(valid),
-        "valid_hit_at_1_by_epoch": result.epoch_valid_hit_at_1,
+        "valid_hit_at_1_by_epoch": [None if np.isnan(v) else v for v in result.epoch_valid_hit_at_1],
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
         "rendered_template_example": example,
