@@ -196,6 +196,8 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
         patience=args.patience,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_decay=args.lr_decay,
+        lr_decay_patience=args.lr_decay_patience,
         loss=loss,
         windows=args.windows,
     )
@@ -308,6 +310,12 @@ def main() -> None:
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="our Adam learning rate (RecBole: 1e-3)")
     parser.add_argument("--batch-size", type=int, default=128, help="our batch size (RecBole: 128)")
+    parser.add_argument(
+        "--lr-decay",
+        type=float,
+        help="ours: multiply the lr by this after a validation plateau (default: off)",
+    )
+    parser.add_argument("--lr-decay-patience", type=int, default=1, help="ours: evaluations before a decay")
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--recbole-stopping-step", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42, help="seeds the sampled candidate rows (and RecBole)")
@@ -334,6 +342,8 @@ def main() -> None:
         "items": len(tokens),
         "windows": args.windows,
         "ours_lr": args.lr,
+        "ours_lr_decay": args.lr_decay,
+        "ours_lr_decay_patience": args.lr_decay_patience,
         "ours_train_seed": args.train_seed,
         "ours_batch_size": args.batch_size,
     }

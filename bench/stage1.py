@@ -42,6 +42,7 @@ from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import pad_left
 from allmrec_pipeline.models.text_encoder import (
     CachedTextEncoder,
+    disable_dropout,
     load_sentence_transformer,
     set_trainable_layers,
 )
@@ -76,9 +77,7 @@ def run(variant: str, backbone, texts, sequences, params, args, dropout: bool = 
     sbert = load_sentence_transformer("embedded")
     set_trainable_layers(sbert, bool(params["sbert"]["freeze"]), params["sbert"]["trainable_layers"])
     if not dropout:  # no random numbers drawn inside SBERT: the two variants' losses must then agree
-        for module in sbert.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
+        disable_dropout(sbert)
     max_tokens = int(params["text"]["max_tokens"])
     if variant == "naive":
         encoder = NaiveTextEncoder(sbert, texts, max_tokens)

@@ -54,6 +54,21 @@ def test_early_stopping_stops_after_patience():
     assert len(result.history["train_loss"]) == 3
 
 
+@pytest.mark.parametrize("decay", [None, 0.5])
+def test_lr_decays_after_each_validation_plateau(decay):
+    torch.manual_seed(0)
+    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    # a learning rate too small to change a ranking: every evaluation after the first is a plateau
+    config = TrainingConfig(
+        epochs=6, batch_size=16, patience=50, lr=1e-9, lr_decay=decay, lr_decay_patience=1
+    )
+    result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
+    factors = (
+        [1, 1, 1, 0.5, 0.5, 0.25] if decay else [1] * 6
+    )  # a decay after every 2 evaluations without gain
+    assert result.history["lr"] == pytest.approx([1e-9 * f for f in factors])
+
+
 def test_checkpoint_round_trip_through_the_versioned_dataset(tmp_path):
     model, _ = _train(5)
     dataset = SafetensorsDataset(filepath=str(tmp_path / "cf_model.safetensors"), version=None)

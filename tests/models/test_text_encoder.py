@@ -9,6 +9,7 @@ import torch
 from allmrec_pipeline.models.text_encoder import (
     CachedTextEncoder,
     PrecomputedTextEncoder,
+    disable_dropout,
     load_sentence_transformer,
     set_trainable_layers,
 )
@@ -27,9 +28,7 @@ TEXTS = [
 def _encoder(trainable_layers: int | None, cache: bool) -> CachedTextEncoder:
     sbert = load_sentence_transformer("embedded")
     set_trainable_layers(sbert, False, trainable_layers)
-    for module in sbert.modules():  # dropout off, so the two paths can be compared number for number
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
+    disable_dropout(sbert)  # so the two paths can be compared number for number
     return CachedTextEncoder(sbert, TEXTS, max_tokens=32, chunk_size=4, cache_frozen_layers=cache).train()
 
 

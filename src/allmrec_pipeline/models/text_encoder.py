@@ -40,6 +40,15 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransf
     return SentenceTransformer(model, device=device, local_files_only=True)
 
 
+def disable_dropout(module: nn.Module) -> nn.Module:
+    """Set every dropout probability to 0, so no random numbers are drawn in training mode (exact comparisons
+    of two encoding paths)."""
+    for child in module.modules():
+        if isinstance(child, nn.Dropout):
+            child.p = 0.0
+    return module
+
+
 def set_trainable_layers(sbert: SentenceTransformer, freeze: bool, trainable_layers: int | None) -> int:
     """Freeze SBERT entirely, or all but its top ``trainable_layers`` transformer layers (``None``: train all).
 

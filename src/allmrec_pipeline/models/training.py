@@ -28,6 +28,10 @@ class TrainingConfig:
         "bce"  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
     )
     patience: int = 10  # (int) stop after this many evaluations without a better validation NDCG@10
+    lr_decay: float | None = (
+        None  # (float|null) multiply the lr by this after a validation plateau; null: constant
+    )
+    lr_decay_patience: int = 1  # (int) evaluations without a better NDCG@10 tolerated before each decay
     eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs
     eval_batch_size: int = 512  # (int) rows per scoring batch
     windows: bool = (
@@ -111,8 +115,27 @@ def train(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay, fused=True
     )
+    # a high lr to get close fast, a lower one to settle: torch's plateau schedule on validation NDCG@10
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max",
+            factor=config.lr_decay,
+            patience=config.lr_decay_patience,
+            threshold=0.0,  # any gain resets the wait
+            eps=0.0,  # every decay applies, however small the lr
+        )
+        if config.lr_decay is not None
+        else None
+    )
     result = TrainingResult(
-        history={"train_loss": [], "valid_ndcg_at_10": [], "valid_hit_at_1": [], "epoch_seconds": []}
+        history={
+            "train_loss": [],
+            "valid_ndcg_at_10": [],
+            "valid_hit_at_1": [],
+            "epoch_seconds": [],
+            "lr": [],
+        }
     )
     best_state, waited, elapsed = None, 0, 0.0
     bar = tqdm(range(1, config.epochs + 1), desc=f"train {model.name}", unit="epoch", disable=not progress)
@@ -134,6 +157,7 @@ def train(
             optimizer.step()
             total, steps = total + loss.item(), steps + 1
         figures = {
+            "lr": optimizer.param_groups[0]["lr"],
             "train_loss": total / max(steps, 1),
             "valid_ndcg_at_10": float("nan"),
             "valid_hit_at_1": float("nan"),
@@ -142,6 +166,8 @@ def train(
             per_row = candidate_metrics(model, valid, config.eval_batch_size)
             figures["valid_ndcg_at_10"] = float(per_row["ndcg_at_10"].mean())
             figures["valid_hit_at_1"] = float(per_row["hit_at_1"].mean())
+            if scheduler is not None:
+                scheduler.step(figures["valid_ndcg_at_10"])
         elapsed += time.perf_counter() - start
         figures["epoch_seconds"] = time.perf_counter() - start
         for key, value in figures.items():
