@@ -186,6 +186,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
                 "seconds": cumulative[-1],
                 "valid_full_ndcg_at_10": float(full["ndcg_at_10"].mean()),
                 "valid_sampled100_ndcg_at_10": figures["valid_ndcg_at_10"],
+                "lr": figures["lr"],  # the learning rate this epoch trained with
             }
         )
         if curve[-1]["valid_full_ndcg_at_10"] > best_full["ndcg"]:  # RecBole's model selection

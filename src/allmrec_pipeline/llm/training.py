@@ -24,9 +24,7 @@ class Stage2TrainingConfig:
     n_negatives: int = (
         19  # (int) uniformly sampled never-touched items per training sample, re-drawn each epoch
     )
-    max_valid_rows: int = (
-        100  # (int) frozen validation rows scored after each epoch (when epochs > 1) to pick the best
-    )
+    max_valid_rows: int = 100  # (int) validation rows scored per epoch to pick the best (if epochs > 1)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 
@@ -12,7 +13,12 @@ from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, backbone
 from allmrec_pipeline.models.registry import build_backbone
 from allmrec_pipeline.pipelines.pretrain_cf import create_pipeline as pretrain_pipeline
 from allmrec_pipeline.pipelines.stage1 import create_pipeline as stage1_pipeline
-from allmrec_pipeline.pipelines.stage1.nodes import load_alignment, render_item_texts
+from allmrec_pipeline.pipelines.stage1.nodes import (
+    load_alignment,
+    load_item_text_vectors,
+    load_text_encoder,
+    render_item_texts,
+)
 from tests.conftest import PROJECT_ROOT, run_in_memory
 
 PRETRAIN = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_pretrain_cf.yml").read_text())["pretrain_cf"]
@@ -91,6 +97,19 @@ def test_cold_items_take_the_text_path(stage1_catalog, split_tables):
     assert (joint.loc[counts.index[counts > 0], "path"] == "cf").all()
     for item in untrained[:5]:
         np.testing.assert_array_equal(joint.loc[item, "e"], text.loc[item, "q"])
+
+
+def test_item_text_vectors_are_the_fine_tuned_sberts_encoding(stage1_catalog, split_tables):
+    """embed_items reads the table stage-1 training built instead of encoding every item again."""
+    n_items = len(split_tables["item_index"])
+    vectors = load_item_text_vectors(stage1_catalog.load("stage1_item_text_vectors"), n_items)
+    texts = render_item_texts(split_tables["items"], split_tables["item_index"], stage1_params()["text"])
+    encoder = load_text_encoder(stage1_catalog.load("stage1_sbert"), texts, stage1_params())
+    expected = encoder.encode_all(torch.arange(1, n_items + 1))
+    assert vectors.shape == (n_items + 1, expected.shape[1]) and not vectors[0].any()
+    torch.testing.assert_close(vectors[1:], expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(CheckpointMismatchError, match=r"cover \d+ items but the item index has 3"):
+        load_item_text_vectors(stage1_catalog.load("stage1_item_text_vectors"), 3)
 
 
 def test_backbone_of_another_size_is_refused(stage1_catalog, split_tables):

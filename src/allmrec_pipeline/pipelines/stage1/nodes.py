@@ -142,7 +142,9 @@ def align_collaborative_and_text(
         sbert, "sbert", base_model=stage1["sbert"]["model"], text=stage1["text"]
     )
     # the frozen-SBERT epochs already encoded every item with the final SBERT; otherwise encode them now
-    text_vectors = result.text_vectors or PrecomputedTextEncoder.from_encoder(encoder, backbone.n_items)
+    text_vectors = result.text_vectors
+    if text_vectors is None:
+        text_vectors = PrecomputedTextEncoder.from_encoder(encoder, backbone.n_items)
     vectors_checkpoint = module_checkpoint(text_vectors, "sbert_item_vectors", n_items=backbone.n_items)
     report = {
         "backbone": backbone.name,
