@@ -5,8 +5,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from safetensors import safe_open
-
+from allmrec_pipeline.datasets import SafetensorsDataset
 from allmrec_pipeline.models.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +20,5 @@ def latest(pattern: str, root: Path = ROOT) -> str:
 
 
 def read_checkpoint(path: str) -> Checkpoint:
-    """A safetensors checkpoint read without Kedro (the catalog's SafetensorsDataset reads the same file)."""
-    with safe_open(path, framework="pt") as file:
-        keys = file.keys()  # a safetensors handle, not a dict: it cannot be iterated
-        return Checkpoint({key: file.get_tensor(key) for key in keys}, file.metadata() or {})
+    """A safetensors checkpoint file (a version's file, found with ``latest``), read as the catalog reads it."""
+    return SafetensorsDataset(filepath=path).load()

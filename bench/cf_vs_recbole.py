@@ -177,9 +177,9 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
 
     best_full: dict = {"ndcg": float("-inf"), "state": None}
 
-    def on_epoch(epoch: int, figures: dict) -> None:  # outside our timer
+    def on_epoch(epoch: int, figures: dict, validated) -> None:  # outside our timer
         cumulative.append(cumulative[-1] + figures["epoch_seconds"])
-        full = full_ranking_metrics(model, valid_histories, valid_targets)
+        full = full_ranking_metrics(validated, valid_histories, valid_targets)
         curve.append(
             {
                 "epoch": epoch,
@@ -190,7 +190,9 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
             }
         )
         if curve[-1]["valid_full_ndcg_at_10"] > best_full["ndcg"]:  # RecBole's model selection
-            best_full.update(ndcg=curve[-1]["valid_full_ndcg_at_10"], state=copy.deepcopy(model.state_dict()))
+            best_full.update(
+                ndcg=curve[-1]["valid_full_ndcg_at_10"], state=copy.deepcopy(validated.state_dict())
+            )
 
     config = TrainingConfig(
         epochs=args.epochs,
@@ -199,6 +201,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
         lr=args.lr,
         lr_decay=args.lr_decay,
         lr_decay_patience=args.lr_decay_patience,
+        ema_decay=args.ema_decay,
         loss=loss,
         windows=args.windows,
     )
@@ -317,6 +320,9 @@ def main() -> None:
         help="ours: multiply the lr by this after a validation plateau (default: off)",
     )
     parser.add_argument("--lr-decay-patience", type=int, default=1, help="ours: evaluations before a decay")
+    parser.add_argument(
+        "--ema-decay", type=float, help="ours: validate and keep an EMA of the weights (default: off)"
+    )
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--recbole-stopping-step", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42, help="seeds the sampled candidate rows (and RecBole)")
@@ -345,6 +351,7 @@ def main() -> None:
         "ours_lr": args.lr,
         "ours_lr_decay": args.lr_decay,
         "ours_lr_decay_patience": args.lr_decay_patience,
+        "ours_ema_decay": args.ema_decay,
         "ours_train_seed": args.train_seed,
         "ours_batch_size": args.batch_size,
     }

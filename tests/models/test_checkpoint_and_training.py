@@ -69,6 +69,28 @@ def test_lr_decays_after_each_validation_plateau(decay):
     assert result.history["lr"] == pytest.approx([1e-9 * f for f in factors])
 
 
+def test_weight_average_is_what_is_validated_and_kept():
+    def run(ema_decay):
+        torch.manual_seed(0)
+        model = build_backbone("sasrec", 40, {"hidden_size": 16, "max_seq_len": 10, "dropout": 0.0})
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        config = TrainingConfig(epochs=2, batch_size=16, patience=5, ema_decay=ema_decay)
+        result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
+        return model, initial, result
+
+    raw, _, raw_result = run(None)
+    latest, _, latest_result = run(0.0)  # decay 0: the average is the latest weights
+    assert latest_result.history["valid_ndcg_at_10"] == raw_result.history["valid_ndcg_at_10"]
+    for key, value in raw.state_dict().items():
+        torch.testing.assert_close(latest.state_dict()[key], value)
+    # decay 1: the average never moves after it is seeded with the first step's weights (torch's rule)
+    frozen, initial, frozen_result = run(1.0)
+    assert frozen_result.history["valid_ndcg_at_10"][0] == frozen_result.history["valid_ndcg_at_10"][1]
+    moved = [key for key, value in frozen.state_dict().items() if not torch.equal(value, initial[key])]
+    assert moved  # one step away from the initial weights
+    assert any(not torch.equal(frozen.state_dict()[k], raw.state_dict()[k]) for k in moved)
+
+
 def test_checkpoint_round_trip_through_the_versioned_dataset(tmp_path):
     model, _ = _train(5)
     dataset = SafetensorsDataset(filepath=str(tmp_path / "cf_model.safetensors"), version=None)

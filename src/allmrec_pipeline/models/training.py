@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
@@ -32,6 +33,7 @@ class TrainingConfig:
         None  # (float|null) multiply the lr by this after a validation plateau; null: constant
     )
     lr_decay_patience: int = 1  # (int) evaluations without a better NDCG@10 tolerated before each decay
+    ema_decay: float | None = None  # (float|null) keep an EMA of the weights (decay per step); null: raw
     eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs
     eval_batch_size: int = 512  # (int) rows per scoring batch
     windows: bool = (
@@ -96,7 +98,7 @@ def train(
     config: TrainingConfig,
     seed: int,
     progress: bool = True,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float], CFBackbone], None] | None = None,
 ) -> TrainingResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch.
 
@@ -107,7 +109,8 @@ def train(
         config: Loop settings.
         seed: Seeds dropout, the batch order and the negative sampler.
         progress: Show a progress bar.
-        on_epoch: Called after each epoch with its number and figures (e.g. by a benchmark).
+        on_epoch: Called after each epoch with its number, its figures and the model that was validated (the
+            weight average with ``ema_decay``), e.g. by a benchmark.
     """
     torch.manual_seed(seed)
     sampler = torch.Generator().manual_seed(seed)
@@ -137,6 +140,13 @@ def train(
             "lr": [],
         }
     )
+    # an average of recent weights is steadier than the last step's on noisy validation (torch's EMA utility)
+    averaged = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        if config.ema_decay is not None
+        else None
+    )
+    validated = model if averaged is None else averaged.module
     best_state, waited, elapsed = None, 0, 0.0
     bar = tqdm(range(1, config.epochs + 1), desc=f"train {model.name}", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -155,6 +165,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total, steps = total + loss.item(), steps + 1
         figures = {
             "lr": optimizer.param_groups[0]["lr"],
@@ -163,7 +175,7 @@ def train(
             "valid_hit_at_1": float("nan"),
         }
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            per_row = candidate_metrics(model, valid, config.eval_batch_size)
+            per_row = candidate_metrics(validated, valid, config.eval_batch_size)
             figures["valid_ndcg_at_10"] = float(per_row["ndcg_at_10"].mean())
             figures["valid_hit_at_1"] = float(per_row["hit_at_1"].mean())
             if scheduler is not None:
@@ -176,7 +188,7 @@ def train(
             if figures["valid_ndcg_at_10"] > result.best_valid_ndcg_at_10:
                 result.best_valid_ndcg_at_10 = figures["valid_ndcg_at_10"]
                 result.best_epoch, result.seconds_to_best, waited = epoch, elapsed, 0
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(validated.state_dict())
             else:
                 waited += 1
         bar.set_postfix(
@@ -185,7 +197,7 @@ def train(
             best=result.best_epoch,
         )
         if on_epoch is not None:
-            on_epoch(epoch, figures)
+            on_epoch(epoch, figures, validated)
         if waited >= config.patience:
             result.stopped_early = True
             break
