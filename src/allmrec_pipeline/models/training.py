@@ -29,9 +29,7 @@ class TrainingConfig:
         "bce"  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
     )
     patience: int = 10  # (int) stop after this many evaluations without a better validation NDCG@10
-    lr_decay: float | None = (
-        None  # (float|null) multiply the lr by this after a validation plateau; null: constant
-    )
+    lr_decay: float | None = None  # (float|null) lr factor after a validation plateau; null: constant
     lr_decay_patience: int = 1  # (int) evaluations without a better NDCG@10 tolerated before each decay
     ema_decay: float | None = None  # (float|null) keep an EMA of the weights (decay per step); null: raw
     eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs

@@ -212,7 +212,7 @@ def embed_items(
     alignment = load_alignment(stage1_model, backbone.hidden_size)
     vectors = load_item_text_vectors(stage1_item_text_vectors, len(item_index))
     idx = torch.arange(1, len(item_index) + 1)
-    q = alignment.text_embeddings(vectors[idx])  # (N, d')
+    q = alignment.text_embeddings(vectors[1:])  # (N, d'); row 0 is padding
     e = alignment.joint_embeddings(backbone.item_embeddings.detach()[1:])  # (N, d')
     counts = item_popularity.set_index("item_idx")["count"].reindex(idx.numpy(), fill_value=0).to_numpy()
     text_path = torch.from_numpy(counts == 0)
