@@ -19,7 +19,9 @@ selection). ``--lr`` / ``--batch-size`` / ``--train-seed`` change ours only.
 "Time to best" is training + validation wall time up to the best epoch by full-ranking validation NDCG@10,
 computed for both models by this script's code after every epoch, outside the timers (RecBole's own
 validation figure is recorded too, as ``valid_full_ndcg_at_10_recbole``). "Time to RecBole's quality" is our
-time until our validation NDCG@10 first reaches RecBole's best. RecBole runs in its own virtualenv (``bench/_recbole_env``, built on first use: it needs
+time until our validation NDCG@10 first reaches RecBole's best. ``full_ndcg_at_10_minus_recbole`` is the mean
+per-user difference in test full-ranking NDCG@10, ours minus RecBole's, with a 95% paired bootstrap interval
+(RecBole's per-user figures come from the scores its run saved in ``bench/_work``). RecBole runs in its own virtualenv (``bench/_recbole_env``, built on first use: it needs
 numpy<2, pandas<2.3, setuptools<81). Prints one JSON line.
 """
 
@@ -186,7 +188,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
                 "seconds": cumulative[-1],
                 "valid_full_ndcg_at_10": float(full["ndcg_at_10"].mean()),
                 "valid_sampled100_ndcg_at_10": figures["valid_ndcg_at_10"],
-                "lr": figures["lr"],  # the learning rate this epoch trained with
+                "lr": figures["lr"],  # the learning rate at this epoch's start
             }
         )
         if curve[-1]["valid_full_ndcg_at_10"] > best_full["ndcg"]:  # RecBole's model selection
@@ -202,6 +204,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
         lr_decay=args.lr_decay,
         lr_decay_patience=args.lr_decay_patience,
         ema_decay=args.ema_decay,
+        lr_schedule=args.lr_schedule,
         loss=loss,
         windows=args.windows,
     )
@@ -216,14 +219,17 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
     )
     test100, test20 = sampled(rows["test"], 101), sampled(rows["test"], 20)
 
-    def test_now() -> dict[str, float]:
+    def test_now() -> tuple[dict[str, float], np.ndarray]:
         full = full_ranking_metrics(model, test100.histories, torch.as_tensor(rows["test"][1]))
-        return test_figures(score_candidates(model, test100), score_candidates(model, test20), full)
+        figures = test_figures(score_candidates(model, test100), score_candidates(model, test20), full)
+        return figures, full["ndcg_at_10"]
 
-    figures = test_now()  # the weights our loop kept: best sampled validation NDCG@10, as in pretrain_cf
+    # the weights our loop kept: best sampled validation NDCG@10, as in pretrain_cf
+    figures, per_user_full_ndcg = test_now()
     model.load_state_dict(best_full["state"])
-    selected_like_recbole = test_now()
+    selected_like_recbole, _ = test_now()
     return {
+        "per_user_full_ndcg_at_10": per_user_full_ndcg,  # for the paired comparison; not printed
         "curve": curve,
         "best_epoch_by_sampled_valid": result.best_epoch,
         "seconds_to_best_by_sampled_valid": result.seconds_to_best,
@@ -233,6 +239,40 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
         **figures,
         "selected_by_full_valid": selected_like_recbole,  # the weights of the best full-ranking validation
     }
+
+
+RECBOLE_SCORES, RECBOLE_TOKENS = "recbole_test_scores.npy", "recbole_item_tokens.json"
+
+
+def recbole_test_metrics(work: Path, tokens: np.ndarray, rows) -> tuple[dict[str, float], np.ndarray]:
+    """RecBole's test figures, computed here from the scores its run saved, and its per-user full-ranking
+    NDCG@10 (for the paired comparison)."""
+    scores = np.load(work / RECBOLE_SCORES)  # (users, n) in RecBole's item order
+    column = {token: j for j, token in enumerate(json.loads((work / RECBOLE_TOKENS).read_text()))}
+    ours_to_recbole = np.array([column[t] for t in tokens])
+    scores = np.concatenate(
+        [np.full((len(scores), 1), -np.inf, dtype=scores.dtype), scores[:, ours_to_recbole]], axis=1
+    )  # our index
+    histories, targets, cands = rows["test"]
+    target_scores = scores[np.arange(len(targets)), targets]
+    masked = scores.copy()
+    for i, history in enumerate(histories):
+        masked[i, history] = -np.inf
+    masked[np.arange(len(targets)), targets] = target_scores
+    masked[:, 0] = -np.inf
+    full = metrics.per_row_metrics(
+        *metrics.target_rank_counts(masked, target_scores), ("hr_at_10", "ndcg_at_10")
+    )
+    c = np.asarray(cands)
+    figures = test_figures(np.take_along_axis(scores, c, 1), np.take_along_axis(scores, c[:, :20], 1), full)
+    return figures, full["ndcg_at_10"]
+
+
+def paired_difference(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
+    """Mean per-user difference with a 95% paired bootstrap interval: one seed's test NDCG@10 moves by about
+    0.01, as much as the gaps being compared, so a bare ``>=`` between two means says little."""
+    low, high = metrics.bootstrap_ci(ours - theirs)
+    return {"mean": float((ours - theirs).mean()), "ci_low": low, "ci_high": high}
 
 
 def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> dict:
@@ -273,24 +313,8 @@ def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> 
     if out.returncode != 0:
         raise SystemExit(f"RecBole run failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    scores = np.load(work / "recbole_test_scores.npy")  # (users, n) in RecBole's item order
-    column = {token: j for j, token in enumerate(result["item_tokens"])}
-    ours_to_recbole = np.array([column[t] for t in tokens])
-    scores = np.concatenate(
-        [np.full((len(scores), 1), -np.inf, dtype=scores.dtype), scores[:, ours_to_recbole]], axis=1
-    )  # our index
-    histories, targets, cands = rows["test"]
-    target_scores = scores[np.arange(len(targets)), targets]
-    masked = scores.copy()
-    for i, history in enumerate(histories):
-        masked[i, history] = -np.inf
-    masked[np.arange(len(targets)), targets] = target_scores
-    masked[:, 0] = -np.inf
-    full = metrics.per_row_metrics(
-        *metrics.target_rank_counts(masked, target_scores), ("hr_at_10", "ndcg_at_10")
-    )
-    c = np.asarray(cands)
-    figures = test_figures(np.take_along_axis(scores, c, 1), np.take_along_axis(scores, c[:, :20], 1), full)
+    (work / RECBOLE_TOKENS).write_text(json.dumps(result["item_tokens"]))
+    figures, _ = recbole_test_metrics(work, tokens, rows)
     return {
         k: result[k]
         for k in (
@@ -323,6 +347,12 @@ def main() -> None:
     parser.add_argument(
         "--ema-decay", type=float, help="ours: validate and keep an EMA of the weights (default: off)"
     )
+    parser.add_argument(
+        "--lr-schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="ours: cosine anneals the lr to 0 over --epochs",
+    )
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--recbole-stopping-step", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42, help="seeds the sampled candidate rows (and RecBole)")
@@ -352,6 +382,8 @@ def main() -> None:
         "ours_lr_decay": args.lr_decay,
         "ours_lr_decay_patience": args.lr_decay_patience,
         "ours_ema_decay": args.ema_decay,
+        "ours_lr_schedule": args.lr_schedule,
+        "ours_epochs": args.epochs,
         "ours_train_seed": args.train_seed,
         "ours_batch_size": args.batch_size,
     }
@@ -366,9 +398,19 @@ def main() -> None:
             out["recbole_reused_from"] = args.recbole_result
         else:
             recbole = out["recbole"] = run_recbole(args.dataset, tokens, raw_sequences, rows, args)
+        saved, recbole_per_user = recbole_test_metrics(WORK / args.dataset, tokens, rows)
+        if not np.isclose(saved["full_ndcg_at_10"], recbole["full_ndcg_at_10"], rtol=0, atol=1e-9):
+            raise SystemExit(
+                f"{WORK / args.dataset / RECBOLE_SCORES} gives full NDCG@10 {saved['full_ndcg_at_10']:.6f}, "
+                f"the reused result says {recbole['full_ndcg_at_10']:.6f}: it is from another run; "
+                "run without --recbole-result"
+            )
         quality = recbole["best_valid_full_ndcg_at_10"]
         for loss in args.losses.split(","):
             ours = out[f"ours_{loss}"]
+            ours["full_ndcg_at_10_minus_recbole"] = paired_difference(
+                ours["per_user_full_ndcg_at_10"], recbole_per_user
+            )
             reached = [c["seconds"] for c in ours["curve"] if c["valid_full_ndcg_at_10"] >= quality]
             ours["seconds_to_recbole_best_quality"] = reached[0] if reached else None
             ours["ratio_time_to_recbole_quality"] = (
@@ -376,6 +418,8 @@ def main() -> None:
             )
             ours["ratio_time_to_best"] = ours["seconds_to_best"] / recbole["seconds_to_best"]
     for side in out.values():
+        if isinstance(side, dict):
+            side.pop("per_user_full_ndcg_at_10", None)
         if isinstance(side, dict) and "curve" in side:
             side["curve"] = [{k: round(v, 4) for k, v in c.items()} for c in side["curve"]]
     print(json.dumps(out))

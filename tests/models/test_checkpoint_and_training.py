@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -67,6 +69,32 @@ def test_lr_decays_after_each_validation_plateau(decay):
         [1, 1, 1, 0.5, 0.5, 0.25] if decay else [1] * 6
     )  # a decay after every 2 evaluations without gain
     assert result.history["lr"] == pytest.approx([1e-9 * f for f in factors])
+
+
+def test_cosine_schedule_anneals_to_zero_over_the_epoch_budget():
+    torch.manual_seed(0)
+    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    examples = NextItemExamples.build(SEQUENCES, 10)
+    config = TrainingConfig(epochs=4, batch_size=16, patience=50, lr=1e-2, lr_schedule="cosine")
+    result = train(model, examples, _valid_rows(), config, 0, progress=False)
+    steps = -(-len(examples) // 16)
+    expected = [1e-2 * (1 + math.cos(math.pi * epoch * steps / (4 * steps))) / 2 for epoch in range(4)]
+    assert result.history["lr"] == pytest.approx(
+        expected
+    )  # each epoch's starting lr, falling to 0 at the end
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lr_schedule": "linear"}, r"training.lr_schedule: unknown 'linear'"),
+        ({"lr_schedule": "cosine", "lr_decay": 0.5}, r"lr_schedule 'cosine' and training.lr_decay"),
+    ],
+)
+def test_lr_schedule_errors_name_the_key(overrides, message):
+    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    with pytest.raises(ValueError, match=message):
+        train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), TrainingConfig(**overrides), 0)
 
 
 def test_weight_average_is_what_is_validated_and_kept():

@@ -110,6 +110,12 @@ def test_item_text_vectors_are_the_fine_tuned_sberts_encoding(stage1_catalog, sp
     torch.testing.assert_close(vectors[1:], expected, atol=1e-5, rtol=1e-4)
     with pytest.raises(CheckpointMismatchError, match=r"cover \d+ items but the item index has 3"):
         load_item_text_vectors(stage1_catalog.load("stage1_item_text_vectors"), 3)
+    saved = stage1_catalog.load("stage1_item_text_vectors")
+    truncated = saved._replace(tensors={"table": saved.tensors["table"][:-1]})
+    with pytest.raises(
+        CheckpointMismatchError, match=rf"has shape \({n_items}, \d+\), expected \({n_items + 1}, d\)"
+    ):
+        load_item_text_vectors(truncated, n_items)
 
 
 def test_backbone_of_another_size_is_refused(stage1_catalog, split_tables):

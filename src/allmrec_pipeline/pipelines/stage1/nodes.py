@@ -192,7 +192,13 @@ def load_item_text_vectors(checkpoint: Checkpoint, n_items: int) -> torch.Tensor
             f"the stage-1 item text vectors cover {meta['n_items']} items but the item index has {n_items}: "
             "re-run stage1"
         )
-    return checkpoint.tensors["table"]
+    table = checkpoint.tensors["table"]
+    if table.ndim != 2 or table.shape[0] != n_items + 1:
+        raise CheckpointMismatchError(
+            f"the stage-1 item text vectors table has shape {tuple(table.shape)}, expected ({n_items + 1}, d): "
+            "a damaged or hand-edited file; re-run stage1"
+        )
+    return table
 
 
 def embed_items(
