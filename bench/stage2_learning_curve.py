@@ -164,11 +164,10 @@ def main() -> None:
                     }
                 )
                 print(objective, json.dumps(curve[-1]), flush=True)
-        out[objective] = {"curve": curve, "train_samples_per_s": seen / train_seconds}
-    line = json.dumps(out)
-    if args.out:
-        args.out.write_text(line + "\n")
-    print(line)
+                out[objective] = {"curve": curve, "train_samples_per_s": seen / train_seconds}
+                if args.out:  # after every checkpoint: a long CPU run that is stopped keeps what it measured
+                    args.out.write_text(json.dumps(out) + "\n")
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
