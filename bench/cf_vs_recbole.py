@@ -275,8 +275,14 @@ def paired_difference(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
     return {"mean": float((ours - theirs).mean()), "ci_low": low, "ci_high": high}
 
 
+def recbole_dir(dataset: str, seed: int) -> Path:
+    """Where one RecBole training seed's run keeps its checkpoint and test scores."""
+    return WORK / dataset / f"recbole_seed{seed}"
+
+
 def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> dict:
-    work = WORK / dataset
+    work, run_dir = WORK / dataset, recbole_dir(dataset, args.recbole_seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
     with open(work / "rows.json", "w") as file:
         json.dump(
             {
@@ -301,9 +307,9 @@ def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> 
             "--stopping-step",
             str(args.recbole_stopping_step),
             "--seed",
-            str(args.seed),
+            str(args.recbole_seed),
             "--work-dir",
-            str(work),
+            str(run_dir),
         ],
         capture_output=True,
         text=True,
@@ -313,19 +319,11 @@ def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> 
     if out.returncode != 0:
         raise SystemExit(f"RecBole run failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    (work / RECBOLE_TOKENS).write_text(json.dumps(result["item_tokens"]))
-    figures, _ = recbole_test_metrics(work, tokens, rows)
-    return {
-        k: result[k]
-        for k in (
-            "curve",
-            "best_epoch",
-            "best_epoch_by_recbole_metric",
-            "seconds_to_best",
-            "best_valid_full_ndcg_at_10",
-            "peak_rss_mb",
-        )
-    } | figures
+    (run_dir / RECBOLE_TOKENS).write_text(json.dumps(result["item_tokens"]))
+    figures, _ = recbole_test_metrics(run_dir, tokens, rows)
+    kept = ("curve", "best_epoch", "best_epoch_by_recbole_metric", "seconds_to_best")
+    kept += ("best_valid_full_ndcg_at_10", "peak_rss_mb")
+    return {"seed": args.recbole_seed} | {k: result[k] for k in kept} | figures
 
 
 def main() -> None:
@@ -359,7 +357,13 @@ def main() -> None:
     parser.add_argument(
         "--train-seed", type=int, help="seeds our model init and batch order (default: --seed)"
     )
+    parser.add_argument(
+        "--recbole-seed",
+        type=int,
+        help="seeds RecBole's training only (default: --seed; the rows stay --seed's)",
+    )
     parser.add_argument("--skip-recbole", action="store_true")
+    parser.add_argument("--recbole-only", action="store_true", help="train and test RecBole only")
     parser.add_argument(
         "--windows", action="store_true", help="ours: train every position of long sequences (windows)"
     )
@@ -370,6 +374,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.train_seed is None:
         args.train_seed = args.seed
+    if args.recbole_seed is None:
+        args.recbole_seed = args.seed
     ensure_recbole_env()
     frame = load_interactions(args.dataset, WORK)
     tokens, train_sequences, rows, raw_sequences = build_rows(frame, args.seed)
@@ -387,26 +393,29 @@ def main() -> None:
         "ours_train_seed": args.train_seed,
         "ours_batch_size": args.batch_size,
     }
-    for loss in args.losses.split(","):
+    losses = [] if args.recbole_only else args.losses.split(",")
+    for loss in losses:
         started = time.perf_counter()
         out[f"ours_{loss}"] = run_ours(len(tokens), train_sequences, rows, args, loss)
         out[f"ours_{loss}"]["wall_seconds"] = time.perf_counter() - started
-    out["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if losses:
+        out["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if not args.skip_recbole:
         if args.recbole_result:
             recbole = out["recbole"] = json.loads(Path(args.recbole_result).read_text())["recbole"]
             out["recbole_reused_from"] = args.recbole_result
         else:
             recbole = out["recbole"] = run_recbole(args.dataset, tokens, raw_sequences, rows, args)
-        saved, recbole_per_user = recbole_test_metrics(WORK / args.dataset, tokens, rows)
+        run_dir = recbole_dir(args.dataset, recbole.get("seed", args.seed))  # older results: seed 42
+        saved, recbole_per_user = recbole_test_metrics(run_dir, tokens, rows)
         if not np.isclose(saved["full_ndcg_at_10"], recbole["full_ndcg_at_10"], rtol=0, atol=1e-9):
             raise SystemExit(
-                f"{WORK / args.dataset / RECBOLE_SCORES} gives full NDCG@10 {saved['full_ndcg_at_10']:.6f}, "
+                f"{run_dir / RECBOLE_SCORES} gives full NDCG@10 {saved['full_ndcg_at_10']:.6f}, "
                 f"the reused result says {recbole['full_ndcg_at_10']:.6f}: it is from another run; "
                 "run without --recbole-result"
             )
         quality = recbole["best_valid_full_ndcg_at_10"]
-        for loss in args.losses.split(","):
+        for loss in losses:
             ours = out[f"ours_{loss}"]
             ours["full_ndcg_at_10_minus_recbole"] = paired_difference(
                 ours["per_user_full_ndcg_at_10"], recbole_per_user
