@@ -14,14 +14,16 @@ does), NDCG@10 over 1+100 sampled candidates, Hit@1 over 1+19.
 
 Ours is tested twice: with the weights our loop keeps (best sampled validation, as ``pretrain_cf`` does), and
 under ``selected_by_full_valid`` with the weights of the best full-ranking validation epoch (RecBole's
-selection). ``--lr`` / ``--batch-size`` / ``--train-seed`` change ours only.
+selection). ``--lr`` / ``--batch-size`` / ``--train-seed`` change ours only; ``--recbole-seed`` changes RecBole's
+training seed only (the rows stay those of ``--seed``; ``--recbole-only`` skips ours), and each RecBole seed
+keeps its scores in ``bench/_work/cf_vs_recbole/<dataset>/recbole_seed<N>/``.
 
 "Time to best" is training + validation wall time up to the best epoch by full-ranking validation NDCG@10,
 computed for both models by this script's code after every epoch, outside the timers (RecBole's own
 validation figure is recorded too, as ``valid_full_ndcg_at_10_recbole``). "Time to RecBole's quality" is our
 time until our validation NDCG@10 first reaches RecBole's best. ``full_ndcg_at_10_minus_recbole`` is the mean
 per-user difference in test full-ranking NDCG@10, ours minus RecBole's, with a 95% paired bootstrap interval
-(RecBole's per-user figures come from the scores its run saved in ``bench/_work``). RecBole runs in its own virtualenv (``bench/_recbole_env``, built on first use: it needs
+(RecBole's per-user figures come from the scores its run saved). RecBole runs in its own virtualenv (``bench/_recbole_env``, built on first use: it needs
 numpy<2, pandas<2.3, setuptools<81). Prints one JSON line.
 """
 
