@@ -212,7 +212,7 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
     )
     result = train(
         model,
-        NextItemExamples.build(train_sequences, 50, args.windows),
+        NextItemExamples.build(train_sequences, 50, args.windows, args.window_stride),
         valid100,
         config,
         args.train_seed,
@@ -370,6 +370,9 @@ def main() -> None:
         "--windows", action="store_true", help="ours: train every position of long sequences (windows)"
     )
     parser.add_argument(
+        "--window-stride", type=int, help="ours: items between window ends (default: 50, no overlap)"
+    )
+    parser.add_argument(
         "--recbole-result",
         help="reuse the 'recbole' part of an earlier output of this script (same data and seed)",
     )
@@ -386,6 +389,7 @@ def main() -> None:
         "users": len(train_sequences),
         "items": len(tokens),
         "windows": args.windows,
+        "ours_window_stride": args.window_stride,
         "ours_lr": args.lr,
         "ours_lr_decay": args.lr_decay,
         "ours_lr_decay_patience": args.lr_decay_patience,

@@ -160,3 +160,28 @@ def test_windows_cover_every_position_exactly_once():
     targets = sorted(t for row in windowed.positives.tolist() for t in row if t)
     assert targets == list(range(2, 13))
     assert windowed.inputs[0].tolist() == [8, 9, 10, 11] and windowed.positives[-1].tolist() == [0, 2, 3, 4]
+
+
+def test_overlapping_windows_train_each_target_once_with_more_history():
+    sequence = list(range(1, 13))  # items 1..12; targets 2..12
+    side_by_side = NextItemExamples.build([sequence], 4, windows=True)
+    assert NextItemExamples.build([sequence], 4, windows=True, stride=4).positives.tolist() == (
+        side_by_side.positives.tolist()
+    )
+    overlapping = NextItemExamples.build([sequence], 4, windows=True, stride=2)
+    rows = list(zip(overlapping.inputs.tolist(), overlapping.positives.tolist(), strict=True))
+    assert rows == [
+        ([8, 9, 10, 11], [0, 0, 11, 12]),
+        ([6, 7, 8, 9], [0, 0, 9, 10]),
+        ([4, 5, 6, 7], [0, 0, 7, 8]),
+        ([2, 3, 4, 5], [0, 0, 5, 6]),
+        ([0, 1, 2, 3], [0, 2, 3, 4]),  # a sequence's first window trains all of its targets
+    ]
+    targets = sorted(t for row in overlapping.positives.tolist() for t in row if t)
+    assert targets == list(range(2, 13))
+    # every target after the first window's is predicted from >= max_len - stride + 1 = 3 items of history
+    for inputs, positives in rows[:-1]:
+        for position, target in enumerate(positives):
+            assert not target or sum(1 for i in inputs[: position + 1] if i) >= 3
+    with pytest.raises(ValueError, match=r"training.window_stride must be in 1..4 \(max_seq_len\), got 5"):
+        NextItemExamples.build([sequence], 4, windows=True, stride=5)

@@ -59,18 +59,38 @@ class NextItemExamples:
 
     @classmethod
     def build(
-        cls, sequences: Sequence[Sequence[int]], max_len: int, windows: bool = False
+        cls,
+        sequences: Sequence[Sequence[int]],
+        max_len: int,
+        windows: bool = False,
+        stride: int | None = None,
     ) -> NextItemExamples:
         """One example per sequence (its last ``max_len + 1`` items); with ``windows``, a sequence longer than
-        that is cut from the end into windows whose targets do not overlap, so every position trains."""
+        that is cut from the end into windows, so every position trains exactly once.
+
+        Windows end every ``stride`` items (default ``max_len``: side by side). A smaller stride overlaps them
+        and each window trains only its last ``stride`` targets (a sequence's first window trains all of its
+        own), so that every target but a sequence's first ones is predicted from at least
+        ``max_len - stride + 1`` items of history, closer to the full history it gets at test time.
+        """
+        stride = max_len if stride is None else stride
+        if not 1 <= stride <= max_len:
+            raise ValueError(f"training.window_stride must be in 1..{max_len} (max_seq_len), got {stride}")
         usable = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
-        if windows:
-            usable = [
-                s[max(0, end - max_len - 1) : end] for s in usable for end in range(len(s), 1, -max_len)
-            ]
-        inputs = pad_left([s[:-1] for s in usable], max_len)
-        positives = pad_left([s[1:] for s in usable], max_len)
-        return cls(torch.from_numpy(inputs), torch.from_numpy(positives))
+        inputs, positives = [], []
+        for seq in usable:
+            for end in range(len(seq), 1, -stride) if windows else [len(seq)]:
+                start = max(0, end - max_len - 1)
+                targets = seq[start + 1 : end].copy()
+                if windows and start > 0:
+                    targets[: len(targets) - stride] = 0  # trained by an earlier window, with more history
+                inputs.append(seq[start : end - 1])
+                positives.append(targets)
+                if start == 0:
+                    break  # an earlier window would only repeat this one's targets
+        return cls(
+            torch.from_numpy(pad_left(inputs, max_len)), torch.from_numpy(pad_left(positives, max_len))
+        )
 
     def __len__(self) -> int:
         return len(self.inputs)

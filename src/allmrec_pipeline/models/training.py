@@ -38,6 +38,7 @@ class TrainingConfig:
     windows: bool = (
         False  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
     )
+    window_stride: int | None = None  # (int|null) with windows: items between window ends; null: max_seq_len
 
 
 @dataclass

@@ -74,6 +74,10 @@ def test_config_errors_are_config_errors():
 
     with pytest.raises(ConfigError, match=r"pretrain_cf.training': .*unexpected keyword argument 'epoch'"):
         _build_configs({**PARAMS, "training": {"epoch": 3}}, "sasrec")
+    with pytest.raises(
+        ConfigError, match=r"pretrain_cf.training.lr_schedule' must be 'constant' or 'cosine'"
+    ):
+        _build_configs({**PARAMS, "training": {"lr_schedule": "step"}}, "sasrec")
 
 
 def test_checkpoint_for_another_item_index_is_refused(split_tables):

@@ -39,6 +39,11 @@ def _build_configs(pretrain_cf: dict[str, Any], backbone: str) -> tuple[dict[str
         raise ConfigError(f"params 'pretrain_cf.training': {exc}") from exc
     if training.loss not in {"bce", "ce"}:
         raise ConfigError(f"params 'pretrain_cf.training.loss' must be 'bce' or 'ce', got {training.loss!r}")
+    if training.lr_schedule not in {"constant", "cosine"}:
+        raise ConfigError(
+            "params 'pretrain_cf.training.lr_schedule' must be 'constant' or 'cosine', "
+            f"got {training.lr_schedule!r}"
+        )
     return dict(models[backbone]), training
 
 
@@ -70,7 +75,9 @@ def train_backbone(
     except ValueError as exc:
         raise ConfigError(f"params 'pretrain_cf.models.{backbone}': {exc}") from exc
     max_len = model.config.max_seq_len
-    examples = NextItemExamples.build(list(train_sequences["items"]), max_len, training.windows)
+    examples = NextItemExamples.build(
+        list(train_sequences["items"]), max_len, training.windows, training.window_stride
+    )
     valid = candidate_rows(eval_candidates, "overall", "valid", max_len)
     logger.info("Training %s on %d users (%d validation rows)", backbone, len(examples), len(valid))
     result = train(model, examples, valid, training, seed)
