@@ -79,9 +79,8 @@ def test_cosine_schedule_anneals_to_zero_over_the_epoch_budget():
     result = train(model, examples, _valid_rows(), config, 0, progress=False)
     steps = -(-len(examples) // 16)
     expected = [1e-2 * (1 + math.cos(math.pi * epoch * steps / (4 * steps))) / 2 for epoch in range(4)]
-    assert result.history["lr"] == pytest.approx(
-        expected
-    )  # each epoch's starting lr, falling to 0 at the end
+    # each epoch's starting lr, falling to 0 at the end
+    assert result.history["lr"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from allmrec_pipeline import metrics
 from .base import CFBackbone
 from .data import CandidateRows, NextItemExamples, sample_negatives
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TrainingConfig:
@@ -112,8 +114,8 @@ def train(
         on_epoch: Called after each epoch with its number, its figures and the model that was validated (the
             weight average with ``ema_decay``), e.g. by a benchmark.
     """
-    if config.lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"training.lr_schedule: unknown {config.lr_schedule!r}; use 'constant' or 'cosine'")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"training.lr_schedule: unknown {config.lr_schedule!r}; use one of {LR_SCHEDULES}")
     if config.lr_schedule == "cosine" and config.lr_decay is not None:
         raise ValueError("training.lr_schedule 'cosine' and training.lr_decay both set the lr: choose one")
     torch.manual_seed(seed)

@@ -14,7 +14,13 @@ from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.models import BACKBONES, build_backbone
 from allmrec_pipeline.models.checkpoint import Checkpoint, backbone_checkpoint, load_backbone
 from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
-from allmrec_pipeline.models.training import TrainingConfig, candidate_metrics, full_ranking_metrics, train
+from allmrec_pipeline.models.training import (
+    LR_SCHEDULES,
+    TrainingConfig,
+    candidate_metrics,
+    full_ranking_metrics,
+    train,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +45,9 @@ def _build_configs(pretrain_cf: dict[str, Any], backbone: str) -> tuple[dict[str
         raise ConfigError(f"params 'pretrain_cf.training': {exc}") from exc
     if training.loss not in {"bce", "ce"}:
         raise ConfigError(f"params 'pretrain_cf.training.loss' must be 'bce' or 'ce', got {training.loss!r}")
-    if training.lr_schedule not in {"constant", "cosine"}:
+    if training.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(
-            "params 'pretrain_cf.training.lr_schedule' must be 'constant' or 'cosine', "
+            f"params 'pretrain_cf.training.lr_schedule' must be {' or '.join(map(repr, LR_SCHEDULES))}, "
             f"got {training.lr_schedule!r}"
         )
     return dict(models[backbone]), training
