@@ -31,7 +31,8 @@ def score_continuations(
     if any(len(c) == 0 for c in continuations):
         raise ValueError("every continuation needs at least one token")
     device = prompt.attention_mask.device
-    out = model(**prompt.model_inputs(), use_cache=True)
+    # only the prompt's last position predicts (every title's first token): no (L, vocabulary) logits
+    out = model(**prompt.model_inputs(), use_cache=True, logits_to_keep=1)
     lengths = torch.as_tensor([len(c) for c in continuations], device=device)
     ids = torch.as_tensor([t for c in continuations for t in c], device=device)  # (S,) packed
     owner = torch.repeat_interleave(torch.arange(len(continuations), device=device), lengths)  # (S,)
