@@ -1,15 +1,6 @@
-"""split_sequences: integer indexes, leave-one-out splits, scenario sets and frozen evaluation candidates.
+"""split_sequences: integer indexes, leave-one-out splits, scenario sets and frozen evaluation candidates."""
 
-``create_pipeline`` is imported on first use, so that the node modules (plain functions) can be imported where
-Kedro is not installed, e.g. by a benchmark on a bare GPU machine.
-"""
+from .. import lazy_create_pipeline
 
 __all__ = ["create_pipeline"]
-
-
-def __getattr__(name: str):
-    if name == "create_pipeline":
-        from .pipeline import create_pipeline
-
-        return create_pipeline
-    raise AttributeError(name)
+__getattr__ = lazy_create_pipeline(__name__)  # create_pipeline imports Kedro: only on first use
