@@ -16,7 +16,8 @@ Ours is tested twice: with the weights our loop keeps (best sampled validation, 
 under ``selected_by_full_valid`` with the weights of the best full-ranking validation epoch (RecBole's
 selection). ``--lr`` / ``--batch-size`` / ``--train-seed`` change ours only; ``--recbole-seed`` changes RecBole's
 training seed only (the rows stay those of ``--seed``; ``--recbole-only`` skips ours), and each RecBole seed
-keeps its scores in ``bench/_work/cf_vs_recbole/<dataset>/recbole_seed<N>/``.
+keeps its scores in ``bench/_work/cf_vs_recbole/<dataset>/recbole_seed<N>/``. Where they exist, pass
+``--recbole-result`` (the earlier output JSON) to reuse them, or ``--retrain-recbole`` to train again.
 
 "Time to best" is training + validation wall time up to the best epoch by full-ranking validation NDCG@10,
 computed for both models by this script's code after every epoch, outside the timers (RecBole's own
@@ -284,6 +285,12 @@ def recbole_dir(dataset: str, seed: int) -> Path:
 
 def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> dict:
     work, run_dir = WORK / dataset, recbole_dir(dataset, args.recbole_seed)
+    if (run_dir / RECBOLE_SCORES).exists() and not args.retrain_recbole:
+        # a RecBole run costs 20-50 minutes on 2 cores: never repeat one by accident
+        raise SystemExit(
+            f"{run_dir / RECBOLE_SCORES} exists: pass --recbole-result with that run's output JSON to reuse it, "
+            "or --retrain-recbole to train RecBole again (its scores are overwritten)"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(work / "rows.json", "w") as file:
         json.dump(
@@ -370,6 +377,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--window-stride", type=int, help="ours: items between window ends (default: 50, no overlap)"
+    )
+    parser.add_argument(
+        "--retrain-recbole",
+        action="store_true",
+        help="train RecBole even when this seed's scores are already saved (they are overwritten)",
     )
     parser.add_argument(
         "--recbole-result",
