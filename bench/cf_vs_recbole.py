@@ -285,12 +285,6 @@ def recbole_dir(dataset: str, seed: int) -> Path:
 
 def run_recbole(dataset: str, tokens: np.ndarray, raw_sequences, rows, args) -> dict:
     work, run_dir = WORK / dataset, recbole_dir(dataset, args.recbole_seed)
-    if (run_dir / RECBOLE_SCORES).exists() and not args.retrain_recbole:
-        # a RecBole run costs 20-50 minutes on 2 cores: never repeat one by accident
-        raise SystemExit(
-            f"{run_dir / RECBOLE_SCORES} exists: pass --recbole-result with that run's output JSON to reuse it, "
-            "or --retrain-recbole to train RecBole again (its scores are overwritten)"
-        )
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(work / "rows.json", "w") as file:
         json.dump(
@@ -392,6 +386,14 @@ def main() -> None:
         args.train_seed = args.seed
     if args.recbole_seed is None:
         args.recbole_seed = args.seed
+    saved_scores = recbole_dir(args.dataset, args.recbole_seed) / RECBOLE_SCORES
+    retraining = not args.skip_recbole and not args.recbole_result
+    if retraining and saved_scores.exists() and not args.retrain_recbole:
+        # checked before ours trains: a RecBole run costs 20-50 minutes on 2 cores, never repeat one by accident
+        raise SystemExit(
+            f"{saved_scores} exists: pass --recbole-result with that run's output JSON to reuse it, "
+            "or --retrain-recbole to train RecBole again (its scores are overwritten)"
+        )
     ensure_recbole_env()
     frame = load_interactions(args.dataset, WORK)
     tokens, train_sequences, rows, raw_sequences = build_rows(frame, args.seed)
