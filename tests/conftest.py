@@ -64,8 +64,8 @@ def split_catalog(
         {
             "interactions": MemoryDataset(interactions),
             "items": MemoryDataset(items),
-            "cross_domain.interactions": MemoryDataset(cross_interactions),
-            "cross_domain.items": MemoryDataset(cross_items),
+            "cross_domain_interactions": MemoryDataset(cross_interactions),
+            "cross_domain_items": MemoryDataset(cross_items),
         }
     )
     catalog["params:split"] = split
@@ -84,10 +84,10 @@ def split_tables(beauty) -> dict:
         "train_sequences",
         "eval_candidates",
         "items",
-        "cross_domain.item_index",
-        "cross_domain.sequences",
-        "cross_domain.eval_candidates",
-        "cross_domain.items",
+        "cross_domain_item_index",
+        "cross_domain_sequences",
+        "cross_domain_eval_candidates",
+        "cross_domain_items",
         "sequences",
         "item_popularity",
     )

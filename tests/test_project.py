@@ -252,3 +252,23 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         if name != "ablations":
             assert not ablation_nodes & {n.name for n in pipeline.nodes}, name
     assert {"train_projectors", "train_projectors_mlp_llm"} <= {n.name for n in pipelines["stage2"].nodes}
+
+
+def test_dotted_dataset_names_stay_inside_their_namespace():
+    """Kedro reserves ``a.b`` names for namespaced datasets and warns on every run when a node outside namespace
+    ``a`` reads or writes one; shared cross-domain tables are named ``cross_domain_<name>`` instead."""
+    from allmrec_pipeline.pipeline_registry import register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    outside = [
+        (node.name, dataset)
+        for node in register_pipelines()["__default__"].nodes
+        for dataset in (*node.inputs, *node.outputs)
+        if "." in dataset
+        and not dataset.startswith("params:")
+        and dataset.split(".")[0] != (node.namespace or "").split(".")[0]
+    ]
+    assert outside == []
+    assert {"cross_domain_items", "cross_domain_eval_candidates"} <= set(
+        register_pipelines()["__default__"].datasets()
+    )

@@ -39,5 +39,5 @@ def test_pipeline_runs_both_domains(fixtures):
     steps = [step["step"] for step in report["filter"]["steps"]]
     assert steps == ["read", "deduplicate_events", "drop_items_without_text", "rating_filter", "k_core"]
     # The cross-domain copy was switched off: empty tables with the contract's columns.
-    assert catalog.load("cross_domain.interactions").empty
+    assert catalog.load("cross_domain_interactions").empty
     assert catalog.load("cross_domain.ingest_metrics") == {"enabled": 0.0}

@@ -67,7 +67,7 @@ def test_no_held_out_event_reaches_training(beauty):
         assert target == sequences[user][-1]
         assert list(history) == list(sequences[user][:-1][-50:])
     # The cross-domain rows use their own tables; none of their users' events is in source training.
-    assert catalog.load("cross_domain.eval_candidates")["scenario"].unique().tolist() == ["cross_domain"]
+    assert catalog.load("cross_domain_eval_candidates")["scenario"].unique().tolist() == ["cross_domain"]
 
 
 def test_negatives_never_in_user_history_and_distinct(beauty):
@@ -206,16 +206,16 @@ def test_nothing_of_the_cross_domain_set_enters_source_training(beauty):
     without = _run(beauty, cross_enabled=False)
     for name in ("train_sequences", "eval_candidates", "item_popularity", "item_index", "sequences"):
         pd.testing.assert_frame_equal(with_cross.load(name), without.load(name))
-    cross_rows = with_cross.load("cross_domain.eval_candidates")
-    cross_sequences = with_cross.load("cross_domain.sequences").set_index("user_idx")["items"]
+    cross_rows = with_cross.load("cross_domain_eval_candidates")
+    cross_sequences = with_cross.load("cross_domain_sequences").set_index("user_idx")["items"]
     assert len(cross_rows) == 80 and set(cross_rows["scenario"]) == {"cross_domain"}
     for user, target in zip(cross_rows["user_idx"], cross_rows["target_item_idx"], strict=True):
         assert target == cross_sequences[user][-1]  # the held-out cross-domain event is each user's last
-    n_movies = len(with_cross.load("cross_domain.item_index"))
+    n_movies = len(with_cross.load("cross_domain_item_index"))
     assert max(max(c) for c in cross_rows["candidates"]) <= n_movies  # candidates in its own item space
 
 
 def test_cross_domain_switch(beauty):
     catalog = _run(beauty, cross_enabled=False)
-    assert catalog.load("cross_domain.eval_candidates").empty
+    assert catalog.load("cross_domain_eval_candidates").empty
     assert catalog.load("split_report")["cross_domain"] == {"enabled": False}

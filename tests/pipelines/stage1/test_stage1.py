@@ -47,8 +47,8 @@ def stage1_catalog(split_tables) -> DataCatalog:
         "eval_candidates",
         "item_index",
         "items",
-        "cross_domain.item_index",
-        "cross_domain.items",
+        "cross_domain_item_index",
+        "cross_domain_items",
     )
     catalog = DataCatalog({name: MemoryDataset(split_tables[name]) for name in names})
     catalog["item_popularity"] = MemoryDataset(split_tables["item_popularity"])
@@ -82,8 +82,8 @@ def test_end_to_end_outputs(stage1_catalog, split_tables):
         "alignment_recall_at_10",
     ):
         assert len(metrics[key]) == 2, key  # the fine-tuning epoch, then one with SBERT frozen
-    foreign = stage1_catalog.load("cross_domain.foreign_item_embeddings")
-    assert len(foreign) == len(split_tables["cross_domain.item_index"])
+    foreign = stage1_catalog.load("cross_domain_foreign_item_embeddings")
+    assert len(foreign) == len(split_tables["cross_domain_item_index"])
     assert np.stack(foreign["cf_stand_in"]).shape[1] == 50  # the SASRec d: usable by the frozen backbone
 
 

@@ -40,6 +40,11 @@ def create_domain_pipeline() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Source domain plus the cross-domain dataset (switched by ``cross_domain.ingest.source.enabled``)."""
+    """Source domain plus the cross-domain dataset (switched by ``cross_domain.ingest.source.enabled``).
+
+    The two tables later pipelines read are named ``cross_domain_<name>``, not ``cross_domain.<name>``: Kedro
+    reserves dotted names for datasets used inside their namespace, and warns when other nodes read them.
+    """
     domain = create_domain_pipeline()
-    return domain + Pipeline(domain, namespace=CROSS_DOMAIN)
+    shared = {name: f"{CROSS_DOMAIN}_{name}" for name in ("interactions", "items")}
+    return domain + Pipeline(domain, namespace=CROSS_DOMAIN, outputs=shared)

@@ -48,17 +48,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=build_cross_domain_candidates,
                 inputs={
-                    "interactions": "cross_domain.interactions",
-                    "items": "cross_domain.items",
+                    "interactions": "cross_domain_interactions",
+                    "items": "cross_domain_items",
                     "split": "params:split",
                     "enabled": "params:cross_domain_enabled",
                     "evaluate": "params:evaluate",
                     "seed": "params:seed",
                 },
                 outputs=[
-                    "cross_domain.item_index",
-                    "cross_domain.sequences",
-                    "cross_domain.eval_candidates",
+                    "cross_domain_item_index",
+                    "cross_domain_sequences",
+                    "cross_domain_eval_candidates",
                     "split_cross_domain_report",
                 ],
                 name="build_cross_domain_candidates",

@@ -44,12 +44,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs={
                     "stage1_model": "stage1_model",
                     "stage1_sbert": "stage1_sbert",
-                    "foreign_item_index": "cross_domain.item_index",
-                    "foreign_items": "cross_domain.items",
+                    "foreign_item_index": "cross_domain_item_index",
+                    "foreign_items": "cross_domain_items",
                     "stage1": "params:stage1",
                     "enabled": "params:cross_domain_enabled",
                 },
-                outputs="cross_domain.foreign_item_embeddings",
+                outputs="cross_domain_foreign_item_embeddings",
                 name="embed_foreign_items",
             ),
         ]
