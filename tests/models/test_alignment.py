@@ -87,6 +87,24 @@ def test_standardized_inputs_use_the_fitted_statistics_and_decode_to_the_backbon
     torch.testing.assert_close(model.cf_stand_in(text_rows[:2]), expected)
 
 
+def test_a_constant_input_dimension_is_not_blown_up():
+    """A dead dimension (all-MiniLM-L6-v2 has three) keeps a scale of a tenth of the median dimension's, so a
+    fine-tuned SBERT moving it by 1e-3 changes the standardised input by about 0.2, not by 1e3."""
+    torch.manual_seed(0)
+    text_rows = 0.05 * torch.randn(500, 6)
+    text_rows[:, 2] = 1e-33
+    model = CollaborativeTextAlignment(3, 6, AlignmentConfig(latent_dim=2))
+    model.fit_input_scales(torch.randn(100, 3), text_rows)
+    median = text_rows.std(0).median()
+    torch.testing.assert_close(model.text_scale[2], 0.1 * median)
+    live = [0, 1, 3, 4, 5]
+    torch.testing.assert_close(model.text_scale[live], text_rows.std(0)[live])
+    moved = text_rows[:1].clone()
+    moved[0, 2] += 1e-3
+    shift = (model._text_in(moved) - model._text_in(text_rows[:1])).abs().max()
+    assert 0.1 < shift < 0.5
+
+
 def test_standardization_switched_off_keeps_the_authors_networks():
     model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, standardize_inputs=False))
     model.fit_input_scales(torch.randn(10, 2) * 5, torch.randn(10, 2) * 5)

@@ -82,12 +82,18 @@ class CollaborativeTextAlignment(nn.Module):
     @torch.no_grad()
     def fit_input_scales(self, item_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
         """Per-dimension mean and std of the frozen CF item rows ``(N, d)`` and of sample SBERT vectors
-        ``(S, d_sbert)``; a no-op unless ``standardize_inputs``."""
+        ``(S, d_sbert)``; a no-op unless ``standardize_inputs``.
+
+        A scale never falls below a tenth of the median dimension's: all-MiniLM-L6-v2 has three (near-)constant
+        output dimensions (std 1e-33 to 4e-9), and dividing by that std would blow up by a millionfold whatever a
+        fine-tuned SBERT moves them by (the text reconstruction loss of a full epoch averaged 459 that way).
+        """
         if not self.config.standardize_inputs:
             return
         for prefix, values in (("cf", item_emb), ("text", text_emb)):
+            std = values.std(dim=0)
             getattr(self, f"{prefix}_mean").copy_(values.mean(dim=0))
-            getattr(self, f"{prefix}_scale").copy_(values.std(dim=0).clamp(min=1e-6))
+            getattr(self, f"{prefix}_scale").copy_(std.clamp(min=max(0.1 * float(std.median()), 1e-6)))
 
     def _cf_in(self, item_emb: torch.Tensor) -> torch.Tensor:
         return (item_emb - self.cf_mean) / self.cf_scale
