@@ -260,15 +260,14 @@ def test_dotted_dataset_names_stay_inside_their_namespace():
     from allmrec_pipeline.pipeline_registry import register_pipelines
 
     bootstrap_project(PROJECT_ROOT)
+    default = register_pipelines()["__default__"]
     outside = [
         (node.name, dataset)
-        for node in register_pipelines()["__default__"].nodes
+        for node in default.nodes
         for dataset in (*node.inputs, *node.outputs)
         if "." in dataset
         and not dataset.startswith("params:")
         and dataset.split(".")[0] != (node.namespace or "").split(".")[0]
     ]
     assert outside == []
-    assert {"cross_domain_items", "cross_domain_eval_candidates"} <= set(
-        register_pipelines()["__default__"].datasets()
-    )
+    assert {"cross_domain_items", "cross_domain_eval_candidates"} <= set(default.datasets())
