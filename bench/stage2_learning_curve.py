@@ -72,6 +72,11 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
+    parser.add_argument(
+        "--head-tied",
+        action="store_true",
+        help="embedding_head: keys share the query's map (stage2.model.head_tied)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
@@ -115,6 +120,7 @@ def main() -> None:
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),
         "item_source": args.item_source,
+        "head_tied": args.head_tied,
         "backbone": args.backbone,
         "lr": args.lr,
         "batch_size": args.batch_size,
@@ -137,7 +143,7 @@ def main() -> None:
 
     for objective in args.objectives.split(","):
         torch.manual_seed(args.seed)
-        rec = recommender({"objective": objective})
+        rec = recommender({"objective": objective, "head_tied": args.head_tied})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
         for start in range(0, max(checkpoints), args.batch_size):

@@ -11,6 +11,8 @@ from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm, resolve_dtype
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, module_checkpoint
+from allmrec_pipeline.models.projectors import CandidateHead
 from allmrec_pipeline.pipelines.stage2.nodes import wording_for
 from tests.llm.tiny import tiny_llm, tiny_tokenizer
 
@@ -236,3 +238,28 @@ def test_validation_is_scored_only_when_there_is_an_epoch_to_choose(epochs):
     assert len(calls) == (0 if epochs == 1 else epochs)
     assert result.best_epoch >= 1 and len(result.epoch_valid_hit_at_1) == epochs
     assert all(np.isnan(v) for v in result.epoch_valid_hit_at_1) == (epochs == 1)
+
+
+def test_tied_head_scores_by_one_map_and_round_trips_through_its_checkpoint():
+    head = CandidateHead(hidden=8, dim=4, tied=True)
+    assert [name for name, _ in head.named_parameters()] == ["query.weight", "query.bias"]
+    last, cands = torch.randn(2, 8), torch.randn(2, 3, 8)
+    expected = torch.einsum("bd,bcd->bc", head.query(last), head.query(cands)) / 2  # 4 ** -0.5
+    torch.testing.assert_close(head(last, cands), expected)
+    assert head(last, last[:, None]).min() >= 0  # a query against itself: a positive semi-definite form
+
+    model = recommender("embedding_head", head_tied=True)
+    model.train()
+    model.loss(samples(2)).backward()
+    assert model.head.query.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # weights that differ from a fresh model's, so the round trip has to carry them
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    checkpoint = module_checkpoint(model, "stage2_projectors", config=model.config.to_dict())
+    assert not any(name.startswith("head.key") for name in checkpoint.tensors)
+    rebuilt = recommender("embedding_head", head_tied=True)
+    load_state_checked(rebuilt, checkpoint.tensors, "stage-2 checkpoint")
+    batch = samples(2)
+    torch.testing.assert_close(rebuilt.eval().head_scores(batch), model.eval().head_scores(batch))
+    with pytest.raises(CheckpointMismatchError, match="head.key"):  # an untied model names the missing map
+        load_state_checked(recommender("embedding_head"), checkpoint.tensors, "stage-2 checkpoint")

@@ -49,6 +49,7 @@ class Stage2Config:
         True  # (bool) rank mode: mean instead of sum of the title's token log-probabilities
     )
     head_dim: int = 128  # (int) embedding_head: query/key size
+    head_tied: bool = False  # (bool) embedding_head: keys share the query's linear map
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +89,11 @@ class SoftPromptRecommender(nn.Module):
         hidden = llm.get_input_embeddings().embedding_dim
         self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
         self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
-        self.head = CandidateHead(hidden, config.head_dim) if config.objective == "embedding_head" else None
+        self.head = (
+            CandidateHead(hidden, config.head_dim, tied=config.head_tied)
+            if config.objective == "embedding_head"
+            else None
+        )
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))

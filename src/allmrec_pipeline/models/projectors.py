@@ -35,12 +35,15 @@ class CandidateHead(nn.Module):
     """The ``embedding_head`` objective's scorer: the last prompt position's hidden state (query) against the
     hidden states at each candidate's soft token (keys), through two small linear maps."""
 
-    def __init__(self, hidden: int, dim: int = 128) -> None:
+    def __init__(self, hidden: int, dim: int = 128, tied: bool = False) -> None:
         super().__init__()
         self.query = nn.Linear(hidden, dim)
-        self.key = nn.Linear(hidden, dim)
+        # tied: keys go through the query map too, so an untrained head already scores by similarity in one
+        # space (a positive semi-definite form) instead of a random bilinear one
+        self.key = None if tied else nn.Linear(hidden, dim)
         self.scale = dim**-0.5
 
     def forward(self, last: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """Scores ``(B, C)`` from ``last`` ``(B, H)`` and ``candidates`` ``(B, C, H)``."""
-        return torch.einsum("bd,bcd->bc", self.query(last), self.key(candidates)) * self.scale
+        key = self.query if self.key is None else self.key
+        return torch.einsum("bd,bcd->bc", self.query(last), key(candidates)) * self.scale
