@@ -33,7 +33,7 @@ class Projector(nn.Module):
 
 class CandidateHead(nn.Module):
     """The ``embedding_head`` objective's scorer: the last prompt position's hidden state (query) against the
-    hidden states at each candidate's soft token (keys), through two small linear maps."""
+    hidden states at each candidate's soft token (keys), through two small linear maps (one, when tied)."""
 
     def __init__(self, hidden: int, dim: int = 128, tied: bool = False) -> None:
         super().__init__()
