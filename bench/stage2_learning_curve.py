@@ -75,12 +75,15 @@ def main() -> None:
     parser.add_argument(
         "--head-tied",
         action="store_true",
-        help="embedding_head: keys share the query's map (stage2.model.head_tied)",
+        help="embedding_head: keys share the query's map (default: stage2.model.head_tied)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
+    head_tied = args.head_tied or bool(
+        params["model"].get("head_tied", False)
+    )  # the flag only switches it on
 
     def table(path: str) -> pd.DataFrame:
         return pd.read_parquet(latest(f"{path}/*/*.parquet", args.root))
@@ -120,7 +123,7 @@ def main() -> None:
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),
         "item_source": args.item_source,
-        "head_tied": args.head_tied,
+        "head_tied": head_tied,
         "backbone": args.backbone,
         "lr": args.lr,
         "batch_size": args.batch_size,
@@ -143,7 +146,7 @@ def main() -> None:
 
     for objective in args.objectives.split(","):
         torch.manual_seed(args.seed)
-        rec = recommender({"objective": objective, "head_tied": args.head_tied})
+        rec = recommender({"objective": objective, "head_tied": head_tied})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
         for start in range(0, max(checkpoints), args.batch_size):
