@@ -57,7 +57,11 @@ def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objectives", default="lm,listwise,embedding_head")
-    parser.add_argument("--checkpoints", default="100,250,500,1000,2000", help="training samples seen")
+    parser.add_argument(
+        "--checkpoints",
+        default="100,250,500,1000,2000",
+        help="training samples seen; 0 scores the untrained model",
+    )
     parser.add_argument("--valid-rows", type=int, default=200)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -74,16 +78,14 @@ def main() -> None:
     parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
     parser.add_argument(
         "--head-tied",
-        action="store_true",
-        help="embedding_head: keys share the query's map (default: stage2.model.head_tied)",
+        action=argparse.BooleanOptionalAction,
+        help="embedding_head: keys share the query's map, or not (default: stage2.model.head_tied)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
-    head_tied = args.head_tied or bool(
-        params["model"].get("head_tied", False)
-    )  # the flag only switches it on
+    head_tied = bool(params["model"].get("head_tied", False)) if args.head_tied is None else args.head_tied
 
     def table(path: str) -> pd.DataFrame:
         return pd.read_parquet(latest(f"{path}/*/*.parquet", args.root))
@@ -144,11 +146,33 @@ def main() -> None:
         out["llm_only_on_rows"] = hit_figures(candidate_scores(llm_only, valid, args.batch_size), target_pos)
         out["llm_only_on_rows"]["eval_seconds"] = time.perf_counter() - started
 
+    def record(objective: str, rec, curve: list, seen: int, losses: list, train_seconds: float) -> None:
+        """Score the validation rows at a checkpoint and write what has been measured so far."""
+        tick = time.perf_counter()
+        figures = hit_figures(candidate_scores(rec, valid, args.batch_size), target_pos)
+        curve.append(
+            {
+                "samples": seen,
+                **figures,
+                "mean_loss_last_50_steps": float(np.mean(losses[-50:])) if losses else None,
+                "train_seconds": train_seconds,
+                "eval_seconds": time.perf_counter() - tick,
+            }
+        )
+        print(objective, json.dumps(curve[-1]), flush=True)
+        out[objective] = {"curve": curve, "train_samples_per_s": seen / train_seconds if seen else None}
+        if args.out:  # after every checkpoint: a long CPU run that is stopped keeps what it measured
+            args.out.write_text(json.dumps(out) + "\n")
+
     for objective in args.objectives.split(","):
         torch.manual_seed(args.seed)
         rec = recommender({"objective": objective, "head_tied": head_tied})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
+
+        if pending[0] == 0:  # the untrained model: what the initialisation alone scores
+            pending.pop(0)
+            record(objective, rec, curve, 0, losses, train_seconds)
         for start in range(0, max(checkpoints), args.batch_size):
             tick = time.perf_counter()
             rec.train()
@@ -161,21 +185,7 @@ def main() -> None:
             seen = min(start + args.batch_size, max(checkpoints))
             if seen >= pending[0]:  # the first batch that reaches a checkpoint (250 is not a multiple of 4)
                 pending.pop(0)
-                tick = time.perf_counter()
-                figures = hit_figures(candidate_scores(rec, valid, args.batch_size), target_pos)
-                curve.append(
-                    {
-                        "samples": seen,
-                        **figures,
-                        "mean_loss_last_50_steps": float(np.mean(losses[-50:])),
-                        "train_seconds": train_seconds,
-                        "eval_seconds": time.perf_counter() - tick,
-                    }
-                )
-                print(objective, json.dumps(curve[-1]), flush=True)
-                out[objective] = {"curve": curve, "train_samples_per_s": seen / train_seconds}
-                if args.out:  # after every checkpoint: a long CPU run that is stopped keeps what it measured
-                    args.out.write_text(json.dumps(out) + "\n")
+                record(objective, rec, curve, seen, losses, train_seconds)
     print(json.dumps(out))
 
 
