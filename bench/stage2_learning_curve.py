@@ -27,7 +27,7 @@ from _common import ROOT, latest, read_checkpoint
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
-from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores
+from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, warm_up_head
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
@@ -81,6 +81,14 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         help="embedding_head: keys share the query's map, or not (default: stage2.model.head_tied)",
     )
+    parser.add_argument(
+        "--head-warmup-samples",
+        type=int,
+        default=0,
+        help="embedding_head: before joint training, fit the head alone on frozen features of this many of "
+        "the training samples (the first of the seeded order); 0: off",
+    )
+    parser.add_argument("--head-warmup-epochs", type=int, default=100)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
@@ -103,7 +111,11 @@ def main() -> None:
     spec = LLMSpec(dtype=args.dtype, device=args.device)
     model, tokenizer = load_frozen_llm(spec)
     training = Stage2TrainingConfig(
-        **{**params["training"], "max_train_users": max(checkpoints), "batch_size": args.batch_size}
+        **{
+            **params["training"],
+            "max_train_users": max(*checkpoints, args.head_warmup_samples),
+            "batch_size": args.batch_size,
+        }
     )
     make_samples, n_users = _training_samples(
         table("data/05_model_input/beauty/train_sequences.parquet"),
@@ -169,6 +181,17 @@ def main() -> None:
         rec = recommender({"objective": objective, "head_tied": head_tied})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
+        if args.head_warmup_samples and objective == "embedding_head":
+            warmup = warm_up_head(
+                rec,
+                [samples[i] for i in order[: args.head_warmup_samples]],
+                args.head_warmup_epochs,
+                args.lr,
+                args.seed,
+            )
+            print("head warm-up", json.dumps(warmup), flush=True)
+            out["head_warmup"] = warmup
+            train_seconds += warmup["seconds"]
 
         if pending[0] == 0:  # the untrained model: what the initialisation alone scores
             pending.pop(0)

@@ -263,3 +263,40 @@ def test_tied_head_scores_by_one_map_and_round_trips_through_its_checkpoint():
     torch.testing.assert_close(rebuilt.eval().head_scores(batch), model.eval().head_scores(batch))
     with pytest.raises(CheckpointMismatchError, match="head.key"):  # an untied model names the missing map
         load_state_checked(recommender("embedding_head"), checkpoint.tensors, "stage-2 checkpoint")
+
+
+def test_head_warm_up_fits_only_the_head_and_keeps_its_best_held_out_epoch():
+    from allmrec_pipeline.llm.training import warm_up_head
+
+    generator = torch.Generator().manual_seed(2)
+    batch = []  # a learnable rule: the target is always item 1, at a random place among 4 candidates
+    for _ in range(20):
+        candidates = [1, *(torch.randperm(7, generator=generator)[:3] + 2).tolist()]
+        order = torch.randperm(4, generator=generator).tolist()
+        candidates = [candidates[i] for i in order]
+        batch.append(Sample(torch.randn(5, generator=generator), [3, 4], candidates, candidates.index(1)))
+    model = recommender("embedding_head")
+    frozen = {k: v.clone() for k, v in model.trainable_state().items() if not k.startswith("head")}
+    head_before = {k: v.clone() for k, v in model.head.state_dict().items()}
+
+    figures = warm_up_head(model, batch, epochs=30, lr=1e-2, seed=0)
+
+    assert figures["samples"] == 20 and 1 <= figures["best_epoch"] <= 30
+    assert figures["held_out_loss_best"] < figures["held_out_loss_start"]
+    assert all(torch.equal(model.trainable_state()[k], v) for k, v in frozen.items())  # projectors untouched
+    assert any(not torch.equal(model.head.state_dict()[k], v) for k, v in head_before.items())
+    still = recommender("embedding_head")  # nothing to gain (no epochs): the initialisation is kept
+    assert warm_up_head(still, batch, epochs=0, lr=1e-2, seed=0)["best_epoch"] == 0
+    with pytest.raises(ValueError, match="embedding_head"):
+        warm_up_head(recommender("listwise"), batch, epochs=1, lr=1e-2, seed=0)
+
+
+@pytest.mark.parametrize(("objective", "runs"), [("embedding_head", True), ("listwise", False)])
+def test_training_warms_up_the_head_first_when_configured(objective, runs):
+    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+
+    config = Stage2TrainingConfig(batch_size=4, lr=1e-3, head_warmup_epochs=3)
+    result = train_stage2(recommender(objective), lambda epoch: samples(8), [], config, 0, None, False)
+    assert bool(result.head_warmup) == runs  # a model without a head has nothing to warm up
+    if runs:
+        assert result.head_warmup["samples"] == 8 and len(result.head_warmup["held_out_loss"]) == 4

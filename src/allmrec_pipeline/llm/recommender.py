@@ -149,17 +149,20 @@ class SoftPromptRecommender(nn.Module):
         suffix = [self.answer_ids[s.candidates[s.target_pos]] for s in samples] if with_answer else None
         return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
 
-    def head_scores(self, samples: list[Sample]) -> torch.Tensor:
-        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
+    def head_features(self, samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's inputs from one forward pass: the last prompt position's hidden state ``(B, H)`` and
+        the hidden states at the candidates' soft tokens ``(B, C, H)``."""
+        if self.config.item_tokens == "none":
+            raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         batch = self.prompts(samples)
         # the transformer without its LM head: no (L, vocabulary) logits are ever computed
         hidden = self.llm.base_model(**batch.model_inputs()).last_hidden_state.float()  # (B, L, H)
-        if self.config.item_tokens == "none":
-            raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
-        cand = torch.stack(
-            [hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)]
-        )  # (B, C, H)
-        return self.head(hidden[:, -1], cand)
+        cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
+        return hidden[:, -1], cand
+
+    def head_scores(self, samples: list[Sample]) -> torch.Tensor:
+        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
+        return self.head(*self.head_features(samples))
 
     def title_scores(self, sample: Sample) -> torch.Tensor:
         """Rank-mode scores ``(C,)``: each candidate title's log-likelihood after the prompt (prefix cache)."""

@@ -263,6 +263,7 @@ def train_projectors(
         "samples_per_s": float(n_users * training.epochs / result.seconds)
         if result.seconds
         else float("nan"),
+        **{f"head_warmup_{k}": v for k, v in result.head_warmup.items()},
     }
     tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
     report = {
@@ -273,6 +274,7 @@ def train_projectors(
         "valid_hit_at_1_by_epoch": [None if np.isnan(v) else v for v in result.epoch_valid_hit_at_1],
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "head_warmup": result.head_warmup or None,
         "rendered_template_example": example,
         "mlflow_tags": {
             "llm_model": spec.model,
