@@ -58,6 +58,7 @@ def warm_up_head(
     seed: int,
     batch_size: int = 4,
     holdout: float = 0.2,
+    progress: bool = False,
 ) -> dict:
     """Fit the ``embedding_head`` alone on frozen features of ``samples`` before joint training.
 
@@ -70,8 +71,10 @@ def warm_up_head(
         raise ValueError("warm_up_head needs the embedding_head objective")
     started = time.perf_counter()
     model.eval()
+    starts = range(0, len(samples), batch_size)
     with torch.no_grad():
-        parts = [model.head_features(samples[i : i + batch_size]) for i in range(0, len(samples), batch_size)]
+        bar = tqdm(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
+        parts = [model.head_features(samples[i : i + batch_size]) for i in bar]
     last, cand = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     targets = torch.as_tensor([s.target_pos for s in samples], device=last.device)
     feature_seconds = time.perf_counter() - started
@@ -134,12 +137,18 @@ def train_stage2(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     result = Stage2Result()
+    started = time.perf_counter()  # the warm-up is part of training's cost
     if config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
-            model, make_samples(1), config.head_warmup_epochs, config.lr, seed, config.batch_size
+            model,
+            make_samples(1),
+            config.head_warmup_epochs,
+            config.lr,
+            seed,
+            batch_size=config.batch_size,
+            progress=progress,
         )
     best_score, best_state = float("-inf"), None
-    started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         samples = make_samples(epoch)
         order = torch.randperm(len(samples), generator=generator).tolist()
