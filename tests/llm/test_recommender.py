@@ -300,3 +300,13 @@ def test_training_warms_up_the_head_first_when_configured(objective, runs):
     assert bool(result.head_warmup) == runs  # a model without a head has nothing to warm up
     if runs:
         assert result.head_warmup["samples"] == 8 and len(result.head_warmup["held_out_loss"]) == 4
+
+
+def test_a_negative_head_warm_up_is_a_clear_error():
+    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+
+    config = Stage2TrainingConfig(head_warmup_epochs=-1)
+    with pytest.raises(
+        ValueError, match=r"stage2.training.head_warmup_epochs must be 0 \(off\) or more, not -1"
+    ):
+        train_stage2(recommender("embedding_head"), lambda epoch: samples(4), [], config, 0, None, False)

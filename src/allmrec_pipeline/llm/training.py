@@ -137,6 +137,10 @@ def train_stage2(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     result = Stage2Result()
+    if config.head_warmup_epochs < 0:
+        raise ValueError(
+            f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
+        )
     started = time.perf_counter()  # the warm-up is part of training's cost
     if config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
