@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .recommender import Sample, SoftPromptRecommender
@@ -85,14 +86,14 @@ def warm_up_head(
 
     def held_loss() -> float:
         with torch.no_grad():
-            return torch.nn.functional.cross_entropy(model.head(last[held], cand[held]), targets[held]).item()
+            return F.cross_entropy(model.head(last[held], cand[held]), targets[held]).item()
 
     optimizer = torch.optim.Adam(model.head.parameters(), lr=lr)
     losses = [held_loss()]  # by epoch; 0 is the initialisation
     best_state, best_epoch = copy.deepcopy(model.head.state_dict()), 0
     for epoch in range(1, epochs + 1):
         for chunk in fit[torch.randperm(len(fit), generator=generator)].split(16):
-            loss = torch.nn.functional.cross_entropy(model.head(last[chunk], cand[chunk]), targets[chunk])
+            loss = F.cross_entropy(model.head(last[chunk], cand[chunk]), targets[chunk])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -132,15 +133,15 @@ def train_stage2(
         evaluate: ``(scores, samples) -> Hit@1`` on the validation samples.
         progress: Show a progress bar.
     """
+    if config.head_warmup_epochs < 0:
+        raise ValueError(
+            f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
+        )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     result = Stage2Result()
-    if config.head_warmup_epochs < 0:
-        raise ValueError(
-            f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
-        )
     started = time.perf_counter()  # the warm-up is part of training's cost
     if config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
