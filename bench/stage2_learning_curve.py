@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ from _common import ROOT, latest, read_checkpoint
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, warm_up_head
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
@@ -54,14 +57,8 @@ def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--objectives", default="lm,listwise,embedding_head")
-    parser.add_argument(
-        "--checkpoints",
-        default="100,250,500,1000,2000",
-        help="training samples seen; 0 scores the untrained model",
-    )
+def add_input_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments that choose the weights, rows and LLM (shared with ``stage2_head_probe.py``)."""
     parser.add_argument("--valid-rows", type=int, default=200)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -75,23 +72,27 @@ def main() -> None:
         "--root", type=Path, default=ROOT, help="project root holding data/ (default: this one)"
     )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
-    parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
     parser.add_argument(
         "--head-tied",
         action=argparse.BooleanOptionalAction,
         help="embedding_head: keys share the query's map, or not (default: stage2.model.head_tied)",
     )
-    parser.add_argument(
-        "--head-warmup-samples",
-        type=int,
-        default=0,
-        help="embedding_head: before joint training, fit the head alone on frozen features of this many of "
-        "the training samples (the first of the seeded order); 0: off",
-    )
-    parser.add_argument("--head-warmup-epochs", type=int, default=100)
-    args = parser.parse_args()
+
+
+@dataclass
+class BenchInputs:
+    """What a stage-2 bench reads: the frozen LLM, the seeded training samples, the frozen validation rows."""
+
+    params: dict
+    samples: list[Sample]  # the seeded capped training users, in seeded training order
+    valid: list[Sample]
+    target_pos: np.ndarray
+    out: dict  # the run's description, and the backbone on the validation rows
+    recommender: Callable[[dict], SoftPromptRecommender]  # stage2's model with these overrides
+
+
+def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     torch.set_num_threads(args.threads)
-    checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
     head_tied = bool(params["model"].get("head_tied", False)) if args.head_tied is None else args.head_tied
 
@@ -111,11 +112,7 @@ def main() -> None:
     spec = LLMSpec(dtype=args.dtype, device=args.device)
     model, tokenizer = load_frozen_llm(spec)
     training = Stage2TrainingConfig(
-        **{
-            **params["training"],
-            "max_train_users": max(*checkpoints, args.head_warmup_samples),
-            "batch_size": args.batch_size,
-        }
+        **{**params["training"], "max_train_users": n_train, "batch_size": args.batch_size}
     )
     make_samples, n_users = _training_samples(
         table("data/05_model_input/beauty/train_sequences.parquet"),
@@ -131,7 +128,6 @@ def main() -> None:
     target_pos = np.array([s.target_pos for s in valid])
     wording = wording_for(params, "beauty")
     source_table = item_table(args.item_source, joint, backbone)
-
     out = {
         "llm": spec.model,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
@@ -147,10 +143,49 @@ def main() -> None:
         "backbone_on_rows": hit_figures(score_cf(backbone, rows, Domain(titles, wording)).scores, target_pos),
     }
 
-    def recommender(overrides: dict):
+    def recommender(overrides: dict) -> SoftPromptRecommender:
         return build_recommender(
-            model, tokenizer, params, wording, source_table, titles, backbone.hidden_size, overrides
+            model,
+            tokenizer,
+            params,
+            wording,
+            source_table,
+            titles,
+            backbone.hidden_size,
+            {"head_tied": head_tied, **overrides},
         )
+
+    return BenchInputs(params, [samples[i] for i in order], valid, target_pos, out, recommender)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objectives", default="lm,listwise,embedding_head")
+    parser.add_argument(
+        "--checkpoints",
+        default="100,250,500,1000,2000",
+        help="training samples seen; 0 scores the untrained model",
+    )
+    add_input_args(parser)
+    parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
+    parser.add_argument(
+        "--head-warmup-samples",
+        type=int,
+        default=0,
+        help="embedding_head: before joint training, fit the head alone on frozen features of this many of "
+        "the training samples (the first of the seeded order); 0: off",
+    )
+    parser.add_argument("--head-warmup-epochs", type=int, default=100)
+    args = parser.parse_args()
+    checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
+    inputs = load_inputs(args, max(*checkpoints, args.head_warmup_samples))
+    samples, valid, target_pos, out, recommender = (
+        inputs.samples,
+        inputs.valid,
+        inputs.target_pos,
+        inputs.out,
+        inputs.recommender,
+    )
 
     if not args.no_llm_only:
         started = time.perf_counter()
@@ -178,13 +213,13 @@ def main() -> None:
 
     for objective in args.objectives.split(","):
         torch.manual_seed(args.seed)
-        rec = recommender({"objective": objective, "head_tied": head_tied})
+        rec = recommender({"objective": objective})
         optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
         curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
         if args.head_warmup_samples and objective == "embedding_head":
             warmup = warm_up_head(
                 rec,
-                [samples[i] for i in order[: args.head_warmup_samples]],
+                samples[: args.head_warmup_samples],
                 args.head_warmup_epochs,
                 args.lr,
                 args.seed,
@@ -199,7 +234,7 @@ def main() -> None:
         for start in range(0, max(checkpoints), args.batch_size):
             tick = time.perf_counter()
             rec.train()
-            loss = rec.loss([samples[i] for i in order[start : start + args.batch_size]])
+            loss = rec.loss(samples[start : start + args.batch_size])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

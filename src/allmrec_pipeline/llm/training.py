@@ -51,6 +51,63 @@ def candidate_scores(model: SoftPromptRecommender, samples: list[Sample], batch_
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def frozen_head_features(
+    model: SoftPromptRecommender, samples: list[Sample], batch_size: int = 4, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's inputs for every sample, ``(N, H)`` and ``(N, C, H)``: one no-grad forward pass each."""
+    model.eval()
+    starts = range(0, len(samples), batch_size)
+    bar = tqdm(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
+    parts = [model.head_features(samples[i : i + batch_size]) for i in bar]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def fit_head(
+    head: torch.nn.Module,
+    last: torch.Tensor,
+    cand: torch.Tensor,
+    targets: torch.Tensor,
+    epochs: int,
+    lr: float,
+    seed: int,
+    holdout: float = 0.2,
+    weight_decay: float = 0.0,
+) -> dict:
+    """Fit ``head`` alone on cached features; keep the epoch (0: its initialisation) with the lowest loss on a
+    seeded held-out ``holdout`` share. Returns the best epoch and the held-out loss by epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(targets), generator=generator)
+    n_held = max(1, round(len(targets) * holdout))
+    held, fit = order[:n_held], order[n_held:]
+
+    def held_loss() -> float:
+        with torch.no_grad():
+            return F.cross_entropy(head(last[held], cand[held]), targets[held]).item()
+
+    # AdamW: the decay is decoupled from the gradient scale (the head overfits 80 samples in a few epochs)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = [held_loss()]  # by epoch; 0 is the initialisation
+    best_state, best_epoch = copy.deepcopy(head.state_dict()), 0
+    for epoch in range(1, epochs + 1):
+        for chunk in fit[torch.randperm(len(fit), generator=generator)].split(16):
+            loss = F.cross_entropy(head(last[chunk], cand[chunk]), targets[chunk])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        losses.append(held_loss())
+        if losses[-1] < losses[best_epoch]:
+            best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
+    head.load_state_dict(best_state)
+    return {
+        "epochs": epochs,
+        "best_epoch": best_epoch,
+        "held_out_loss_start": losses[0],
+        "held_out_loss_best": losses[best_epoch],
+        "held_out_loss": losses,
+    }
+
+
 def warm_up_head(
     model: SoftPromptRecommender,
     samples: list[Sample],
@@ -64,50 +121,19 @@ def warm_up_head(
     """Fit the ``embedding_head`` alone on frozen features of ``samples`` before joint training.
 
     The features cost one forward pass per sample and no backward pass through the LLM (under half of a
-    joint step on a CPU), after which each head epoch costs milliseconds. The head keeps the epoch (0: its
-    initialisation) with the lowest loss on a seeded held-out ``holdout`` share of the samples. Returns the
+    joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). Returns the
     figures: best epoch, held-out loss by epoch, seconds.
     """
     if model.head is None:
         raise ValueError("warm_up_head needs the embedding_head objective")
     started = time.perf_counter()
-    model.eval()
-    starts = range(0, len(samples), batch_size)
-    with torch.no_grad():
-        bar = tqdm(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
-        parts = [model.head_features(samples[i : i + batch_size]) for i in bar]
-    last, cand = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    last, cand = frozen_head_features(model, samples, batch_size, progress)
     targets = torch.as_tensor([s.target_pos for s in samples], device=last.device)
     feature_seconds = time.perf_counter() - started
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(samples), generator=generator)
-    n_held = max(1, round(len(samples) * holdout))
-    held, fit = order[:n_held], order[n_held:]
-
-    def held_loss() -> float:
-        with torch.no_grad():
-            return F.cross_entropy(model.head(last[held], cand[held]), targets[held]).item()
-
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=lr)
-    losses = [held_loss()]  # by epoch; 0 is the initialisation
-    best_state, best_epoch = copy.deepcopy(model.head.state_dict()), 0
-    for epoch in range(1, epochs + 1):
-        for chunk in fit[torch.randperm(len(fit), generator=generator)].split(16):
-            loss = F.cross_entropy(model.head(last[chunk], cand[chunk]), targets[chunk])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        losses.append(held_loss())
-        if losses[-1] < losses[best_epoch]:
-            best_state, best_epoch = copy.deepcopy(model.head.state_dict()), epoch
-    model.head.load_state_dict(best_state)
+    figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout)
     return {
         "samples": len(samples),
-        "epochs": epochs,
-        "best_epoch": best_epoch,
-        "held_out_loss_start": losses[0],
-        "held_out_loss_best": losses[best_epoch],
-        "held_out_loss": losses,
+        **figures,
         "feature_seconds": feature_seconds,
         "seconds": time.perf_counter() - started,
     }
