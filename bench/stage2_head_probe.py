@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="keep the features in this file and reuse them when it exists (same inputs)",
+        help="keep the features in this file, and reuse them when it holds those of the same inputs",
     )
     add_input_args(parser)
     args = parser.parse_args()
@@ -46,11 +46,28 @@ def main() -> None:
     torch.manual_seed(args.seed)  # the projectors' init, as in the learning curve and stage2's node
     rec = inputs.recommender({"objective": "embedding_head"})
     started = time.perf_counter()
-    train_last, train_cand = frozen_head_features(rec, inputs.samples, args.batch_size, progress=True)
-    valid_last, valid_cand = frozen_head_features(rec, inputs.valid, args.batch_size, progress=True)
+    # what the features depend on: a cache made for other inputs is refused, never silently reused
+    key = {
+        k: str(getattr(args, k)) for k in ("root", "seed", "valid_rows", "dtype", "item_source", "backbone")
+    }
+    key["training_samples"] = str(max(sizes))
+    from_cache = bool(args.cache and args.cache.exists())
+    if from_cache:
+        cached = torch.load(args.cache)
+        if cached["key"] != key:
+            raise SystemExit(
+                f"{args.cache} holds features of {cached['key']}, not {key}: delete it or pass another"
+            )
+        train_last, train_cand, valid_last, valid_cand = cached["features"]
+    else:
+        train_last, train_cand = frozen_head_features(rec, inputs.samples, args.batch_size, progress=True)
+        valid_last, valid_cand = frozen_head_features(rec, inputs.valid, args.batch_size, progress=True)
+        if args.cache:
+            torch.save({"key": key, "features": (train_last, train_cand, valid_last, valid_cand)}, args.cache)
     out = {
         **inputs.out,
         "feature_seconds": time.perf_counter() - started,
+        "features_from_cache": from_cache,
         "epochs": args.epochs,
         "probes": [],
     }

@@ -85,7 +85,8 @@ def fit_head(
         with torch.no_grad():
             return F.cross_entropy(head(last[held], cand[held]), targets[held]).item()
 
-    # AdamW: the decay is decoupled from the gradient scale (the head overfits 80 samples in a few epochs)
+    # AdamW with no decay is Adam, step for step; the decay is a knob of bench/stage2_head_probe.py (it did not
+    # help there: the held-out share stops the fit within a few epochs, before a decay can act)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     losses = [held_loss()]  # by epoch; 0 is the initialisation
     best_state, best_epoch = copy.deepcopy(head.state_dict()), 0
