@@ -60,7 +60,6 @@ def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
 def add_input_args(parser: argparse.ArgumentParser) -> None:
     """The arguments that choose the weights, rows and LLM (shared with ``stage2_head_probe.py``)."""
     parser.add_argument("--valid-rows", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--item-source", default="joint", choices=["joint", "cf"])
     parser.add_argument("--backbone", default="sasrec")
@@ -83,7 +82,6 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
 class BenchInputs:
     """What a stage-2 bench reads: the frozen LLM, the seeded training samples, the frozen validation rows."""
 
-    params: dict
     samples: list[Sample]  # the seeded capped training users, in seeded training order
     valid: list[Sample]
     target_pos: np.ndarray
@@ -135,7 +133,6 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
         "item_source": args.item_source,
         "head_tied": head_tied,
         "backbone": args.backbone,
-        "lr": args.lr,
         "batch_size": args.batch_size,
         "valid_rows": len(valid),
         "training_users": n_users,
@@ -155,7 +152,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
             {"head_tied": head_tied, **overrides},
         )
 
-    return BenchInputs(params, [samples[i] for i in order], valid, target_pos, out, recommender)
+    return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender)
 
 
 def main() -> None:
@@ -166,6 +163,7 @@ def main() -> None:
         default="100,250,500,1000,2000",
         help="training samples seen; 0 scores the untrained model",
     )
+    parser.add_argument("--lr", type=float, default=1e-3)
     add_input_args(parser)
     parser.add_argument("--no-llm-only", action="store_true", help="skip scoring the untrained LLM-only")
     parser.add_argument(
@@ -179,6 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     inputs = load_inputs(args, max(*checkpoints, args.head_warmup_samples))
+    inputs.out["lr"] = args.lr
     samples, valid, target_pos, out, recommender = (
         inputs.samples,
         inputs.valid,
