@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,6 +171,8 @@ def train_stage2(
     optimizer = torch.optim.Adam(params, lr=config.lr)
     result = Stage2Result()
     started = time.perf_counter()  # the warm-up is part of training's cost
+    # the warm-up and the first epoch share one draw of the first epoch's samples
+    make_samples = functools.lru_cache(maxsize=1)(make_samples)
     if config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
             model,
