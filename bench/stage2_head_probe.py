@@ -1,14 +1,15 @@
 """Stage-2 head probe: how far the ``embedding_head`` gets when fitted alone on frozen LLM features (the head
-warm-up), by number of training samples, weight decay and head size, on frozen validation rows.
+warm-up), by number of training samples, weight decay, head size and stopping rule, on frozen validation rows.
 
     .venv/bin/python bench/stage2_head_probe.py [--sizes 50,100,200,400] [--weight-decays 0,0.1,1]
-        [--head-dims 128] [--head-seeds 0,1,2] [--valid-rows 300] [--seed 42] [--root DIR]
+        [--head-dims 128] [--holdouts 0.2,0] [--epochs 100] [--head-seeds 0,1,2] [--valid-rows 300]
+        [--seed 42] [--root DIR] [--cache FILE]
 
 One no-grad forward pass per training sample and per validation row caches the head's inputs (the last prompt
 position's and the candidates' hidden states) under the seed's untrained projectors, exactly as the warm-up
 sees them; every head configuration is then fitted on the first ``size`` samples of the seeded order (the
-warm-up's ``fit_head``: minibatches of 16, the epoch kept by a held-out fifth) and scored on the cached rows in
-milliseconds. Joint training is not probed (it moves the features). Prints one JSON line.
+warm-up's ``fit_head``: minibatches of 16, the epoch kept by a held-out fifth, or with ``--holdouts 0`` a
+fixed number of ``--epochs`` on every sample) and scored on the cached rows in milliseconds. Joint training is not probed (it moves the features). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ def main() -> None:
     parser.add_argument("--head-dims", default="128", help="query/key sizes")
     parser.add_argument("--lrs", default="1e-3", help="AdamW learning rates")
     parser.add_argument("--head-seeds", default="0,1,2", help="head init and held-out split seeds")
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--holdouts",
+        default="0.2",
+        help="held-out shares that pick the epoch (the warm-up's 0.2); 0: fit every sample for exactly --epochs",
+    )
+    parser.add_argument("--epochs", default="100", help="head epochs (the most, with a held-out share)")
     parser.add_argument(
         "--cache",
         type=Path,
@@ -50,6 +56,8 @@ def main() -> None:
     key = {
         k: str(getattr(args, k)) for k in ("root", "seed", "valid_rows", "dtype", "item_source", "backbone")
     }
+    if inputs.out["head_layer"] is not None:  # (caches made before the option stay valid for the last layer)
+        key["head_layer"] = str(inputs.out["head_layer"])
     key["training_samples"] = str(max(sizes))
     from_cache = bool(args.cache and args.cache.exists())
     if from_cache:
@@ -68,7 +76,6 @@ def main() -> None:
         **inputs.out,
         "feature_seconds": time.perf_counter() - started,
         "features_from_cache": from_cache,
-        "epochs": args.epochs,
         "probes": [],
     }
     targets = torch.as_tensor([s.target_pos for s in inputs.samples])
@@ -80,8 +87,10 @@ def main() -> None:
         [float(v) for v in args.lrs.split(",")],
         [float(v) for v in args.weight_decays.split(",")],
         [int(v) for v in args.head_dims.split(",")],
+        [float(v) for v in args.holdouts.split(",")],
+        [int(v) for v in args.epochs.split(",")],
     )
-    for size, lr, decay, dim in grid:
+    for size, lr, decay, dim, holdout, epochs in grid:
         runs = []
         for head_seed in (int(s) for s in args.head_seeds.split(",")):
             torch.manual_seed(head_seed)
@@ -91,9 +100,10 @@ def main() -> None:
                 train_last[:size],
                 train_cand[:size],
                 targets[:size],
-                args.epochs,
+                epochs,
                 lr,
                 head_seed,
+                holdout=holdout,
                 weight_decay=decay,
             )
             with torch.no_grad():
@@ -107,6 +117,8 @@ def main() -> None:
             "lr": lr,
             "weight_decay": decay,
             "head_dim": dim,
+            "holdout": holdout,
+            "epochs": epochs,
             "mean_hit_at_1": sum(r["hit_at_1"] for r in runs) / len(runs),
             "runs": runs,
         }

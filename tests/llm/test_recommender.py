@@ -310,3 +310,64 @@ def test_a_negative_head_warm_up_is_a_clear_error():
         ValueError, match=r"stage2.training.head_warmup_epochs must be 0 \(off\) or more, not -1"
     ):
         train_stage2(recommender("embedding_head"), lambda epoch: samples(4), [], config, 0, None, False)
+
+
+def test_fit_head_without_a_held_out_share_fits_every_sample_for_exactly_its_epochs():
+    from allmrec_pipeline.llm.training import fit_head
+    from allmrec_pipeline.models.projectors import CandidateHead
+
+    generator = torch.Generator().manual_seed(3)
+    last = torch.randn(24, 8, generator=generator)
+    cand = torch.randn(24, 4, 8, generator=generator)
+    targets = torch.randint(0, 4, (24,), generator=generator)
+    cand[torch.arange(24), targets] = last  # learnable: the target candidate repeats the query's features
+
+    def loss(head):
+        with torch.no_grad():
+            return F.cross_entropy(head(last, cand), targets).item()
+
+    torch.manual_seed(0)
+    head = CandidateHead(8, 4)
+    start = loss(head)
+    figures = fit_head(head, last, cand, targets, epochs=5, lr=1e-2, seed=0, holdout=0)
+    assert figures["best_epoch"] == 5 and figures["held_out_loss"] == []  # the last epoch, no selection
+    assert loss(head) < start
+    torch.manual_seed(0)
+    longer = CandidateHead(8, 4)
+    fit_head(longer, last, cand, targets, epochs=6, lr=1e-2, seed=0, holdout=0)
+    assert loss(longer) != loss(head)  # one more epoch is kept too, even without a check that it helped
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+def test_head_layer_reads_the_hidden_states_of_the_first_layers_only(arch):
+    from allmrec_pipeline.llm.layers import first_layers
+
+    model = recommender("embedding_head", arch, head_layer=1)
+    batch = samples(3)
+    last, cand = model.eval().head_features(batch)
+    # the same LLM built with one layer (its first layer's weights, final norm included) reads the same
+    full = model.llm
+    config = full.config.__class__(**{**full.config.to_dict(), "num_hidden_layers": 1})
+    shallow = full.__class__(config).eval()
+    missing, unexpected = shallow.load_state_dict(full.state_dict(), strict=False)
+    assert not missing and unexpected and all(".1." in k for k in unexpected)  # only layer 2 is left out
+    inputs = model.prompts(batch).model_inputs()
+    with torch.no_grad():
+        expected = shallow.base_model(**inputs).last_hidden_state
+        torch.testing.assert_close(last, expected[:, -1])
+        everything = full.base_model(**inputs).last_hidden_state
+    assert not torch.allclose(last, everything[:, -1])  # the second layer was skipped, and is back after
+    assert len(next(m for m in full.modules() if isinstance(m, torch.nn.ModuleList))) == 2
+    with first_layers(full, None), torch.no_grad():  # None: every layer
+        torch.testing.assert_close(full.base_model(**inputs).last_hidden_state, everything)
+    model.train()
+    model.loss(batch).backward()  # the projectors still learn through the shorter stack
+    assert model.item_proj.net[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("layer", [0, 3])
+def test_a_head_layer_outside_the_llm_is_a_clear_error(layer):
+    with pytest.raises(
+        ValueError, match=rf"head_layer must be between 1 and the LLM's 2 layers, not {layer}"
+    ):
+        recommender("embedding_head", head_layer=layer)

@@ -76,10 +76,11 @@ def fit_head(
     weight_decay: float = 0.0,
 ) -> dict:
     """Fit ``head`` alone on cached features; keep the epoch (0: its initialisation) with the lowest loss on a
-    seeded held-out ``holdout`` share. Returns the best epoch and the held-out loss by epoch."""
+    seeded held-out ``holdout`` share, or, with ``holdout=0``, fit on every sample for exactly ``epochs``.
+    Returns the kept epoch and the held-out loss by epoch (empty without a held-out share)."""
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(targets), generator=generator)
-    n_held = max(1, round(len(targets) * holdout))
+    n_held = max(1, round(len(targets) * holdout)) if holdout > 0 else 0
     held, fit = order[:n_held], order[n_held:]
 
     def held_loss() -> float:
@@ -89,7 +90,7 @@ def fit_head(
     # AdamW with no decay is Adam, step for step; the decay is a knob of bench/stage2_head_probe.py (it did not
     # help there: the held-out share stops the fit within a few epochs, before a decay can act)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    losses = [held_loss()]  # by epoch; 0 is the initialisation
+    losses = [held_loss()] if n_held else []  # by epoch; 0 is the initialisation
     best_state, best_epoch = copy.deepcopy(head.state_dict()), 0
     for epoch in range(1, epochs + 1):
         for chunk in fit[torch.randperm(len(fit), generator=generator)].split(16):
@@ -97,15 +98,19 @@ def fit_head(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        losses.append(held_loss())
-        if losses[-1] < losses[best_epoch]:
-            best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
-    head.load_state_dict(best_state)
+        if n_held:
+            losses.append(held_loss())
+            if losses[-1] < losses[best_epoch]:
+                best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
+    if n_held:
+        head.load_state_dict(best_state)
+    else:
+        best_epoch = epochs
     return {
         "epochs": epochs,
         "best_epoch": best_epoch,
-        "held_out_loss_start": losses[0],
-        "held_out_loss_best": losses[best_epoch],
+        "held_out_loss_start": losses[0] if losses else None,
+        "held_out_loss_best": losses[best_epoch] if losses else None,
         "held_out_loss": losses,
     }
 
