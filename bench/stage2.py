@@ -1,12 +1,13 @@
 """Stage-2 training step time against its floor, a bare LLM forward+backward, in fp32 and bf16.
 
-    .venv/bin/python bench/stage2.py [--steps 6] [--objective embedding_head]
+    .venv/bin/python bench/stage2.py [--steps 6] [--objective embedding_head] [--head-layer K]
 
 Uses the embedded SmolLM2-135M and the shipped Beauty titles (run ``make run`` or the pipelines up to
 ``split_sequences`` first). Each step is a batch of 4 real prompts (10 history items, 20 candidates). The floor
 is the frozen LLM's forward and backward on exactly the same ``inputs_embeds`` shapes with gradients to the
 inputs only, which any soft-prompt method must pay. Prints one JSON line: median seconds per step for ours and
-the floor, their ratio, and training samples/s, for each dtype.
+the floor, their ratio, and training samples/s, for each dtype. With ``--head-layer K`` the step reads the
+hidden states after K layers, the floor runs the same K layers, and the bare pass of all layers is timed too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import yaml
 from _common import ROOT, latest
 
+from allmrec_pipeline.llm.layers import first_layers
 from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm, resolve_device
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
@@ -60,7 +62,7 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
     torch.manual_seed(0)
     table = torch.randn(len(titles), 128)
     norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
-    config = Stage2Config(objective=args.objective, soft_token_norm=norm)
+    config = Stage2Config(objective=args.objective, soft_token_norm=norm, head_layer=args.head_layer)
     template = PromptTemplate(**params["template"])
     rec = SoftPromptRecommender(
         model, tokenizer, template, params["wording"]["beauty"], table, titles, 50, config
@@ -78,21 +80,26 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
     embeds = prompts.inputs_embeds.detach()
     inputs = {"attention_mask": prompts.attention_mask, "position_ids": prompts.position_ids}
 
-    def floor() -> None:  # the same transformer pass, gradients to the inputs only
+    def floor(n_layers: int | None = args.head_layer) -> None:  # the same pass, gradients to the inputs only
         leaf = embeds.clone().requires_grad_(True)
         if args.objective == "embedding_head":
-            model.base_model(inputs_embeds=leaf, **inputs).last_hidden_state[:, -1].float().sum().backward()
+            with first_layers(model, n_layers):
+                hidden = model.base_model(inputs_embeds=leaf, **inputs).last_hidden_state
+            hidden[:, -1].float().sum().backward()
         else:
             model(inputs_embeds=leaf, **inputs).logits.float().logsumexp(-1).mean().backward()
 
     ours_s, floor_s = timed(ours, args.steps), timed(floor, args.steps)
-    return {
+    out = {
         "prompt_tokens": int(embeds.shape[1]),
         "ours_seconds_per_step": ours_s,
         "floor_seconds_per_step": floor_s,
         "ratio_ours_to_floor": ours_s / floor_s,
         "samples_per_s": 4 / ours_s,
     }
+    if args.head_layer is not None:  # what reading an earlier layer saves: the whole LLM's bare pass
+        out["all_layers_floor_seconds_per_step"] = timed(lambda: floor(None), args.steps)
+    return out
 
 
 def main() -> None:
@@ -105,6 +112,9 @@ def main() -> None:
         "--root", type=Path, default=ROOT, help="project root holding data/ (default: this one)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--head-layer", type=int, help="embedding_head: read the hidden states after this many layers"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
@@ -113,6 +123,7 @@ def main() -> None:
     titles = item_titles(items, item_index)
     out = {
         "objective": args.objective,
+        "head_layer": args.head_layer,
         "batch_size": 4,
         "device": resolve_device(args.device),
         "cpu_fast_bf16": cpu_has_fast_bf16(),

@@ -76,6 +76,11 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="embedding_head: keys share the query's map, or not (default: stage2.model.head_tied)",
     )
+    parser.add_argument(
+        "--head-layer",
+        type=int,
+        help="embedding_head: read the hidden states after this many LLM layers (default: stage2.model.head_layer)",
+    )
 
 
 @dataclass
@@ -93,6 +98,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     torch.set_num_threads(args.threads)
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
     head_tied = bool(params["model"].get("head_tied", False)) if args.head_tied is None else args.head_tied
+    head_layer = params["model"].get("head_layer") if args.head_layer is None else args.head_layer
 
     def table(path: str) -> pd.DataFrame:
         return pd.read_parquet(latest(f"{path}/*/*.parquet", args.root))
@@ -132,6 +138,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
         "device": str(next(model.parameters()).device),
         "item_source": args.item_source,
         "head_tied": head_tied,
+        "head_layer": head_layer,
         "backbone": args.backbone,
         "batch_size": args.batch_size,
         "valid_rows": len(valid),
@@ -149,7 +156,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
             source_table,
             titles,
             backbone.hidden_size,
-            {"head_tied": head_tied, **overrides},
+            {"head_tied": head_tied, "head_layer": head_layer, **overrides},
         )
 
     return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender)

@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
 from allmrec_pipeline.models.projectors import CandidateHead, Projector
 
+from .layers import checked_layer_count, first_layers
 from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
 from .scoring import score_continuations
 
@@ -50,6 +51,8 @@ class Stage2Config:
     )
     head_dim: int = 128  # (int) embedding_head: query/key size
     head_tied: bool = False  # (bool) embedding_head: keys share the query's linear map
+    head_layer: int | None = None  # (int|null) embedding_head: read the hidden states after this many decoder
+    # layers, the rest not run; null: all of them (the last hidden state)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +87,8 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
         if config.item_tokens not in ITEM_TOKENS:
             raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
+        if config.head_layer is not None:  # a wrong depth fails here, not at the first forward pass
+            checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
         self.tokenizer, self.template, self.wording, self.config = tokenizer, template, wording, config
         hidden = llm.get_input_embeddings().embedding_dim
@@ -156,7 +161,8 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         batch = self.prompts(samples)
         # the transformer without its LM head: no (L, vocabulary) logits are ever computed
-        hidden = self.llm.base_model(**batch.model_inputs()).last_hidden_state.float()  # (B, L, H)
+        with first_layers(self.llm, self.config.head_layer):
+            hidden = self.llm.base_model(**batch.model_inputs()).last_hidden_state.float()  # (B, L, H)
         cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
         return hidden[:, -1], cand
 
