@@ -87,7 +87,7 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
         if config.item_tokens not in ITEM_TOKENS:
             raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
-        if config.head_layer is not None:  # a wrong depth fails here, not at the first forward pass
+        if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
         self.tokenizer, self.template, self.wording, self.config = tokenizer, template, wording, config
