@@ -57,6 +57,12 @@ def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
     }
 
 
+def popularity_scores(train_sequences: pd.DataFrame, rows: pd.DataFrame, n_items: int) -> np.ndarray:
+    """``(R, C)``: how often each candidate occurs in the training sequences."""
+    counts = np.bincount(np.concatenate(train_sequences["items"].to_numpy()), minlength=n_items + 1)
+    return counts[np.stack(rows["candidates"].to_numpy())].astype(np.float64)
+
+
 def add_input_args(parser: argparse.ArgumentParser) -> None:
     """The arguments that choose the weights, rows and LLM (shared with ``stage2_head_probe.py``)."""
     parser.add_argument("--valid-rows", type=int, default=200)
@@ -118,8 +124,9 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     training = Stage2TrainingConfig(
         **{**params["training"], "max_train_users": n_train, "batch_size": args.batch_size}
     )
+    train_sequences = table("data/05_model_input/beauty/train_sequences.parquet")
     make_samples, n_users = _training_samples(
-        table("data/05_model_input/beauty/train_sequences.parquet"),
+        train_sequences,
         table("data/03_primary/beauty/sequences.parquet"),
         backbone,
         len(item_index),
@@ -145,6 +152,10 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
         "training_users": n_users,
         "chance_hit_at_1": 1 / len(valid[0].candidates),
         "backbone_on_rows": hit_figures(score_cf(backbone, rows, Domain(titles, wording)).scores, target_pos),
+        # the item-prior baseline of a sampled-negatives protocol: each candidate's training interactions
+        "popularity_on_rows": hit_figures(
+            popularity_scores(train_sequences, rows, len(item_index)), target_pos
+        ),
     }
 
     def recommender(overrides: dict) -> SoftPromptRecommender:

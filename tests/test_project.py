@@ -146,7 +146,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
             "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
             "    frozen_text_epochs: 1\n"
             f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
-            "stage2:\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
+            "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
             "evaluate_scenarios:\n  max_rows: 10\n  bootstrap_resamples: 100\n"
         )
     _run(project_copy, "__default__", {"llm": "tiny"})
