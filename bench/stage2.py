@@ -113,7 +113,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--head-layer", type=int, help="embedding_head: read the hidden states after this many layers"
+        "--head-layer",
+        type=int,
+        help="embedding_head: read the hidden states after this many layers (default: all, unlike the config)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

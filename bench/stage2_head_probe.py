@@ -9,7 +9,9 @@ One no-grad forward pass per training sample and per validation row caches the h
 position's and the candidates' hidden states) under the seed's untrained projectors, exactly as the warm-up
 sees them; every head configuration is then fitted on the first ``size`` samples of the seeded order (the
 warm-up's ``fit_head``: minibatches of 16, the epoch kept by a held-out fifth, or with ``--holdouts 0`` a
-fixed number of ``--epochs`` on every sample) and scored on the cached rows in milliseconds. Joint training is not probed (it moves the features). Prints one JSON line.
+fixed number of ``--epochs`` on every sample) and scored on the cached rows in milliseconds. Joint training
+is not probed (it moves the features). ``--head-layer`` (default: the config's) picks the depth the head reads.
+Prints one JSON line.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Stage-2 learning curve: Hit@1 (95% bootstrap CI) on frozen validation rows after 100, 250, 500, 1,000 and
-2,000 training samples, for each objective, next to the backbone and the untrained LLM-only on the same rows.
+2,000 training samples, for each objective, next to the backbone, a popularity scorer and the untrained LLM-only
+on the same rows.
 
     .venv/bin/python bench/stage2_learning_curve.py [--objectives lm,listwise,embedding_head]
         [--checkpoints 100,250,500,1000,2000] [--valid-rows 200] [--lr 1e-3] [--item-source joint]
+        [--head-layer K|all]
 
 Needs the outputs of ``pretrain_cf`` and ``stage1`` (``make run``). Training samples are the seeded training
 users of ``stage2`` (their last training item is the target, 19 never-touched negatives), seen once each in a
@@ -84,8 +86,9 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--head-layer",
-        type=int,
-        help="embedding_head: read the hidden states after this many LLM layers (default: stage2.model.head_layer)",
+        type=lambda value: value if value == "all" else int(value),
+        help="embedding_head: read the hidden states after this many LLM layers, or 'all' (the figures before "
+        "head_layer existed) (default: stage2.model.head_layer)",
     )
 
 
@@ -105,6 +108,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
     head_tied = bool(params["model"].get("head_tied", False)) if args.head_tied is None else args.head_tied
     head_layer = params["model"].get("head_layer") if args.head_layer is None else args.head_layer
+    head_layer = None if head_layer == "all" else head_layer
 
     def table(path: str) -> pd.DataFrame:
         return pd.read_parquet(latest(f"{path}/*/*.parquet", args.root))
