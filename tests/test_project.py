@@ -162,7 +162,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 2
     assert run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
-    for model in ("cf", "llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"):
+    for model in ("cf", "popularity", "llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
     results = {a.path for a in client.list_artifacts(run["run_id"], "results")}

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 MODELS = (
     "cf",
+    "popularity",  # each candidate's training interactions: the item prior, no user
     "llm_only",
     "a_llmrec",
     "a_llmrec_sbert",
@@ -38,6 +39,7 @@ MODELS = (
     "random_items",
     "titles_only",
 )
+WITHOUT_LLM = ("cf", "popularity")  # scored without the LLM: no stage-2 checkpoint, always rank mode
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
 
 
@@ -72,7 +74,9 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
         )
-    missing = sorted({_checkpoint_input(m) for m in model_names if m not in ("cf", "llm_only")} - set(inputs))
+    missing = sorted(
+        {_checkpoint_input(m) for m in model_names if m not in (*WITHOUT_LLM, "llm_only")} - set(inputs)
+    )
     if missing:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' needs {missing}, which this pipeline does not load: "
@@ -99,7 +103,8 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
             text_table=embedding_table(foreign, "q"),
         )
-    llm_models = [m for m in model_names if m != "cf"]
+    llm_models = [m for m in model_names if m not in WITHOUT_LLM]
+    counts = scorers.popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
     model = tokenizer = None
     if llm_models:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
@@ -115,6 +120,8 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
         for name in model_names:
             if name == "cf":
                 scored = scorers.score_cf(backbone, rows, domain)
+            elif name == "popularity":  # the source domain's counts say nothing about foreign items
+                scored = scorers.score_popularity(counts if scenario != "cross_domain" else None, rows)
             else:
                 recommender = _recommender(
                     name,
@@ -135,7 +142,9 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
                     desc=f"{name} / {scenario}",
                 )
             frames.append(
-                _predictions(name, scenario, rows, samples, scored, mode if name != "cf" else "rank")
+                _predictions(
+                    name, scenario, rows, samples, scored, mode if name not in WITHOUT_LLM else "rank"
+                )
             )
             logger.info("%s on %s: Hit@1 %.3f (n=%d)", name, scenario, _hit_rate(frames[-1]), len(rows))
     return pd.concat(frames, ignore_index=True)

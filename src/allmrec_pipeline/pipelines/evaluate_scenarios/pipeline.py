@@ -18,6 +18,7 @@ SHARED_INPUTS = {
     "text_item_embeddings": "text_item_embeddings",
     "eval_candidates": "eval_candidates",
     "item_index": "item_index",
+    "item_popularity": "item_popularity",
     "items": "items",
     "cross_eval_candidates": "cross_domain_eval_candidates",
     "cross_item_index": "cross_domain_item_index",

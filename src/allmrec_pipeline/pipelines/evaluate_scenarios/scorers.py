@@ -1,5 +1,5 @@
-"""Every model scores the same frozen candidate rows: the CF backbone, LLM-only, A-LLMRec and its SBERT
-variant. Rank mode returns scores; generate mode also returns the raw generation and its mapped candidate."""
+"""Every model scores the same frozen candidate rows: the CF backbone, item popularity, LLM-only, A-LLMRec and
+its SBERT variant. Rank mode returns scores; generate mode also returns the raw generation and its mapped candidate."""
 
 from __future__ import annotations
 
@@ -42,6 +42,23 @@ def score_cf(backbone: CFBackbone, rows: pd.DataFrame, domain: Domain) -> Scored
     table = backbone.item_embeddings if domain.cf_table is None else domain.cf_table
     candidates = torch.as_tensor(np.stack(rows["candidates"].to_numpy()).astype(np.int64))
     return Scored(backbone.score_vectors(users, table[candidates]).float().numpy())
+
+
+def popularity_counts(item_popularity: pd.DataFrame, n_items: int) -> np.ndarray:
+    """``(n_items + 1,)`` training interactions per item index (0: padding, and items never seen in training)."""
+    counts = np.zeros(n_items + 1, dtype=np.float64)
+    counts[item_popularity["item_idx"].to_numpy()] = item_popularity["count"].to_numpy()
+    return counts
+
+
+def score_popularity(counts: np.ndarray | None, rows: pd.DataFrame) -> Scored:
+    """Each candidate's training interactions: the item prior that sampled negatives reward, and the floor an
+    LLM-based model should clear. ``None`` (another domain's items have no counts here): every candidate ties,
+    which the metrics score as chance."""
+    candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
+    if counts is None:
+        return Scored(np.zeros(candidates.shape, dtype=np.float64))
+    return Scored(counts[candidates])
 
 
 @torch.no_grad()
