@@ -35,7 +35,7 @@ from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, warm_up_head
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
-from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_popularity
 from allmrec_pipeline.pipelines.stage2.nodes import (
     _training_samples,
     build_recommender,
@@ -60,9 +60,10 @@ def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
 
 
 def popularity_scores(train_sequences: pd.DataFrame, rows: pd.DataFrame, n_items: int) -> np.ndarray:
-    """``(R, C)``: how often each candidate occurs in the training sequences."""
+    """``(R, C)``: the pipeline's ``popularity`` scorer, with counts taken from the training sequences (a
+    ``--root`` copy of the bench inputs has no ``item_popularity`` table)."""
     counts = np.bincount(np.concatenate(train_sequences["items"].to_numpy()), minlength=n_items + 1)
-    return counts[np.stack(rows["candidates"].to_numpy())].astype(np.float64)
+    return score_popularity(counts.astype(np.float64), rows).scores
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
