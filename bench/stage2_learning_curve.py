@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import yaml
 from _common import ROOT, latest, read_checkpoint
+from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
@@ -253,7 +254,8 @@ def main() -> None:
         if pending[0] == 0:  # the untrained model: what the initialisation alone scores
             pending.pop(0)
             record(objective, rec, curve, 0, losses, train_seconds)
-        for start in range(0, max(checkpoints), args.batch_size):
+        starts = range(0, max(checkpoints), args.batch_size)
+        for start in tqdm(starts, desc=f"{objective} training", unit="batch"):  # stderr; JSON on stdout
             tick = time.perf_counter()
             rec.train()
             loss = rec.loss(samples[start : start + args.batch_size])

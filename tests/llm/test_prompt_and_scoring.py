@@ -80,14 +80,41 @@ def test_wrong_number_of_vectors_is_refused():
 @pytest.mark.parametrize("arch", ["llama", "opt"])
 @pytest.mark.parametrize("normalize", [True, False])
 def test_prefix_cache_scoring_equals_full_prompt_scoring(arch, normalize):
+    """A padded batch of two prompts of different lengths, each with its own titles of different lengths,
+    scores as each prompt alone followed by each title alone."""
     tokenizer, model = tiny_tokenizer(), tiny_llm(arch)
-    _, prompt = _prompt(tokenizer)
-    soft = {kind: torch.randn(len(prompt.positions[kind]), 16) for kind in ("user", "history", "candidate")}
-    batch = embed_prompts(model.get_input_embeddings(), [prompt], [soft])
-    titles = ["soap", "hair oil </s>", "nail polish gel mask", "red"]
-    continuations = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in titles]
+    prompts = [_prompt(tokenizer)[1], _prompt(tokenizer, 1, 2)[1]]
+    soft = [
+        {kind: torch.randn(len(p.positions[kind]), 16) for kind in ("user", "history", "candidate")}
+        for p in prompts
+    ]
+    batch = embed_prompts(model.get_input_embeddings(), prompts, soft)
+    assert batch.attention_mask[1].sum() < batch.attention_mask[0].sum()  # the second row is padded
+    titles = [
+        ["soap", "hair oil </s>", "nail polish gel mask", "red"],
+        ["red lipstick", "gel", "soap", "hair"],
+    ]
+    continuations = [[tokenizer(t, add_special_tokens=False)["input_ids"] for t in row] for row in titles]
     with torch.no_grad():
         cached = score_continuations(model, batch, continuations, normalize)
         naive = score_continuations_naive(model, batch, continuations, normalize)
+        alone = score_continuations(
+            model,
+            embed_prompts(model.get_input_embeddings(), prompts[1:], soft[1:]),
+            continuations[1:],
+            normalize,
+        )
+    assert cached.shape == (2, 4)
     torch.testing.assert_close(cached, naive, atol=1e-4, rtol=0)
-    assert cached.shape == (4,)
+    torch.testing.assert_close(alone[0], cached[1], atol=1e-4, rtol=0)  # padding changes nothing
+
+
+def test_scoring_refuses_ragged_candidate_lists():
+    tokenizer, model = tiny_tokenizer(), tiny_llm("llama")
+    _, prompt = _prompt(tokenizer)
+    soft = {kind: torch.randn(len(prompt.positions[kind]), 16) for kind in ("user", "history", "candidate")}
+    batch = embed_prompts(model.get_input_embeddings(), [prompt, prompt], [soft, soft])
+    with pytest.raises(ValueError, match="same number of continuations, got \\[1, 2\\]"):
+        score_continuations(model, batch, [[[5]], [[5], [6]]])
+    with pytest.raises(ValueError, match="1 lists of continuations for 2 prompts"):
+        score_continuations(model, batch, [[[5]]])

@@ -176,7 +176,7 @@ def test_real_smollm2_smoke():
         lm = SoftPromptRecommender(
             model, tokenizer, TEMPLATE, WORDING, table, TITLES, 5, Stage2Config(objective="lm")
         )
-        assert lm.title_scores(batch[0]).shape == (4,)
+        assert lm.title_scores(batch).shape == (2, 4)
 
 
 def test_device_choice():

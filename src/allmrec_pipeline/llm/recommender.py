@@ -170,25 +170,28 @@ class SoftPromptRecommender(nn.Module):
         """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
         return self.head(*self.head_features(samples))
 
-    def title_scores(self, sample: Sample) -> torch.Tensor:
-        """Rank-mode scores ``(C,)``: each candidate title's log-likelihood after the prompt (prefix cache)."""
-        batch = self.prompts([sample])
+    def title_scores(self, samples: list[Sample]) -> torch.Tensor:
+        """Rank-mode scores ``(B, C)``: each candidate title's log-likelihood after its prompt; one prompt pass
+        for the batch, its key/value cache reused by all the titles."""
         return score_continuations(
-            self.llm, batch, [self.answer_ids[c] for c in sample.candidates], self.config.length_normalize
+            self.llm,
+            self.prompts(samples),
+            [[self.answer_ids[c] for c in s.candidates] for s in samples],
+            self.config.length_normalize,
         )
 
     def scores(self, samples: list[Sample]) -> torch.Tensor:
         """The model's candidate scores ``(B, C)``, as its objective ranks."""
         if self.config.objective == "embedding_head":
             return self.head_scores(samples)
-        return torch.stack([self.title_scores(s) for s in samples])
+        return self.title_scores(samples)
 
     def loss(self, samples: list[Sample]) -> torch.Tensor:
         targets = torch.as_tensor([s.target_pos for s in samples], device=self.device)
         if self.config.objective == "embedding_head":
             return F.cross_entropy(self.head_scores(samples), targets)
         if self.config.objective == "listwise":
-            return F.cross_entropy(torch.stack([self.title_scores(s) for s in samples]), targets)
+            return F.cross_entropy(self.title_scores(samples), targets)
         batch = self.prompts(samples, with_answer=True)
         answers = [self.answer_ids[s.candidates[s.target_pos]] for s in samples]
         # answers end every row (prompts are left-padded): logits only for the last len+1 positions

@@ -43,13 +43,14 @@ class Stage2Result:
 
 
 @torch.no_grad()
-def candidate_scores(model: SoftPromptRecommender, samples: list[Sample], batch_size: int = 4) -> np.ndarray:
-    """Scores ``(R, C)`` of every sample's candidates, in eval mode."""
+def candidate_scores(
+    model: SoftPromptRecommender, samples: list[Sample], batch_size: int = 4, desc: str | None = None
+) -> np.ndarray:
+    """Scores ``(R, C)`` of every sample's candidates, in eval mode; ``desc`` labels a progress bar (none
+    without it)."""
     model.eval()
-    out = [
-        model.scores(samples[i : i + batch_size]).float().cpu() for i in range(0, len(samples), batch_size)
-    ]
-    return torch.cat(out).numpy()
+    starts = tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=desc is None)
+    return torch.cat([model.scores(samples[i : i + batch_size]).float().cpu() for i in starts]).numpy()
 
 
 @torch.no_grad()

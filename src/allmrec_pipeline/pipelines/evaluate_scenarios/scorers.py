@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from allmrec_pipeline.llm.generation import generate, map_to_candidate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
+from allmrec_pipeline.llm.training import candidate_scores
 from allmrec_pipeline.models.base import CFBackbone
 from allmrec_pipeline.pipelines.stage2.nodes import user_vectors
 
@@ -75,11 +76,7 @@ def score_llm(
     mapped to one candidate; the chosen one scores 1, the rest 0 (an invalid answer scores all 0)."""
     recommender.eval()
     if mode == "rank":
-        parts = [
-            recommender.scores(samples[i : i + batch_size]).float().cpu().numpy()
-            for i in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch")
-        ]
-        return Scored(np.concatenate(parts))
+        return Scored(candidate_scores(recommender, samples, batch_size, desc))
     if mode != "generate":
         raise ValueError(f"unknown mode {mode!r}: rank or generate")
     scores = np.zeros((len(samples), len(samples[0].candidates)), dtype=np.float32)
