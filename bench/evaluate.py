@@ -5,8 +5,8 @@
 LLM-only rank mode with the embedded SmolLM2 on frozen Beauty test rows (``overall``; run ``make run`` or the
 pipelines up to ``split_sequences`` first): each user's 20 candidate titles are scored by their
 length-normalised log-likelihood after the prompt. Ours computes the prompt once and reuses its key/value
-cache for the 20 titles, one user at a time (``cached``) or ``--batch-size`` users per pass (``cached_batched``,
-as evaluation and ``listwise`` training run it); the naive way runs one full prompt per candidate. Prints one
+cache for the 20 titles, one user at a time (``cached``, as evaluation and ``listwise`` training run it) or
+``--batch-size`` users per padded pass (``cached_batched``); the naive way runs one full prompt per candidate. Prints one
 JSON line: users/s for each (median over interleaved repeats), the speed-ups, and the largest score difference.
 """
 

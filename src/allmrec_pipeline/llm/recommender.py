@@ -171,13 +171,19 @@ class SoftPromptRecommender(nn.Module):
         return self.head(*self.head_features(samples))
 
     def title_scores(self, samples: list[Sample]) -> torch.Tensor:
-        """Rank-mode scores ``(B, C)``: each candidate title's log-likelihood after its prompt; one prompt pass
-        for the batch, its key/value cache reused by all the titles."""
-        return score_continuations(
-            self.llm,
-            self.prompts(samples),
-            [[self.answer_ids[c] for c in s.candidates] for s in samples],
-            self.config.length_normalize,
+        """Rank-mode scores ``(B, C)``: each candidate title's log-likelihood after its prompt, the prompt's
+        key/value cache reused by all its titles. One prompt per pass: ``score_continuations`` takes a padded
+        batch, but on the CPU that measured slower (padding; see the README), and no GPU figure exists yet."""
+        return torch.cat(
+            [
+                score_continuations(
+                    self.llm,
+                    self.prompts([s]),
+                    [[self.answer_ids[c] for c in s.candidates]],
+                    self.config.length_normalize,
+                )
+                for s in samples
+            ]
         )
 
     def scores(self, samples: list[Sample]) -> torch.Tensor:
