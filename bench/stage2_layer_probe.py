@@ -21,10 +21,19 @@ import torch
 import torch.nn.functional as F
 from stage2_learning_curve import add_input_args, load_inputs
 
+from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.training import fit_head
 from allmrec_pipeline.models.projectors import CandidateHead
 
 RULES = {"held_out_fifth": (0.2, 100), "fixed_5_epochs": (0.0, 5), "fixed_10_epochs": (0.0, 10)}
+
+
+def hit_rate(scores: np.ndarray, target_pos: np.ndarray) -> float:
+    """Hit@1 as the project scores it (ties count in expectation), without the bootstrap of ``hit_figures``."""
+    target = scores[np.arange(len(scores)), target_pos]
+    return float(
+        metrics.per_row_metrics(*metrics.target_rank_counts(scores, target), ("hit_at_1",))["hit_at_1"].mean()
+    )
 
 
 @torch.no_grad()
@@ -73,7 +82,7 @@ def main() -> None:
                     fit_head(head, fit_last, fit_cand, targets, epochs, 1e-3, head_seed, holdout=holdout)
                     with torch.no_grad():
                         scores = head(score_last, score_cand)
-                    hits.append(float((scores.argmax(1) == valid_targets).float().mean()))
+                    hits.append(hit_rate(scores.numpy(), valid_targets.numpy()))
                 name = f"{'layer_normed' if normed else 'raw'}_{rule}"
                 row[name] = {"mean_hit_at_1": float(np.mean(hits)), "std": float(np.std(hits)), "runs": hits}
         out["layers"].append(row)

@@ -104,7 +104,11 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             text_table=embedding_table(foreign, "q"),
         )
     llm_models = [m for m in model_names if m not in WITHOUT_LLM]
-    counts = scorers.popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
+    counts = (
+        scorers.popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
+        if "popularity" in model_names
+        else None
+    )
     model = tokenizer = None
     if llm_models:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
