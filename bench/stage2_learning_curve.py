@@ -4,14 +4,16 @@ on the same rows.
 
     .venv/bin/python bench/stage2_learning_curve.py [--objectives lm,listwise,embedding_head]
         [--checkpoints 100,250,500,1000,2000] [--valid-rows 200] [--lr 1e-3] [--item-source joint]
-        [--head-layer K|all]
+        [--head-layer K|all] [--head-warmup-samples 100] [--train-users N] [--joint-lrs 1e-3:0,1e-3:1e-3]
 
 Needs the outputs of ``pretrain_cf`` and ``stage1`` (``make run``). Training samples are the seeded training
 users of ``stage2`` (their last training item is the target, 19 never-touched negatives), seen once each in a
 seeded order, batch 4; every objective starts from the same seed and sees the same samples. The validation
 rows are the first ``--valid-rows`` frozen ``overall`` validation rows of ``eval_candidates`` (20 candidates,
 chance 0.05). ``lm`` and ``listwise`` rank by length-normalised title log-likelihood (rank mode),
-``embedding_head`` by its head. Runs on the GPU when there is one (``--device``). Prints one JSON line.
+``embedding_head`` by its head, which joint training moves at the config's ``stage2.training.head_lr`` (0: the
+warmed-up head stays fixed) unless ``--joint-lrs`` says otherwise. Runs on the GPU when there is one
+(``--device``). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,12 @@ from tqdm.auto import tqdm
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
-from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, warm_up_head
+from allmrec_pipeline.llm.training import (
+    Stage2TrainingConfig,
+    candidate_scores,
+    joint_optimizer,
+    warm_up_head,
+)
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_popularity
@@ -103,6 +110,7 @@ class BenchInputs:
     target_pos: np.ndarray
     out: dict  # the run's description, and the backbone on the validation rows
     recommender: Callable[[dict], SoftPromptRecommender]  # stage2's model with these overrides
+    training: Stage2TrainingConfig  # stage2's training parameters, the draw's size as max_train_users
 
 
 def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
@@ -176,7 +184,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
             {"head_tied": head_tied, "head_layer": head_layer, **overrides},
         )
 
-    return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender)
+    return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender, training)
 
 
 def main() -> None:
@@ -198,9 +206,26 @@ def main() -> None:
         "the training samples (the first of the seeded order); 0: off",
     )
     parser.add_argument("--head-warmup-epochs", type=int, default=100)
+    parser.add_argument(
+        "--train-users",
+        type=int,
+        help="size of the seeded draw of training users (default: the largest checkpoint or warm-up); the "
+        "draw depends on it, so the first 100 samples of a 2,000-user draw are not those of a 100-user one",
+    )
+    parser.add_argument(
+        "--joint-lrs",
+        default="",
+        help="comma-separated PROJECTORS:HEAD learning-rate pairs for joint training, each a run of its own "
+        "(a head at 0 stays as the warm-up left it; e.g. 1e-3:1e-3,1e-3:0); default: --lr and the config's "
+        "stage2.training.head_lr",
+    )
     args = parser.parse_args()
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
-    inputs = load_inputs(args, max(*checkpoints, args.head_warmup_samples))
+    n_train = args.train_users or max(*checkpoints, args.head_warmup_samples)
+    if n_train < max(*checkpoints, args.head_warmup_samples):
+        parser.error("--train-users must cover the largest checkpoint and the warm-up")
+    inputs = load_inputs(args, n_train)
+    joint_lrs = [tuple(float(x) for x in pair.split(":")) for pair in args.joint_lrs.split(",") if pair]
     inputs.out["lr"] = args.lr
     samples, valid, target_pos, out, recommender = (
         inputs.samples,
@@ -234,11 +259,18 @@ def main() -> None:
         if args.out:  # after every checkpoint: a long CPU run that is stopped keeps what it measured
             args.out.write_text(json.dumps(out) + "\n")
 
-    for objective in args.objectives.split(","):
+    runs = [(o, lrs) for o in args.objectives.split(",") for lrs in (joint_lrs or [None])]
+    for run, (objective, lrs) in enumerate(runs):
         torch.manual_seed(args.seed)
         rec = recommender({"objective": objective})
-        optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=args.lr)
-        curve, seen, train_seconds, losses, pending = [], 0, 0.0, [], list(checkpoints)
+        projector_lr, head_lr = lrs or (args.lr, inputs.training.head_lr)
+        optimizer = joint_optimizer(rec, replace(inputs.training, lr=projector_lr, head_lr=head_lr))
+        # the same seed builds the same model, so the untrained point is scored once per objective
+        first_of_objective = run == 0 or runs[run - 1][0] != objective
+        pending = [c for c in checkpoints if c or first_of_objective]
+        label = f"{objective} projectors_lr={projector_lr:g} head_lr={head_lr:g}" if lrs else objective
+        out.setdefault("joint_lrs", {})[label] = {"projectors": projector_lr, "head": head_lr}
+        curve, seen, train_seconds, losses = [], 0, 0.0, []
         if args.head_warmup_samples and objective == "embedding_head":
             warmup = warm_up_head(
                 rec,
@@ -251,23 +283,25 @@ def main() -> None:
             out["head_warmup"] = warmup
             train_seconds += warmup["seconds"]
 
-        if pending[0] == 0:  # the untrained model: what the initialisation alone scores
+        if pending and pending[0] == 0:  # the untrained model: what the initialisation alone scores
             pending.pop(0)
-            record(objective, rec, curve, 0, losses, train_seconds)
+            record(label, rec, curve, 0, losses, train_seconds)
         starts = range(0, max(checkpoints), args.batch_size)
-        for start in tqdm(starts, desc=f"{objective} training", unit="batch"):  # stderr; JSON on stdout
+        for start in tqdm(starts, desc=f"{label} training", unit="batch"):  # stderr; JSON on stdout
             tick = time.perf_counter()
             rec.train()
             loss = rec.loss(samples[start : start + args.batch_size])
-            optimizer.zero_grad(set_to_none=True)
+            rec.zero_grad(set_to_none=True)  # a fixed head is in no optimizer
             loss.backward()
             optimizer.step()
             train_seconds += time.perf_counter() - tick
             losses.append(loss.item())
             seen = min(start + args.batch_size, max(checkpoints))
-            if seen >= pending[0]:  # the first batch that reaches a checkpoint (250 is not a multiple of 4)
+            if (
+                pending and seen >= pending[0]
+            ):  # the first batch that reaches a checkpoint (250 is not a multiple of 4)
                 pending.pop(0)
-                record(objective, rec, curve, seen, losses, train_seconds)
+                record(label, rec, curve, seen, losses, train_seconds)
     print(json.dumps(out))
 
 

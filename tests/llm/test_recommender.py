@@ -312,6 +312,38 @@ def test_a_negative_head_warm_up_is_a_clear_error():
         train_stage2(recommender("embedding_head"), lambda epoch: samples(4), [], config, 0, None, False)
 
 
+@pytest.mark.parametrize(("head_lr", "head_moves"), [(0.0, False), (None, True), (1e-2, True)])
+def test_head_lr_zero_keeps_the_head_fixed_while_the_projectors_train(head_lr, head_moves, caplog):
+    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+
+    model = recommender("embedding_head")
+    before = {k: v.clone() for k, v in model.trainable_state().items()}
+    config = Stage2TrainingConfig(batch_size=4, lr=1e-2, head_lr=head_lr)
+    with caplog.at_level("WARNING"):
+        train_stage2(model, lambda epoch: samples(8), [], config, 0, None, False)
+    # a fixed head without a warm-up stays random: said, not refused
+    assert ("stays at its random initialisation" in caplog.text) == (head_lr == 0)
+    after = model.trainable_state()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("item_proj.") for k in moved) and any(k.startswith("user_proj.") for k in moved)
+    assert any(k.startswith("head.") for k in moved) == head_moves
+
+
+def test_a_negative_head_lr_is_a_clear_error():
+    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+
+    with pytest.raises(ValueError, match=r"stage2.training.head_lr must be 0 \(head fixed\) or more, not -1"):
+        train_stage2(
+            recommender("embedding_head"),
+            lambda epoch: samples(4),
+            [],
+            Stage2TrainingConfig(head_lr=-1),
+            0,
+            None,
+            False,
+        )
+
+
 def test_fit_head_without_a_held_out_share_fits_every_sample_for_exactly_its_epochs():
     from allmrec_pipeline.llm.training import fit_head
     from allmrec_pipeline.models.projectors import CandidateHead

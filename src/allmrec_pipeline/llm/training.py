@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .recommender import Sample, SoftPromptRecommender
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +33,9 @@ class Stage2TrainingConfig:
     # (int) embedding_head: epochs of fitting the head alone on frozen features of the first epoch's samples
     # before joint training (one extra forward pass per sample); 0: off
     head_warmup_epochs: int = 0
+    # (float|null) embedding_head: the head's learning rate in joint training; 0 keeps the (warmed-up) head
+    # fixed while the projectors learn to feed it; null: lr
+    head_lr: float | None = None
 
 
 @dataclass
@@ -147,6 +153,22 @@ def warm_up_head(
     }
 
 
+def joint_optimizer(model: SoftPromptRecommender, config: Stage2TrainingConfig) -> torch.optim.Adam:
+    """Adam over the trainable parameters: the projectors at ``lr``, the head (if any) at ``head_lr``; a head
+    at 0 is left out, so its weights stay exactly as the warm-up left them."""
+    head = list(model.head.parameters()) if model.head is not None else []
+    head_ids = {id(p) for p in head}
+    head_lr = config.lr if config.head_lr is None else config.head_lr
+    groups = [
+        {
+            "params": [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids],
+            "lr": config.lr,
+        },
+        {"params": head if head_lr > 0 else [], "lr": head_lr},
+    ]
+    return torch.optim.Adam([g for g in groups if g["params"]])
+
+
 def train_stage2(
     model: SoftPromptRecommender,
     make_samples: Callable[[int], list[Sample]],
@@ -171,10 +193,16 @@ def train_stage2(
         raise ValueError(
             f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
         )
+    if config.head_lr is not None and config.head_lr < 0:
+        raise ValueError(f"stage2.training.head_lr must be 0 (head fixed) or more, not {config.head_lr}")
+    if config.head_lr == 0 and not config.head_warmup_epochs and model.head is not None:
+        logger.warning(
+            "stage2.training.head_lr is 0 and head_warmup_epochs is 0: the head stays at its random "
+            "initialisation and only the projectors train"
+        )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = joint_optimizer(model, config)
     result = Stage2Result()
     started = time.perf_counter()  # the warm-up is part of training's cost
     # the warm-up and the first epoch share one draw of the first epoch's samples
@@ -195,7 +223,7 @@ def train_stage2(
         order = torch.randperm(len(samples), generator=generator).tolist()
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         model.train()
-        optimizer.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         bar = tqdm(batches, desc=f"stage2 epoch {epoch}", unit="batch", disable=not progress)
         for step, batch in enumerate(bar, start=1):
             tick = time.perf_counter()
@@ -208,7 +236,7 @@ def train_stage2(
             (loss / config.grad_accumulation).backward()
             if step % config.grad_accumulation == 0 or step == len(batches):
                 optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                model.zero_grad(set_to_none=True)  # the fixed head's too: no optimizer clears it
             result.step_loss.append(loss.item())
             result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
             bar.set_postfix(loss=f"{np.mean(result.step_loss[-20:]):.4f}")
