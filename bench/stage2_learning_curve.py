@@ -297,9 +297,8 @@ def main() -> None:
             train_seconds += time.perf_counter() - tick
             losses.append(loss.item())
             seen = min(start + args.batch_size, max(checkpoints))
-            if (
-                pending and seen >= pending[0]
-            ):  # the first batch that reaches a checkpoint (250 is not a multiple of 4)
+            # the first batch that reaches a checkpoint (250 is not a multiple of 4)
+            if pending and seen >= pending[0]:
                 pending.pop(0)
                 record(label, rec, curve, seen, losses, train_seconds)
     print(json.dumps(out))

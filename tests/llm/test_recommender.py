@@ -329,15 +329,19 @@ def test_head_lr_zero_keeps_the_head_fixed_while_the_projectors_train(head_lr, h
     assert any(k.startswith("head.") for k in moved) == head_moves
 
 
-def test_a_negative_head_lr_is_a_clear_error():
+@pytest.mark.parametrize("head_lr", [-1, "fast"])
+def test_a_wrong_head_lr_is_a_clear_error(head_lr):
     from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 
-    with pytest.raises(ValueError, match=r"stage2.training.head_lr must be 0 \(head fixed\) or more, not -1"):
+    with pytest.raises(
+        ValueError,
+        match=rf"stage2.training.head_lr must be null \(lr\), 0 \(head fixed\) or more, not {head_lr!r}",
+    ):
         train_stage2(
             recommender("embedding_head"),
             lambda epoch: samples(4),
             [],
-            Stage2TrainingConfig(head_lr=-1),
+            Stage2TrainingConfig(head_lr=head_lr),
             0,
             None,
             False,

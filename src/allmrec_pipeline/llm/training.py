@@ -193,8 +193,11 @@ def train_stage2(
         raise ValueError(
             f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
         )
-    if config.head_lr is not None and config.head_lr < 0:
-        raise ValueError(f"stage2.training.head_lr must be 0 (head fixed) or more, not {config.head_lr}")
+    lr_ok = isinstance(config.head_lr, (int, float)) and not isinstance(config.head_lr, bool)
+    if config.head_lr is not None and not (lr_ok and config.head_lr >= 0):
+        raise ValueError(
+            f"stage2.training.head_lr must be null (lr), 0 (head fixed) or more, not {config.head_lr!r}"
+        )
     if config.head_lr == 0 and not config.head_warmup_epochs and model.head is not None:
         logger.warning(
             "stage2.training.head_lr is 0 and head_warmup_epochs is 0: the head stays at its random "
