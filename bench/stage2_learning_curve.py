@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -271,6 +272,8 @@ def main() -> None:
         label = f"{objective} projectors_lr={projector_lr:g} head_lr={head_lr:g}" if lrs else objective
         out.setdefault("joint_lrs", {})[label] = {"projectors": projector_lr, "head": head_lr}
         curve, seen, train_seconds, losses = [], 0, 0.0, []
+        if objective == "embedding_head" and head_lr == 0 and not args.head_warmup_samples:
+            print(f"{label}: the head is fixed and not warmed up, so it stays random", file=sys.stderr)
         if args.head_warmup_samples and objective == "embedding_head":
             warmup = warm_up_head(
                 rec,
