@@ -156,15 +156,15 @@ def warm_up_head(
 def joint_optimizer(model: SoftPromptRecommender, config: Stage2TrainingConfig) -> torch.optim.Adam:
     """Adam over the trainable parameters: the projectors at ``lr``, the head (if any) at ``head_lr``; a head
     at 0 is left out, so its weights stay exactly as the warm-up left them."""
-    head = list(model.head.parameters()) if model.head is not None else []
-    head_ids = {id(p) for p in head}
     head_lr = config.lr if config.head_lr is None else config.head_lr
+    if isinstance(head_lr, bool) or not isinstance(head_lr, (int, float)) or head_lr < 0:
+        raise ValueError(
+            f"stage2.training.head_lr must be null (lr), 0 (head fixed) or more, not {config.head_lr!r}"
+        )
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {
-            "params": [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids],
-            "lr": config.lr,
-        },
-        {"params": head if head_lr > 0 else [], "lr": head_lr},
+        {"params": [p for name, p in trainable if not name.startswith("head.")], "lr": config.lr},
+        {"params": [p for name, p in trainable if name.startswith("head.") and head_lr > 0], "lr": head_lr},
     ]
     return torch.optim.Adam([g for g in groups if g["params"]])
 
@@ -193,11 +193,7 @@ def train_stage2(
         raise ValueError(
             f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
         )
-    lr_ok = isinstance(config.head_lr, (int, float)) and not isinstance(config.head_lr, bool)
-    if config.head_lr is not None and not (lr_ok and config.head_lr >= 0):
-        raise ValueError(
-            f"stage2.training.head_lr must be null (lr), 0 (head fixed) or more, not {config.head_lr!r}"
-        )
+    optimizer = joint_optimizer(model, config)  # checks head_lr; builds no parameters, so the seed is unmoved
     if config.head_lr == 0 and not config.head_warmup_epochs and model.head is not None:
         logger.warning(
             "stage2.training.head_lr is 0 and head_warmup_epochs is 0: the head stays at its random "
@@ -205,7 +201,6 @@ def train_stage2(
         )
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = joint_optimizer(model, config)
     result = Stage2Result()
     started = time.perf_counter()  # the warm-up is part of training's cost
     # the warm-up and the first epoch share one draw of the first epoch's samples
