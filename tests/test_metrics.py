@@ -108,3 +108,29 @@ def test_nan_scores_are_refused_instead_of_ranking_the_target_first():
     scores = np.array([[0.1, 0.2, 0.3], [np.nan, np.nan, np.nan]])
     with pytest.raises(ValueError, match=r"1 of 2 rows have NaN scores \(e.g. row 1\)"):
         metrics.target_rank_counts(scores, scores[:, 0])
+
+
+def test_paired_bootstrap_covers_a_known_difference_and_is_tighter_than_unpaired():
+    rng = np.random.default_rng(3)
+    n = 400
+    ease = rng.random(n)  # what the rows share: an easy row is easy for both models
+    reference = (rng.random(n) < ease).astype(float)
+    model = reference.copy()
+    flip = rng.choice(np.flatnonzero(reference == 0), 20, replace=False)
+    model[flip] = 1.0  # the model wins exactly 20 rows more: a true difference of 0.05
+    paired = metrics.paired_bootstrap(model, reference, 2000, 0.95, seed=1)
+    assert paired["difference"] == pytest.approx(0.05)
+    assert paired["ci_low"] < 0.05 < paired["ci_high"]
+    assert paired["significant"] and paired["n"] == n
+    low_m, high_m = metrics.wilson_ci(model)
+    low_r, high_r = metrics.wilson_ci(reference)
+    assert low_m < high_r  # the two independent intervals overlap: unpaired, no decision
+    assert paired["ci_high"] - paired["ci_low"] < (high_m - low_m)
+
+
+def test_paired_bootstrap_of_identical_models_is_zero_and_not_significant():
+    values = np.random.default_rng(0).random(300)
+    paired = metrics.paired_bootstrap(values, values, 500)
+    assert paired == {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 300, "significant": False}
+    with pytest.raises(ValueError, match="same rows"):
+        metrics.paired_bootstrap(values, values[:10])

@@ -147,7 +147,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
             "    frozen_text_epochs: 1\n"
             f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
             "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
-            "evaluate_scenarios:\n  max_rows: 10\n  bootstrap_resamples: 100\n"
+            "evaluate_scenarios:\n  max_llm_rows: 10\n  bootstrap_resamples: 100\n"
         )
     _run(project_copy, "__default__", {"llm": "tiny"})
 
@@ -162,14 +162,24 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 2
     assert run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
-    for model in ("cf", "popularity", "llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"):
+    models = ("cf", "popularity", "text_overlap", "text_cosine", "cf_text", "llm_only", "a_llmrec")
+    for model in (*models, "a_llmrec_sbert", "mlp_llm"):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
+            if model != "cf":
+                assert f"metrics.{model}.{scenario}.hit_at_1_minus_cf_ci_low" in runs.columns, (
+                    model,
+                    scenario,
+                )
+    assert not pd.isna(run["metrics.a_llmrec.overall.ndcg_at_10_minus_best_floor"])
+    assert 0 <= run["metrics.cf_text.weight"] <= 3
     results = {a.path for a in client.list_artifacts(run["run_id"], "results")}
     assert {
         "results/predictions.parquet",
         "results/scenario_metrics.parquet",
         "results/results.md",
+        "results/paired_differences.parquet",
+        "results/cf_text_weight.json",
     } <= results
     assert "results/plots/overall.png" in {
         a.path for a in client.list_artifacts(run["run_id"], "results/plots")
@@ -177,11 +187,18 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     report = project_copy / "data/08_reporting/beauty/sasrec/tiny/results.md"
     markdown = next(report.glob("*/results.md")).read_text()
     assert "| a_llmrec |" in markdown and "Random floor: Hit@1 = 1/20 = 0.050" in markdown
+    assert "| text_overlap |" in markdown and "### Model − cf" in markdown
     metrics = pd.read_parquet(
         next((project_copy / "data/08_reporting/beauty/sasrec/tiny/scenario_metrics.parquet").glob("*/*"))
     )
     assert set(metrics.columns) == {"model", "scenario", "metric", "value", "ci_low", "ci_high", "n"}
-    assert (metrics["n"] == 10).all()
+    llm_rows = metrics["model"].isin(["llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"])
+    assert (metrics.loc[llm_rows, "n"] == 10).all()  # max_llm_rows
+    assert (metrics.loc[~llm_rows, "n"] > 10).all()  # every frozen row (evaluate.max_users: 40)
+    paired = pd.read_parquet(
+        next((project_copy / "data/08_reporting/beauty/sasrec/tiny/paired_differences.parquet").glob("*/*"))
+    )
+    assert (paired.loc[paired["model"] == "a_llmrec", "n"] == 10).all()
 
     import nbformat
     from nbclient import NotebookClient
@@ -197,7 +214,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         for c in notebook.cells
         for o in c.get("outputs", [])
     )
-    assert "Random floor: 1/20" in outputs and "warm - cold" in outputs
+    assert "Random floor: 1/20" in outputs and "warm - cold" in outputs and "minus cf" in outputs
 
     # the stage-2 ablations: their own run, after the default chain, on the same rows
     _run(project_copy, "ablations", {"llm": "tiny"})
@@ -206,6 +223,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
     for model in ("a_llmrec", "no_user", "random_items", "titles_only"):
         assert f"metrics.ablation.{model}.overall.hit_at_1" in runs.columns, model
+        assert f"metrics.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
         assert not pd.isna(ablation_run[f"metrics.ablation.{model}.cold_item.hit_at_1"]), model
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
 
@@ -246,6 +264,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_titles_only",
         "evaluate_ablations",
         "summarize_ablations",
+        "compare_ablations",
     }
     assert {n.name for n in pipelines["ablations"].nodes} == ablation_nodes
     for name, pipeline in pipelines.items():

@@ -101,11 +101,15 @@ def wilson_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     return float(max(0.0, min(center - half, p))), float(min(1.0, max(center + half, p)))
 
 
+# rates measured outside the rank metrics (generate mode): per-row values in [0, 1], Wilson intervals too
+RATES = ("valid_ratio", "hit_at_1_lenient")
+
+
 def interval(
     name: str, values: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """The confidence interval of metric ``name``: Wilson for hit rates, the bootstrap otherwise."""
-    if METRICS.get(name, ("", None))[0] == "hit":
+    """The confidence interval of metric ``name``: Wilson for rates, the bootstrap otherwise."""
+    if METRICS.get(name, ("", None))[0] == "hit" or name in RATES:
         return wilson_ci(values, confidence)
     return bootstrap_ci(values, n_resamples, confidence, seed)
 
@@ -125,3 +129,40 @@ def summarize(
             "n": int(len(values)),
         }
     return summary
+
+
+def paired_bootstrap(
+    model_values: np.ndarray,
+    reference_values: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The mean paired difference ``model − reference`` over the same rows, with a percentile-bootstrap
+    interval that resamples *rows* (each resample keeps both models' values of a row together).
+
+    Because both models score the same rows, the per-row differences cancel what the rows share (an easy row
+    is easy for both), so this interval is far tighter than two independent intervals side by side.
+
+    Args:
+        model_values: ``(R,)`` the model's per-row metric.
+        reference_values: ``(R,)`` the reference's per-row metric on the same rows, in the same order.
+
+    Returns:
+        ``{difference, ci_low, ci_high, n, significant}``; ``significant``: the interval excludes 0.
+    """
+    model_values = np.asarray(model_values, dtype=np.float64)
+    reference_values = np.asarray(reference_values, dtype=np.float64)
+    if model_values.shape != reference_values.shape:
+        raise ValueError(
+            f"paired values need the same rows: {model_values.shape} against {reference_values.shape}"
+        )
+    differences = model_values - reference_values
+    low, high = bootstrap_ci(differences, n_resamples, confidence, seed)
+    return {
+        "difference": float(differences.mean()) if len(differences) else float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "n": int(len(differences)),
+        "significant": bool(len(differences) and (low > 0 or high < 0)),
+    }

@@ -49,3 +49,14 @@ def test_empty_generation_is_invalid():
 
 def test_normalize_title_folds_case_accents_and_punctuation():
     assert normalize_title("  Crème  BRÛLÉE -- Lip-Balm! ") == "creme brulee lip balm"
+
+
+def test_lenient_hit_is_the_original_codes_substring_rule():
+    from allmrec_pipeline.llm.generation import lenient_hit
+
+    assert lenient_hit(
+        '"Argan Oil Hair Mask" and "Red Nail Polish"', "argan oil hair mask"
+    )  # names two: a hit
+    assert lenient_hit("Shampoo and Conditioner Set", "Shampoo")  # our strict rule says no; the paper's yes
+    assert not lenient_hit("Shampoo", "Shampoo and Conditioner Set")
+    assert not lenient_hit("anything", "  ")  # an empty title never hits

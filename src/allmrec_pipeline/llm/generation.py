@@ -3,6 +3,10 @@
 A normalised exact title match wins; otherwise the best fuzzy match at or above a threshold, if it is the
 only best; otherwise the answer is invalid. Never a substring test: "Shampoo" is not a hit for
 "Shampoo and Conditioner Set".
+
+``lenient_hit`` is the original A-LLMRec code's rule, reported beside ours (labelled as such) so that our
+figures can be set beside the paper's: a hit whenever the lower-cased generation *contains* the lower-cased
+target title, whatever else it names.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ def answer_text(generation: str) -> str:
     """The answer part of a generation: its first line, without surrounding quotes or a trailing period."""
     line = generation.strip().splitlines()[0] if generation.strip() else ""
     return line.strip().strip('"“”').rstrip(".").strip().strip('"“”')
+
+
+def lenient_hit(generation: str, target_title: str) -> bool:
+    """The paper's code's hit: the lower-cased target title is a substring of the lower-cased generation."""
+    target = target_title.strip().lower()
+    return bool(target) and target in generation.lower()
 
 
 @dataclass

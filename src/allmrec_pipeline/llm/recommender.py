@@ -32,6 +32,7 @@ from .scoring import score_continuations
 
 OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
+TITLE_FORMATS = ("quoted", "plain")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Stage2Config:
     length_normalize: bool = (
         True  # (bool) rank mode: mean instead of sum of the title's token log-probabilities
     )
+    # (str) the answer scored in rank mode and trained by the LM loss: plain: ' Title' | quoted: ' "Title"', as
+    # the prompt writes a candidate (a checkpoint saved without this key was trained plain)
+    title_format: str = "plain"
     head_dim: int = 128  # (int) embedding_head: query/key size
     head_tied: bool = False  # (bool) embedding_head: keys share the query's linear map
     head_layer: int | None = None  # (int|null) embedding_head: read the hidden states after this many decoder
@@ -87,6 +91,8 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
         if config.item_tokens not in ITEM_TOKENS:
             raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
+        if config.title_format not in TITLE_FORMATS:
+            raise ValueError(f"unknown title_format {config.title_format!r}: use one of {TITLE_FORMATS}")
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
@@ -110,13 +116,22 @@ class SoftPromptRecommender(nn.Module):
         self.titles = [tokenizer.decode(ids).strip() for ids in self.title_ids]
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         self.answer_ids = [
-            tokenizer(" " + t, add_special_tokens=False)["input_ids"] + eos for t in self.titles
+            tokenizer(" " + self.answer_text(t), add_special_tokens=False)["input_ids"] + eos
+            for t in self.titles
         ]
         self.to(llm.get_input_embeddings().weight.device)  # the projectors live where the LLM does
 
     @property
     def device(self) -> torch.device:
         return self.item_table.device
+
+    def answer_text(self, title: str) -> str:
+        """A title as the answer writes it (before the leading space): ``quoted`` writes it the way the prompt
+        writes a candidate (the candidate template without its soft token), so that byte-level BPE splits its
+        first word into the same tokens as in the prompt; ``plain`` writes the bare title."""
+        if self.config.title_format == "plain":
+            return title
+        return self.template.candidate_item.replace(CANDIDATE, "").format(title=title)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("item_table")}

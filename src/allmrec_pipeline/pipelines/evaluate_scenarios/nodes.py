@@ -1,4 +1,5 @@
-"""Nodes of ``evaluate_scenarios``: every model on the same frozen rows, metrics with intervals, a report."""
+"""Nodes of ``evaluate_scenarios``: every model on the same frozen rows, metrics with intervals, paired
+differences against ``cf`` and the best LLM-free floor, and a report."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from allmrec_pipeline import metrics
+from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.text_encoder import load_sentence_transformer
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
 from allmrec_pipeline.pipelines.stage2.nodes import (
     build_recommender,
@@ -28,9 +30,10 @@ from . import report, scorers
 
 logger = logging.getLogger(__name__)
 
+FLOORS = ("popularity", "text_overlap", "text_cosine", "cf_text")  # no LLM, no training on the rows' users
+WITHOUT_LLM = ("cf", *FLOORS)  # scored on every row, always in rank mode
 MODELS = (
-    "cf",
-    "popularity",  # each candidate's training interactions: the item prior, no user
+    *WITHOUT_LLM,
     "llm_only",
     "a_llmrec",
     "a_llmrec_sbert",
@@ -39,14 +42,17 @@ MODELS = (
     "random_items",
     "titles_only",
 )
-WITHOUT_LLM = ("cf", "popularity")  # scored without the LLM: no stage-2 checkpoint, always rank mode
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
+PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
 
 
 def _rows(candidates: pd.DataFrame, scenario: str, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The scenario's test rows (seeded cap), with ``row``: the row's position among all its test rows, the
+    key that pairs two models' predictions of the same row."""
     rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == "test")].reset_index(
         drop=True
     )
+    rows = rows.assign(row=np.arange(len(rows)))
     if max_rows is not None and len(rows) > max_rows:
         rows = rows.iloc[
             np.sort(rng_for(seed, f"evaluate/{scenario}").choice(len(rows), max_rows, replace=False))
@@ -54,8 +60,155 @@ def _rows(candidates: pd.DataFrame, scenario: str, max_rows: int | None, seed: i
     return rows.reset_index(drop=True)
 
 
+def _llm_rows(rows: pd.DataFrame, scenario: str, max_llm_rows: int | None, seed: int) -> pd.DataFrame:
+    """The seeded subset of ``rows`` that every LLM-based model scores (the same rows for all of them)."""
+    if max_llm_rows is None or len(rows) <= max_llm_rows:
+        return rows
+    keep = np.sort(
+        rng_for(seed, f"evaluate/llm_rows/{scenario}").choice(len(rows), max_llm_rows, replace=False)
+    )
+    return rows.iloc[keep].reset_index(drop=True)
+
+
+def _positive_or_null(params: dict[str, Any], key: str) -> int | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.{key}' must be a positive integer or null, got {value!r}"
+        )
+    return value
+
+
+def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
+    floors = params.get("floors") or {}
+    unknown = sorted(set(floors) - {"n_history", "text_encoder", "cf_text_weights"})
+    if unknown:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.floors' has unknown key(s) {unknown}: use n_history, text_encoder, "
+            "cf_text_weights"
+        )
+    n_history = floors.get("n_history", 10)
+    if isinstance(n_history, bool) or not isinstance(n_history, int) or n_history < 1:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.floors.n_history' must be a positive integer, got {n_history!r}"
+        )
+    weights = floors.get("cf_text_weights", [0.0])
+    try:
+        weights = [float(w) for w in weights]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.floors.cf_text_weights' must be a list of numbers: {exc}"
+        ) from exc
+    if not weights or min(weights) < 0:
+        raise ConfigError(
+            "params 'evaluate_scenarios.floors.cf_text_weights' must be a non-empty list of weights >= 0"
+        )
+    return {
+        "n_history": n_history,
+        "text_encoder": floors.get("text_encoder", "embedded"),
+        "weights": weights,
+    }
+
+
+def encode_item_titles(
+    items: pd.DataFrame,
+    item_index: pd.DataFrame,
+    cross_items: pd.DataFrame,
+    cross_item_index: pd.DataFrame,
+    evaluate_scenarios: dict[str, Any],
+    cross_domain_enabled: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every item title through the frozen sentence encoder, once: the vectors of the ``text_cosine`` floor.
+
+    Args:
+        items, item_index: The source dataset's items and their indexes.
+        cross_items, cross_item_index: The cross-domain dataset's (encoded only when it is enabled).
+        evaluate_scenarios: ``evaluate_scenarios`` parameters (``floors.text_encoder``; the encoding is skipped
+            when no model list names ``text_cosine``).
+        cross_domain_enabled: Whether the cross-domain scenario runs.
+
+    Returns:
+        ``(item_idx, vector)`` tables, unit-length vectors, for the source and the cross-domain items.
+    """
+    settings = _floor_settings(evaluate_scenarios)
+    wanted = "text_cosine" in {*evaluate_scenarios["models"], *evaluate_scenarios.get("ablation_models", [])}
+    empty = pd.DataFrame({"item_idx": pd.Series(dtype="int64"), "vector": pd.Series(dtype="object")})
+    if not wanted:
+        return empty, empty
+    try:
+        encoder = load_sentence_transformer(settings["text_encoder"])
+    except FileNotFoundError as exc:
+        raise ConfigError(f"params 'evaluate_scenarios.floors.text_encoder': {exc}") from exc
+
+    def encode(frame: pd.DataFrame, index: pd.DataFrame, label: str) -> pd.DataFrame:
+        titles = item_titles(frame, index)[1:]
+        logger.info("Encoding %d %s item titles for text_cosine", len(titles), label)
+        vectors = encoder.encode(
+            titles, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
+        return pd.DataFrame({"item_idx": np.arange(1, len(titles) + 1), "vector": list(vectors)})
+
+    source = encode(items, item_index, "source")
+    cross = encode(cross_items, cross_item_index, "cross-domain") if cross_domain_enabled else empty
+    return source, cross
+
+
+def choose_cf_text_weight(
+    cf_model,
+    eval_candidates: pd.DataFrame,
+    items: pd.DataFrame,
+    item_index: pd.DataFrame,
+    evaluate_scenarios: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The ``cf_text`` mixing weight with the best Hit@1 on the ``overall`` *validation* rows (never test).
+
+    Returns:
+        ``{weight, valid_rows, valid_hit_at_1_by_weight}`` and its MLflow metrics (``weight``,
+        ``valid_hit_at_1``).
+    """
+    settings = _floor_settings(evaluate_scenarios)
+    rows = eval_candidates[(eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")]
+    rows = rows.reset_index(drop=True)
+    if rows.empty:
+        raise ConfigError("no 'overall' validation rows in eval_candidates: cf_text's weight needs them")
+    backbone = load_backbone(cf_model, expected_n_items=len(item_index))
+    domain = scorers.Domain(titles=item_titles(items, item_index))
+    cf = scorers.score_cf(backbone, rows, domain).scores
+    overlap = scorers.score_text_overlap(rows, domain, settings["n_history"]).scores
+    targets = scorers.target_positions(rows)
+    by_weight = {}
+    for weight in settings["weights"]:
+        fused = text_floors.fuse(cf, overlap, weight)
+        by_weight[weight] = float(_hit_per_row(fused, targets).mean())
+    best = max(by_weight, key=lambda w: (by_weight[w], -settings["weights"].index(w)))  # first on ties
+    logger.info(
+        "cf_text: weight %s chosen on %d validation rows (Hit@1 by weight: %s)",
+        best,
+        len(rows),
+        {w: round(h, 3) for w, h in by_weight.items()},
+    )
+    choice = {
+        "weight": best,
+        "valid_rows": len(rows),
+        "valid_hit_at_1_by_weight": {str(w): h for w, h in by_weight.items()},
+    }
+    return choice, {"weight": best, "valid_hit_at_1": by_weight[best]}
+
+
+def _hit_per_row(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    target_scores = scores[np.arange(len(scores)), targets]
+    return metrics.per_row_metrics(*metrics.target_rank_counts(scores, target_scores), ("hit_at_1",))[
+        "hit_at_1"
+    ]
+
+
 def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
     """Score every configured model on every scenario's frozen test rows.
+
+    Models without an LLM (``cf`` and the floors) score every row (``max_rows``); the LLM-based ones score a
+    seeded subset of those rows (``max_llm_rows``), the same subset for each of them.
 
     Args:
         models_key: The key of ``evaluate_scenarios`` that lists the models (``models``, or
@@ -64,8 +217,8 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             domains, and the ``evaluate_scenarios``, ``stage2`` and ``llms`` parameters.
 
     Returns:
-        ``predictions(model, scenario, user_idx, target_item_idx, candidates, scores, target_rank,
-        generation, valid)``; ``generation`` and ``valid`` are null in rank mode.
+        ``predictions(model, scenario, row, user_idx, target_item_idx, candidates, scores, target_rank,
+        generation, valid, hit, hit_lenient)``; the last four are null in rank mode.
     """
     params = inputs["evaluate_scenarios"]
     model_names = list(params[models_key])
@@ -74,35 +227,22 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
         )
-    missing = sorted(
-        {_checkpoint_input(m) for m in model_names if m not in (*WITHOUT_LLM, "llm_only")} - set(inputs)
-    )
+    missing = sorted({name for m in model_names for name in _required_inputs(m)} - set(inputs))
     if missing:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' needs {missing}, which this pipeline does not load: "
-            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`"
+            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`, and the text_cosine and "
+            "cf_text floors by the default pipeline"
         )
+    settings = _floor_settings(params)
+    max_rows, max_llm_rows = _positive_or_null(params, "max_rows"), _positive_or_null(params, "max_llm_rows")
     mode, seed = params["mode"], int(inputs["seed"])
     backbone = load_backbone(inputs["cf_model"], expected_n_items=len(inputs["item_index"]))
     stage2 = inputs["stage2"]
-    domains = {
-        "source": scorers.Domain(
-            titles=item_titles(inputs["items"], inputs["item_index"]),
-            wording=wording_for(stage2, inputs["dataset"]),
-            joint_table=embedding_table(inputs["joint_item_embeddings"], "e"),
-            text_table=embedding_table(inputs["text_item_embeddings"], "q"),
-        )
-    }
+    domains = {"source": _source_domain(inputs, stage2)}
     scenarios = [s for s in params["scenarios"] if s != "cross_domain" or inputs["cross_domain_enabled"]]
     if "cross_domain" in scenarios:
-        foreign = inputs["foreign_item_embeddings"]
-        domains["cross_domain"] = scorers.Domain(
-            titles=item_titles(inputs["cross_items"], inputs["cross_item_index"]),
-            wording=wording_for(stage2, inputs["cross_domain_dataset"]),
-            cf_table=embedding_table(foreign, "cf_stand_in"),
-            joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
-            text_table=embedding_table(foreign, "q"),
-        )
+        domains["cross_domain"] = _cross_domain(inputs, stage2)
     llm_models = [m for m in model_names if m not in WITHOUT_LLM]
     counts = (
         scorers.popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
@@ -116,42 +256,122 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
     for scenario in scenarios:
         domain = domains["cross_domain" if scenario == "cross_domain" else "source"]
         source = inputs["cross_eval_candidates"] if scenario == "cross_domain" else inputs["eval_candidates"]
-        rows = _rows(source, scenario, params.get("max_rows"), seed)
+        rows = _rows(source, scenario, max_rows, seed)
         if rows.empty:
             logger.warning("Scenario %s has no test rows: skipped", scenario)
             continue
-        samples = row_samples(rows, user_vectors(backbone, list(rows["history"]), domain.cf_table))
-        for name in model_names:
-            if name == "cf":
-                scored = scorers.score_cf(backbone, rows, domain)
-            elif name == "popularity":  # the source domain's counts say nothing about foreign items
+        floors = _FloorScores(backbone, rows, domain, settings["n_history"])
+        for name in (m for m in model_names if m in WITHOUT_LLM):
+            if name == "popularity":  # the source domain's counts say nothing about foreign items
                 scored = scorers.score_popularity(counts if scenario != "cross_domain" else None, rows)
+            elif name == "cf_text":
+                scored = scorers.Scored(
+                    text_floors.fuse(
+                        floors.cf.scores, floors.overlap.scores, inputs["cf_text_weight"]["weight"]
+                    )
+                )
             else:
-                recommender = _recommender(
-                    name,
-                    inputs,
-                    model,
-                    tokenizer,
-                    domain,
-                    backbone.item_embeddings.detach(),
-                    backbone.hidden_size,
-                )
-                scored = scorers.score_llm(
-                    recommender,
-                    samples,
-                    mode,
-                    int(params["batch_size"]),
-                    int(params["generate"]["max_new_tokens"]),
-                    float(params["generate"]["fuzzy_threshold"]),
-                    desc=f"{name} / {scenario}",
-                )
-            frames.append(
-                _predictions(
-                    name, scenario, rows, samples, scored, mode if name not in WITHOUT_LLM else "rank"
-                )
+                scored = floors.get(name)
+            frames.append(_predictions(name, scenario, rows, scored, "rank"))
+            _log(frames[-1])
+        if not llm_models:
+            continue
+        subset = _llm_rows(rows, scenario, max_llm_rows, seed)
+        samples = row_samples(subset, user_vectors(backbone, list(subset["history"]), domain.cf_table))
+        for name in llm_models:
+            recommender = _recommender(
+                name,
+                inputs,
+                model,
+                tokenizer,
+                domain,
+                backbone.item_embeddings.detach(),
+                backbone.hidden_size,
             )
-            logger.info("%s on %s: Hit@1 %.3f (n=%d)", name, scenario, _hit_rate(frames[-1]), len(rows))
+            scored = scorers.score_llm(
+                recommender,
+                samples,
+                mode,
+                int(params["batch_size"]),
+                int(params["generate"]["max_new_tokens"]),
+                float(params["generate"]["fuzzy_threshold"]),
+                desc=f"{name} / {scenario}",
+            )
+            frames.append(_predictions(name, scenario, subset, scored, mode))
+            _log(frames[-1])
     return pd.concat(frames, ignore_index=True)
+
+
+class _FloorScores:
+    """The scores of ``cf`` and the text floors on one scenario's rows, each computed once when first asked."""
+
+    def __init__(self, backbone, rows: pd.DataFrame, domain: scorers.Domain, n_history: int) -> None:
+        self._backbone, self._rows, self._domain, self._n_history = backbone, rows, domain, n_history
+        self._cache: dict[str, scorers.Scored] = {}
+
+    def get(self, name: str) -> scorers.Scored:
+        if name not in self._cache:
+            if name == "cf":
+                scored = scorers.score_cf(self._backbone, self._rows, self._domain)
+            elif name == "text_overlap":
+                scored = scorers.score_text_overlap(self._rows, self._domain, self._n_history)
+            elif name == "text_cosine":
+                scored = scorers.score_text_cosine(self._rows, self._domain, self._n_history)
+            else:
+                raise KeyError(name)
+            self._cache[name] = scored
+        return self._cache[name]
+
+    @property
+    def cf(self) -> scorers.Scored:
+        return self.get("cf")
+
+    @property
+    def overlap(self) -> scorers.Scored:
+        return self.get("text_overlap")
+
+
+def _source_domain(inputs: dict[str, Any], stage2: dict[str, Any]) -> scorers.Domain:
+    return scorers.Domain(
+        titles=item_titles(inputs["items"], inputs["item_index"]),
+        wording=wording_for(stage2, inputs["dataset"]),
+        joint_table=embedding_table(inputs["joint_item_embeddings"], "e"),
+        text_table=embedding_table(inputs["text_item_embeddings"], "q"),
+        title_vectors=_title_vectors(inputs.get("item_title_vectors"), len(inputs["item_index"])),
+    )
+
+
+def _cross_domain(inputs: dict[str, Any], stage2: dict[str, Any]) -> scorers.Domain:
+    foreign = inputs["foreign_item_embeddings"]
+    return scorers.Domain(
+        titles=item_titles(inputs["cross_items"], inputs["cross_item_index"]),
+        wording=wording_for(stage2, inputs["cross_domain_dataset"]),
+        cf_table=embedding_table(foreign, "cf_stand_in"),
+        joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
+        text_table=embedding_table(foreign, "q"),
+        title_vectors=_title_vectors(inputs.get("cross_item_title_vectors"), len(inputs["cross_item_index"])),
+    )
+
+
+def _title_vectors(frame: pd.DataFrame | None, n_items: int) -> np.ndarray | None:
+    """``(N+1, d)`` title vectors by item index (row 0 zero), or ``None`` when they were not encoded."""
+    if frame is None or frame.empty:
+        return None
+    if len(frame) != n_items:
+        raise ConfigError(
+            f"the title vectors cover {len(frame)} items, the item index has {n_items}: rerun encode_item_titles"
+        )
+    return embedding_table(frame, "vector").numpy()
+
+
+def _log(frame: pd.DataFrame) -> None:
+    logger.info(
+        "%s on %s: Hit@1 %.3f (n=%d)",
+        frame["model"].iat[0],
+        frame["scenario"].iat[0],
+        _per_row(frame)["hit_at_1"].mean(),
+        len(frame),
+    )
 
 
 def _recommender(
@@ -184,60 +404,71 @@ def _checkpoint_input(model_name: str) -> str:
     return "stage2_model" if model_name in ("a_llmrec", "a_llmrec_sbert") else f"stage2_{model_name}_model"
 
 
-def _predictions(name, scenario, rows, samples, scored: scorers.Scored, mode: str) -> pd.DataFrame:
-    targets = np.asarray([s.target_pos for s in samples])
-    target_scores = scored.scores[np.arange(len(samples)), targets]
+def _required_inputs(model_name: str) -> tuple[str, ...]:
+    """The catalog inputs a model needs beyond the shared ones."""
+    if model_name in ("cf", "popularity", "text_overlap", "llm_only"):
+        return ()
+    if model_name == "text_cosine":
+        return ("item_title_vectors", "cross_item_title_vectors")
+    if model_name == "cf_text":
+        return ("cf_text_weight",)
+    return (_checkpoint_input(model_name),)
+
+
+def _predictions(
+    name: str, scenario: str, rows: pd.DataFrame, scored: scorers.Scored, mode: str
+) -> pd.DataFrame:
+    targets = scorers.target_positions(rows)
+    target_scores = scored.scores[np.arange(len(rows)), targets]
     better, ties = metrics.target_rank_counts(scored.scores, target_scores)
-    frame = pd.DataFrame(
+    generated = mode == "generate"
+    nothing = [None] * len(rows)
+    return pd.DataFrame(
         {
             "model": name,
             "scenario": scenario,
+            "row": rows["row"].to_numpy(),
             "user_idx": rows["user_idx"].to_numpy(),
             "target_item_idx": rows["target_item_idx"].to_numpy(),
             "candidates": list(rows["candidates"]),
             "scores": list(scored.scores.astype(np.float32)),
             "target_rank": 1 + better + ties / 2.0,  # expected rank under random tie-breaking
-            "generation": scored.generations if mode == "generate" else [None] * len(rows),
-            "valid": [c is not None for c in scored.chosen] if mode == "generate" else [None] * len(rows),
-            "hit": [c == t for c, t in zip(scored.chosen, targets, strict=True)]
-            if mode == "generate"
-            else [None] * len(rows),
+            "generation": scored.generations if generated else nothing,
+            "valid": [c is not None for c in scored.chosen] if generated else nothing,
+            "hit": [c == t for c, t in zip(scored.chosen, targets, strict=True)] if generated else nothing,
+            "hit_lenient": scored.lenient if generated else nothing,
         }
     )
-    return frame
 
 
-def _hit_rate(frame: pd.DataFrame) -> float:
-    if frame["hit"].notna().all():
-        return float(frame["hit"].mean())
-    return float((frame["target_rank"] == 1).mean())
+def _per_row(group: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each metric per row of one model's predictions on one scenario (in the group's row order)."""
+    if group["hit"].notna().all():  # generate mode: Hit@1, ValidRatio and the paper's lenient Hit@1
+        per_row = {
+            "hit_at_1": group["hit"].astype(float).to_numpy(),
+            "valid_ratio": group["valid"].astype(float).to_numpy(),
+        }
+        if "hit_lenient" in group and group["hit_lenient"].notna().all():
+            per_row["hit_at_1_lenient"] = group["hit_lenient"].astype(float).to_numpy()
+        return per_row
+    scores = np.stack(group["scores"].to_numpy())
+    targets = np.array(
+        [list(c).index(t) for c, t in zip(group["candidates"], group["target_item_idx"], strict=True)]
+    )
+    return metrics.per_row_metrics(
+        *metrics.target_rank_counts(scores, scores[np.arange(len(group)), targets])
+    )
 
 
 def summarize_scenarios(
     predictions: pd.DataFrame, evaluate_scenarios: dict[str, Any], seed: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """``scenario_metrics(model, scenario, metric, value, ci_low, ci_high, n)`` and the flat MLflow metrics
-    ``{model}.{scenario}.{metric}`` (with ``_ci_low`` / ``_ci_high``)."""
-    resamples, confidence = (
-        int(evaluate_scenarios["bootstrap_resamples"]),
-        float(evaluate_scenarios["confidence"]),
-    )
+    ``{model}.{scenario}.{metric}`` (with ``_ci_low`` / ``_ci_high`` / ``_n``)."""
+    resamples, confidence = _interval_settings(evaluate_scenarios)
     records, flat = [], {}
     for (model, scenario), group in predictions.groupby(["model", "scenario"], sort=False):
-        scores = np.stack(group["scores"].to_numpy())
-        targets = np.array(
-            [list(c).index(t) for c, t in zip(group["candidates"], group["target_item_idx"], strict=True)]
-        )
-        if group["hit"].notna().all():  # generate mode: Hit@1 and ValidRatio
-            per_row = {
-                "hit_at_1": group["hit"].astype(float).to_numpy(),
-                "valid_ratio": group["valid"].astype(float).to_numpy(),
-            }
-        else:
-            per_row = metrics.per_row_metrics(
-                *metrics.target_rank_counts(scores, scores[np.arange(len(group)), targets])
-            )
-        for metric, stats in metrics.summarize(per_row, resamples, confidence, seed).items():
+        for metric, stats in metrics.summarize(_per_row(group), resamples, confidence, seed).items():
             records.append({"model": model, "scenario": scenario, "metric": metric, **stats})
             key = f"{model}.{scenario}.{metric}"
             flat[key], flat[f"{key}_ci_low"], flat[f"{key}_ci_high"] = (
@@ -245,18 +476,98 @@ def summarize_scenarios(
                 stats["ci_low"],
                 stats["ci_high"],
             )
+            flat[f"{key}_n"] = stats["n"]
     table = pd.DataFrame.from_records(
         records, columns=["model", "scenario", "metric", "value", "ci_low", "ci_high", "n"]
     )
     return table, flat
 
 
+def _interval_settings(evaluate_scenarios: dict[str, Any]) -> tuple[int, float]:
+    return int(evaluate_scenarios["bootstrap_resamples"]), float(evaluate_scenarios["confidence"])
+
+
+def compare_models(
+    predictions: pd.DataFrame, evaluate_scenarios: dict[str, Any], seed: int
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Paired differences of every model against ``cf`` and against its scenario's best floor.
+
+    The best floor of a scenario is the floor (``popularity``, ``text_overlap``, ``text_cosine``, ``cf_text``)
+    with the highest Hit@1 on that scenario's rows. Each difference uses only the rows both models scored; its
+    interval is a paired bootstrap that resamples rows.
+
+    Returns:
+        ``paired_differences(model, scenario, reference, reference_model, metric, difference, ci_low, ci_high,
+        n, significant)`` (``reference``: ``cf`` or ``best_floor``) and the flat MLflow metrics
+        ``{model}.{scenario}.{metric}_minus_{reference}`` (with ``_ci_low`` / ``_ci_high``).
+    """
+    resamples, confidence = _interval_settings(evaluate_scenarios)
+    records, flat = [], {}
+    for scenario, frame in predictions.groupby("scenario", sort=False):
+        per_row = {
+            model: pd.DataFrame(_per_row(group), index=group["row"].to_numpy())
+            for model, group in frame.groupby("model", sort=False)
+        }
+        floors = {m: v["hit_at_1"].mean() for m, v in per_row.items() if m in FLOORS}
+        references = {"cf": "cf"} if "cf" in per_row else {}
+        if floors:
+            references["best_floor"] = max(floors, key=floors.get)
+        for model, values in per_row.items():
+            for reference, reference_model in references.items():
+                if model == reference_model:
+                    continue
+                other = per_row[reference_model]
+                shared = values.index.intersection(other.index)
+                for metric in (m for m in PAIRED_METRICS if m in values and m in other):
+                    stats = metrics.paired_bootstrap(
+                        values.loc[shared, metric].to_numpy(),
+                        other.loc[shared, metric].to_numpy(),
+                        resamples,
+                        confidence,
+                        seed,
+                    )
+                    records.append(
+                        {
+                            "model": model,
+                            "scenario": scenario,
+                            "reference": reference,
+                            "reference_model": reference_model,
+                            "metric": metric,
+                            **stats,
+                        }
+                    )
+                    key = f"{model}.{scenario}.{metric}_minus_{reference}"
+                    flat[key], flat[f"{key}_ci_low"], flat[f"{key}_ci_high"] = (
+                        stats["difference"],
+                        stats["ci_low"],
+                        stats["ci_high"],
+                    )
+    columns = [
+        "model",
+        "scenario",
+        "reference",
+        "reference_model",
+        "metric",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "n",
+        "significant",
+    ]
+    return pd.DataFrame.from_records(records, columns=columns), flat
+
+
 def write_report(
-    scenario_metrics: pd.DataFrame, predictions: pd.DataFrame, dataset: str
+    scenario_metrics: pd.DataFrame, paired_differences: pd.DataFrame, predictions: pd.DataFrame, dataset: str
 ) -> tuple[str, dict[str, plt.Figure]]:
-    """The markdown table (Hit@1 with its interval; the random floor named) and one bar chart per scenario."""
+    """The markdown report (Hit@1 with its interval and row count; the paired differences against ``cf`` and
+    the best floor; the random floor named) and one bar chart per scenario."""
     n_candidates = int(predictions["candidates"].map(len).max())
     title = f"Results on {dataset} (frozen candidate rows, {n_candidates} candidates each)"
-    return report.markdown_table(scenario_metrics, "hit_at_1", n_candidates, title), report.bar_charts(
-        scenario_metrics, "hit_at_1", n_candidates
+    markdown = "\n".join(
+        [
+            report.markdown_table(scenario_metrics, "hit_at_1", n_candidates, title),
+            report.paired_tables(paired_differences, "hit_at_1"),
+        ]
     )
+    return markdown, report.bar_charts(scenario_metrics, "hit_at_1", n_candidates)

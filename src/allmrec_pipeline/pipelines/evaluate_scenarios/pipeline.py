@@ -9,7 +9,14 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from ..stage2.pipeline import ABLATION_VARIANTS
-from .nodes import evaluate_models, summarize_scenarios, write_report
+from .nodes import (
+    choose_cf_text_weight,
+    compare_models,
+    encode_item_titles,
+    evaluate_models,
+    summarize_scenarios,
+    write_report,
+)
 
 SHARED_INPUTS = {
     "cf_model": "cf_model",
@@ -42,8 +49,33 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
+                func=encode_item_titles,
+                inputs=[
+                    "items",
+                    "item_index",
+                    "cross_domain_items",
+                    "cross_domain_item_index",
+                    "params:evaluate_scenarios",
+                    "params:cross_domain_enabled",
+                ],
+                outputs=["item_title_vectors", "cross_domain_item_title_vectors"],
+                name="encode_item_titles",
+            ),
+            Node(
+                func=choose_cf_text_weight,
+                inputs=["cf_model", "eval_candidates", "items", "item_index", "params:evaluate_scenarios"],
+                outputs=["cf_text_weight", "cf_text_mlflow_metrics"],
+                name="choose_cf_text_weight",
+            ),
+            Node(
                 func=evaluate_models,
-                inputs={**SHARED_INPUTS, "stage2_mlp_llm_model": "stage2_mlp_llm_model"},
+                inputs={
+                    **SHARED_INPUTS,
+                    "stage2_mlp_llm_model": "stage2_mlp_llm_model",
+                    "item_title_vectors": "item_title_vectors",
+                    "cross_item_title_vectors": "cross_domain_item_title_vectors",
+                    "cf_text_weight": "cf_text_weight",
+                },
                 outputs="predictions",
                 name="evaluate_models",
             ),
@@ -54,8 +86,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="summarize_scenarios",
             ),
             Node(
+                func=compare_models,
+                inputs=["predictions", "params:evaluate_scenarios", "params:seed"],
+                outputs=["paired_differences", "paired_mlflow_metrics"],
+                name="compare_models",
+            ),
+            Node(
                 func=write_report,
-                inputs=["scenario_metrics", "predictions", "params:dataset"],
+                inputs=["scenario_metrics", "paired_differences", "predictions", "params:dataset"],
                 outputs=["results_markdown", "results_plots"],
                 name="write_report",
             ),
@@ -74,6 +112,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
                 outputs=["ablation_scenario_metrics", "ablation_mlflow_metrics"],
                 name="summarize_ablations",
+                tags=["ablation"],
+            ),
+            Node(
+                func=compare_models,
+                inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
+                outputs=["ablation_paired_differences", "ablation_paired_mlflow_metrics"],
+                name="compare_ablations",
                 tags=["ablation"],
             ),
         ]

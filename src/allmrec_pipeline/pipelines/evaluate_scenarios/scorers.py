@@ -1,16 +1,19 @@
-"""Every model scores the same frozen candidate rows: the CF backbone, item popularity, LLM-only, A-LLMRec and
-its SBERT variant. Rank mode returns scores; generate mode also returns the raw generation and its mapped candidate."""
+"""Every model scores the same frozen candidate rows: the CF backbone, item popularity, the text floors, LLM-only,
+A-LLMRec and its SBERT variant. Rank mode returns scores; generate mode also returns the raw generation, its mapped
+candidate and the paper's lenient hit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from allmrec_pipeline.llm.generation import generate, map_to_candidate
+from allmrec_pipeline import text_floors
+from allmrec_pipeline.llm.generation import generate, lenient_hit, map_to_candidate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import candidate_scores
 from allmrec_pipeline.models.base import CFBackbone
@@ -23,10 +26,16 @@ class Domain:
     titles and the prompt wording."""
 
     titles: list[str]
-    wording: dict[str, str]
+    wording: dict[str, str] = field(default_factory=dict)
     cf_table: torch.Tensor | None = None  # stand-in CF embeddings of foreign items (cross-domain)
     joint_table: torch.Tensor | None = None  # e_i (or q_i for foreign items)
     text_table: torch.Tensor | None = None  # q_i
+    title_vectors: np.ndarray | None = None  # (N+1, d) frozen sentence-encoder vectors of the titles
+
+    @cached_property
+    def words(self) -> list[frozenset[str]]:
+        """Each title's word set (``text_floors.title_words``), by item index."""
+        return [text_floors.title_words(t) for t in self.titles]
 
 
 @dataclass
@@ -34,6 +43,35 @@ class Scored:
     scores: np.ndarray  # (R, C)
     generations: list[str | None] = field(default_factory=list)
     chosen: list[int | None] = field(default_factory=list)  # generate mode: the mapped candidate column
+    lenient: list[bool] = field(default_factory=list)  # generate mode: the original code's substring hit
+
+
+def target_positions(rows: pd.DataFrame) -> np.ndarray:
+    """``(R,)`` the target's column among each row's candidates."""
+    return np.array(
+        [list(c).index(t) for c, t in zip(rows["candidates"], rows["target_item_idx"], strict=True)],
+        dtype=np.int64,
+    )
+
+
+def _candidates(rows: pd.DataFrame) -> np.ndarray:
+    return np.stack(rows["candidates"].to_numpy()).astype(np.int64)
+
+
+def score_text_overlap(rows: pd.DataFrame, domain: Domain, n_history: int) -> Scored:
+    """The ``text_overlap`` floor: Jaccard of each candidate title's words with the recent history's."""
+    return Scored(
+        text_floors.overlap_scores(list(rows["history"]), _candidates(rows), domain.words, n_history)
+    )
+
+
+def score_text_cosine(rows: pd.DataFrame, domain: Domain, n_history: int) -> Scored:
+    """The ``text_cosine`` floor: cosine of each candidate's title vector with the recent history's mean."""
+    if domain.title_vectors is None:
+        raise ValueError("text_cosine needs the title vectors (the encode_item_titles node's output)")
+    return Scored(
+        text_floors.cosine_scores(list(rows["history"]), _candidates(rows), domain.title_vectors, n_history)
+    )
 
 
 @torch.no_grad()
@@ -56,7 +94,7 @@ def score_popularity(counts: np.ndarray | None, rows: pd.DataFrame) -> Scored:
     """Each candidate's training interactions: the item prior that sampled negatives reward, and the floor an
     LLM-based model should clear. ``None`` (another domain's items have no counts here): every candidate ties,
     which the metrics score as chance."""
-    candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
+    candidates = _candidates(rows)
     if counts is None:
         return Scored(np.zeros(candidates.shape, dtype=np.float64))
     return Scored(counts[candidates])
@@ -80,7 +118,7 @@ def score_llm(
     if mode != "generate":
         raise ValueError(f"unknown mode {mode!r}: rank or generate")
     scores = np.zeros((len(samples), len(samples[0].candidates)), dtype=np.float32)
-    generations, chosen = [], []
+    generations, chosen, lenient = [], [], []
     for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch"):
         batch = samples[start : start + batch_size]
         texts = generate(recommender.llm, recommender.tokenizer, recommender.prompts(batch), max_new_tokens)
@@ -90,6 +128,7 @@ def score_llm(
             )
             generations.append(text)
             chosen.append(mapping.index)
+            lenient.append(lenient_hit(text, recommender.titles[sample.candidates[sample.target_pos]]))
             if mapping.index is not None:
                 scores[start + offset, mapping.index] = 1.0
-    return Scored(scores, generations, chosen)
+    return Scored(scores, generations, chosen, lenient)

@@ -1,0 +1,118 @@
+"""Paired differences against cf and the best floor, on synthetic predictions with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import (
+    _llm_rows,
+    _rows,
+    compare_models,
+    summarize_scenarios,
+    write_report,
+)
+
+PARAMS = {"bootstrap_resamples": 500, "confidence": 0.95}
+
+
+def _predictions(model: str, scenario: str, rows: np.ndarray, hits: np.ndarray) -> pd.DataFrame:
+    """Rank-mode predictions over 3 candidates whose target (column 0) ranks first exactly where ``hits``."""
+    scores = [np.array([1.0, 0.0, 0.5]) if h else np.array([0.0, 1.0, 0.5]) for h in hits]
+    return pd.DataFrame(
+        {
+            "model": model,
+            "scenario": scenario,
+            "row": rows,
+            "user_idx": rows,
+            "target_item_idx": 10,
+            "candidates": [[10, 11, 12]] * len(rows),
+            "scores": scores,
+            "target_rank": [1.0 if h else 3.0 for h in hits],
+            "generation": None,
+            "valid": None,
+            "hit": None,
+            "hit_lenient": None,
+        }
+    )
+
+
+@pytest.fixture
+def predictions() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 600
+    cf = rng.random(n) < 0.3
+    overlap = rng.random(n) < 0.2
+    fused = cf | (rng.random(n) < 0.15)  # wins every row cf wins, and more
+    llm_rows = np.sort(rng.choice(n, 300, replace=False))
+    llm = cf[llm_rows].copy()  # equals cf on its rows except 30 extra wins
+    llm[np.flatnonzero(~llm)[:30]] = True
+    return pd.concat(
+        [
+            _predictions("cf", "overall", np.arange(n), cf),
+            _predictions("text_overlap", "overall", np.arange(n), overlap),
+            _predictions("cf_text", "overall", np.arange(n), fused),
+            _predictions("a_llmrec", "overall", llm_rows, llm),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_every_model_is_compared_with_cf_and_the_best_floor_on_shared_rows(predictions):
+    paired, flat = compare_models(predictions, PARAMS, seed=1)
+    hit = paired[paired["metric"] == "hit_at_1"].set_index(["model", "reference"])
+    assert set(paired["reference_model"]) == {"cf", "cf_text"}  # cf_text is the best floor here
+    llm = hit.loc[("a_llmrec", "cf")]
+    assert llm["n"] == 300  # only the rows both scored
+    assert llm["difference"] == pytest.approx(30 / 300)
+    assert llm["ci_low"] < 0.1 < llm["ci_high"] and llm["significant"] and llm["ci_low"] > 0
+    assert hit.loc[("cf_text", "cf"), "n"] == 600 and hit.loc[("cf_text", "cf"), "significant"]
+    assert ("cf_text", "best_floor") not in hit.index  # never against itself
+    assert ("cf", "cf") not in hit.index and ("cf", "best_floor") in hit.index
+    assert flat["a_llmrec.overall.hit_at_1_minus_cf"] == pytest.approx(0.1)
+    assert {
+        "a_llmrec.overall.hit_at_1_minus_cf_ci_low",
+        "a_llmrec.overall.ndcg_at_10_minus_best_floor",
+    } <= set(flat)
+
+
+def test_report_shows_floors_row_counts_and_both_paired_tables(predictions):
+    metrics, _ = summarize_scenarios(predictions, PARAMS, seed=1)
+    paired, _ = compare_models(predictions, PARAMS, seed=1)
+    markdown, figures = write_report(metrics, paired, predictions, "beauty")
+    assert "| text_overlap |" in markdown and "(n=600)" in markdown and "(n=300)" in markdown
+    assert "### Model − cf" in markdown and "### Model − the scenario's best floor" in markdown
+    assert "overall (− cf_text)" in markdown
+    assert "| a_llmrec | **+0.100 [" in markdown  # significant: bold
+    assert set(figures) == {"overall.png"}
+
+
+def test_llm_rows_are_a_seeded_subset_of_the_scored_rows():
+    candidates = pd.DataFrame(
+        {
+            "scenario": "overall",
+            "split": ["test"] * 50 + ["valid"] * 5,
+            "user_idx": np.arange(55),
+            "target_item_idx": 1,
+            "candidates": [[1, 2]] * 55,
+            "history": [[3]] * 55,
+        }
+    )
+    rows = _rows(candidates, "overall", None, seed=3)
+    assert len(rows) == 50 and rows["row"].tolist() == list(range(50))
+    subset = _llm_rows(rows, "overall", 20, seed=3)
+    assert len(subset) == 20 and set(subset["row"]) <= set(rows["row"])
+    assert subset["row"].tolist() == _llm_rows(rows, "overall", 20, seed=3)["row"].tolist()
+    capped = _rows(candidates, "overall", 30, seed=3)
+    assert len(capped) == 30 and capped["row"].is_monotonic_increasing
+
+
+def test_generate_mode_reports_the_papers_lenient_hit_beside_ours():
+    frame = _predictions("llm_only", "overall", np.arange(4), np.array([True, False, False, False]))
+    frame["generation"] = ["a", "b", "c", "d"]
+    frame["valid"] = [True, True, False, False]
+    frame["hit"] = [True, False, False, False]
+    frame["hit_lenient"] = [True, True, True, False]
+    metrics, flat = summarize_scenarios(frame, PARAMS, seed=1)
+    values = metrics.set_index("metric")["value"]
+    assert values["hit_at_1"] == 0.25 and values["hit_at_1_lenient"] == 0.75 and values["valid_ratio"] == 0.5
+    assert "llm_only.overall.hit_at_1_lenient_ci_low" in flat
