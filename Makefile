@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install, run the whole chain on the embedded default
-#   make test   create .venv if missing, install, run ruff and pytest
+#   make test   create .venv if missing, install, run ruff, build the docs strictly, run pytest
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -9,8 +9,9 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint viz viz-build mlflow-ui few-shot clean-outputs
+.PHONY: install run test lint docs viz viz-build mlflow-ui few-shot clean-outputs
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,12 @@ few-shot: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/pytest
+
+# The documentation site (MkDocs Material) on http://127.0.0.1:8000
+docs: install
+	$(BIN)/mkdocs serve -a 127.0.0.1:8000
 
 lint: install
 	$(BIN)/ruff check .

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
+from _common import run_catalog
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
@@ -41,8 +40,6 @@ from allmrec_pipeline.pipelines.stage2.nodes import (
     user_vectors,
     wording_for,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -61,10 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     args = parser.parse_args()
 
-    bootstrap_project(ROOT)
-    runtime = dict(pair.split("=", 1) for pair in args.params.split(",") if pair)
-    with KedroSession.create(project_path=ROOT, runtime_params=runtime) as session:
-        catalog = session.load_context().catalog
+    catalog, runtime = run_catalog(args.params)
     stage2, llms, llm = catalog.load("params:stage2"), catalog.load("params:llms"), catalog.load("params:llm")
     candidates = catalog.load("eval_candidates")
     item_index = catalog.load("item_index")

@@ -215,13 +215,15 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         for o in c.get("outputs", [])
     )
     assert "Random floor: 1/20" in outputs and "warm - cold" in outputs and "minus cf" in outputs
+    images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images  # loading the project switches no matplotlib backend: the notebook shows its plots
 
     # the stage-2 ablations: their own run, after the default chain, on the same rows
     _run(project_copy, "ablations", {"llm": "tiny"})
     runs = _runs(project_copy)
     assert len(runs) == 2
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
-    for model in ("a_llmrec", "no_user", "random_items", "titles_only"):
+    for model in ("a_llmrec", "no_user", "random_items", "titles_only", "cf_skip"):
         assert f"metrics.ablation.{model}.overall.hit_at_1" in runs.columns, model
         assert f"metrics.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
         assert not pd.isna(ablation_run[f"metrics.ablation.{model}.cold_item.hit_at_1"]), model
@@ -262,6 +264,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_no_user",
         "train_projectors_random_items",
         "train_projectors_titles_only",
+        "train_projectors_cf_skip",
         "evaluate_ablations",
         "summarize_ablations",
         "compare_ablations",

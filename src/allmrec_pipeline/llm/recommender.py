@@ -9,8 +9,11 @@ Objectives:
 - ``listwise``: cross-entropy over the candidates' title log-likelihoods, the scores rank mode uses.
 - ``embedding_head``: in the spirit of LLM-SRec, a small head compares the last prompt position's hidden state
   with the hidden states at the candidates' soft tokens; one forward pass per sample, no continuations.
-NOTE: ``listwise`` and ``embedding_head`` are not in the paper; they exist because the LM objective does not
-learn to *choose* within a CPU budget (see the README's stage-2 learning curve).
+With ``cf_skip`` the ``embedding_head`` score is the frozen CF model's logits, z-scored per row, plus the head's
+correction, which starts at exactly zero (its query map is zero-initialised): training can only add what the CF
+model lacks, and a zeroed correction ranks exactly as the CF model.
+NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
+learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Stage2Config:
     head_tied: bool = False  # (bool) embedding_head: keys share the query's linear map
     head_layer: int | None = None  # (int|null) embedding_head: read the hidden states after this many decoder
     # layers, the rest not run; null: all of them (the last hidden state)
+    cf_skip: bool = False  # (bool) embedding_head: score = z(CF logits) + the head's correction (starts at 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +74,7 @@ class Sample:
     history: list[int]
     candidates: list[int]
     target_pos: int | None = None
+    cf_scores: torch.Tensor | None = None  # (C,) the frozen CF model's logits of the candidates (cf_skip)
 
 
 class SoftPromptRecommender(nn.Module):
@@ -93,6 +98,10 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
         if config.title_format not in TITLE_FORMATS:
             raise ValueError(f"unknown title_format {config.title_format!r}: use one of {TITLE_FORMATS}")
+        if config.cf_skip and config.objective != "embedding_head":
+            raise ValueError(
+                "cf_skip needs the embedding_head objective (the CF logits are added to its scores)"
+            )
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
@@ -105,6 +114,11 @@ class SoftPromptRecommender(nn.Module):
             if config.objective == "embedding_head"
             else None
         )
+        if (
+            config.cf_skip
+        ):  # a zero query: the correction starts at exactly 0, so the model starts as the CF one
+            nn.init.zeros_(self.head.query.weight)
+            nn.init.zeros_(self.head.query.bias)
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
@@ -181,14 +195,29 @@ class SoftPromptRecommender(nn.Module):
         cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
         return hidden[:, -1], cand
 
+    def cf_prior(self, samples: list[Sample]) -> torch.Tensor | None:
+        """``cf_skip``: each sample's CF logits z-scored over its candidates ``(B, C)`` (a constant row gives
+        zeros); ``None`` without ``cf_skip``."""
+        if not self.config.cf_skip:
+            return None
+        if any(s.cf_scores is None for s in samples):
+            raise ValueError("cf_skip needs every sample's cf_scores (the CF logits of its candidates)")
+        logits = torch.stack([s.cf_scores.float() for s in samples]).to(self.device)  # (B, C)
+        centred = logits - logits.mean(dim=1, keepdim=True)
+        spread = logits.std(dim=1, unbiased=False, keepdim=True)
+        return torch.where(spread > 0, centred / spread.clamp(min=1e-12), torch.zeros_like(centred))
+
     def head_scores(self, samples: list[Sample]) -> torch.Tensor:
-        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch."""
-        return self.head(*self.head_features(samples))
+        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch (plus the CF prior with
+        ``cf_skip``)."""
+        scores = self.head(*self.head_features(samples))
+        prior = self.cf_prior(samples)
+        return scores if prior is None else scores + prior
 
     def title_scores(self, samples: list[Sample]) -> torch.Tensor:
         """Rank-mode scores ``(B, C)``: each candidate title's log-likelihood after its prompt, the prompt's
         key/value cache reused by all its titles. One prompt per pass: ``score_continuations`` takes a padded
-        batch, but on the CPU that measured slower (padding; see the README), and no GPU figure exists yet."""
+        batch, but on the CPU that measured slower (padding; see docs/experiments.md), and no GPU figure exists yet."""
         return torch.cat(
             [
                 score_continuations(

@@ -4,7 +4,7 @@ The prompts of a batch run once, together, and their key/value cache is kept. Ea
 then run as one packed row after it (the rows of the batch padded to the longest), under a block-causal mask:
 each title token sees its own prompt and the earlier tokens of its own title only. That is one prompt pass plus
 one short pass for the whole batch, instead of one full prompt per candidate, and the cache is never copied per
-candidate. The recommender passes one prompt at a time: on the CPU padded batches measured slower (README).
+candidate. The recommender passes one prompt at a time: on the CPU padded batches measured slower (docs/experiments.md).
 """
 
 from __future__ import annotations

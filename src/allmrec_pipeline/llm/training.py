@@ -81,18 +81,24 @@ def fit_head(
     seed: int,
     holdout: float = 0.2,
     weight_decay: float = 0.0,
+    prior: torch.Tensor | None = None,
 ) -> dict:
     """Fit ``head`` alone on cached features; keep the epoch (0: its initialisation) with the lowest loss on a
     seeded held-out ``holdout`` share, or, with ``holdout=0``, fit on every sample for exactly ``epochs``.
+    ``prior`` ``(N, C)`` is added to the head's scores (``cf_skip``: the head fits the correction).
     Returns the kept epoch and the held-out loss by epoch (empty without a held-out share)."""
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(targets), generator=generator)
     n_held = max(1, round(len(targets) * holdout)) if holdout > 0 else 0
     held, fit = order[:n_held], order[n_held:]
 
+    def logits(rows: torch.Tensor) -> torch.Tensor:
+        scores = head(last[rows], cand[rows])
+        return scores if prior is None else scores + prior[rows]
+
     def held_loss() -> float:
         with torch.no_grad():
-            return F.cross_entropy(head(last[held], cand[held]), targets[held]).item()
+            return F.cross_entropy(logits(held), targets[held]).item()
 
     # AdamW with no decay is Adam, step for step; the decay is a knob of bench/stage2_head_probe.py (it did not
     # help there: the held-out share stops the fit within a few epochs, before a decay can act)
@@ -101,7 +107,7 @@ def fit_head(
     best_state, best_epoch = copy.deepcopy(head.state_dict()), 0
     for epoch in range(1, epochs + 1):
         for chunk in fit[torch.randperm(len(fit), generator=generator)].split(16):
-            loss = F.cross_entropy(head(last[chunk], cand[chunk]), targets[chunk])
+            loss = F.cross_entropy(logits(chunk), targets[chunk])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -144,7 +150,8 @@ def warm_up_head(
     last, cand = frozen_head_features(model, samples, batch_size, progress)
     targets = torch.as_tensor([s.target_pos for s in samples], device=last.device)
     feature_seconds = time.perf_counter() - started
-    figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout)
+    prior = model.cf_prior(samples)
+    figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout, prior=prior)
     return {
         "samples": len(samples),
         **figures,

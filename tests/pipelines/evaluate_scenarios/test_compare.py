@@ -116,3 +116,20 @@ def test_generate_mode_reports_the_papers_lenient_hit_beside_ours():
     values = metrics.set_index("metric")["value"]
     assert values["hit_at_1"] == 0.25 and values["hit_at_1_lenient"] == 0.75 and values["valid_ratio"] == 0.5
     assert "llm_only.overall.hit_at_1_lenient_ci_low" in flat
+
+
+@pytest.mark.parametrize(
+    ("floors", "message"),
+    [
+        ({"n_history": 10, "text_encoder": "embedded"}, "exactly the keys"),
+        ({"n_history": 0, "text_encoder": "embedded", "cf_text_weights": [0.0]}, "n_history"),
+        ({"n_history": 10, "text_encoder": "embedded", "cf_text_weights": ["a"]}, "list of numbers"),
+        ({"n_history": 10, "text_encoder": "embedded", "cf_text_weights": [-1.0]}, "weights >= 0"),
+    ],
+)
+def test_bad_floor_settings_name_the_key(floors, message):
+    from allmrec_pipeline.errors import ConfigError
+    from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import _floor_settings
+
+    with pytest.raises(ConfigError, match=message):
+        _floor_settings({"floors": floors})

@@ -99,6 +99,40 @@ def test_cold_items_take_the_text_path(stage1_catalog, split_tables):
         np.testing.assert_array_equal(joint.loc[item, "e"], text.loc[item, "q"])
 
 
+@pytest.mark.parametrize("max_count", [2, 5])
+def test_the_text_path_switches_at_the_configured_training_count(stage1_catalog, split_tables, max_count):
+    from allmrec_pipeline.pipelines.stage1.nodes import embed_items
+
+    joint, text = embed_items(
+        stage1_catalog.load("stage1_model"),
+        stage1_catalog.load("stage1_item_text_vectors"),
+        stage1_catalog.load("cf_model"),
+        split_tables["item_index"],
+        split_tables["item_popularity"],
+        {**STAGE1, "text_path_max_count": max_count},
+    )
+    counts = (
+        split_tables["item_popularity"]
+        .set_index("item_idx")["count"]
+        .reindex(joint["item_idx"], fill_value=0)
+        .to_numpy()
+    )
+    assert (counts > max_count).any() and ((counts > 0) & (counts <= max_count)).any()
+    np.testing.assert_array_equal(joint["path"].to_numpy() == "text", counts <= max_count)
+    joint, text = joint.set_index("item_idx"), text.set_index("item_idx")
+    for item in joint.index[joint["path"] == "text"][:5]:
+        np.testing.assert_array_equal(joint.loc[item, "e"], text.loc[item, "q"])
+    with pytest.raises(ConfigError, match="text_path_max_count"):
+        embed_items(
+            stage1_catalog.load("stage1_model"),
+            stage1_catalog.load("stage1_item_text_vectors"),
+            stage1_catalog.load("cf_model"),
+            split_tables["item_index"],
+            split_tables["item_popularity"],
+            {**STAGE1, "text_path_max_count": -1},
+        )
+
+
 def test_item_text_vectors_are_the_fine_tuned_sberts_encoding(stage1_catalog, split_tables):
     """embed_items reads the table stage-1 training built instead of encoding every item again."""
     n_items = len(split_tables["item_index"])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
@@ -41,6 +41,7 @@ MODELS = (
     "no_user",  # the stage-2 ablations (kedro run --pipeline ablations)
     "random_items",
     "titles_only",
+    "cf_skip",  # A-LLMRec whose head corrects the CF logits (a stage-2 variant, scored with the ablations)
 )
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
@@ -82,21 +83,21 @@ def _positive_or_null(params: dict[str, Any], key: str) -> int | None:
 
 
 def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
-    floors = params.get("floors") or {}
-    unknown = sorted(set(floors) - {"n_history", "text_encoder", "cf_text_weights"})
-    if unknown:
+    """``evaluate_scenarios.floors``, checked: every key present (the YAML is the one source of defaults)."""
+    floors = params.get("floors")
+    keys = {"n_history", "text_encoder", "cf_text_weights"}
+    if not isinstance(floors, dict) or set(floors) != keys:
+        given = sorted(floors) if isinstance(floors, dict) else floors
         raise ConfigError(
-            f"params 'evaluate_scenarios.floors' has unknown key(s) {unknown}: use n_history, text_encoder, "
-            "cf_text_weights"
+            f"params 'evaluate_scenarios.floors' must have exactly the keys {sorted(keys)}, got {given}"
         )
-    n_history = floors.get("n_history", 10)
+    n_history = floors["n_history"]
     if isinstance(n_history, bool) or not isinstance(n_history, int) or n_history < 1:
         raise ConfigError(
             f"params 'evaluate_scenarios.floors.n_history' must be a positive integer, got {n_history!r}"
         )
-    weights = floors.get("cf_text_weights", [0.0])
     try:
-        weights = [float(w) for w in weights]
+        weights = [float(w) for w in floors["cf_text_weights"]]
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"params 'evaluate_scenarios.floors.cf_text_weights' must be a list of numbers: {exc}"
@@ -105,11 +106,7 @@ def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             "params 'evaluate_scenarios.floors.cf_text_weights' must be a non-empty list of weights >= 0"
         )
-    return {
-        "n_history": n_history,
-        "text_encoder": floors.get("text_encoder", "embedded"),
-        "weights": weights,
-    }
+    return {"n_history": n_history, "text_encoder": str(floors["text_encoder"]), "weights": weights}
 
 
 def encode_item_titles(
@@ -277,7 +274,8 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
         if not llm_models:
             continue
         subset = _llm_rows(rows, scenario, max_llm_rows, seed)
-        samples = row_samples(subset, user_vectors(backbone, list(subset["history"]), domain.cf_table))
+        users = user_vectors(backbone, list(subset["history"]), domain.cf_table)
+        samples = row_samples(subset, users, scorers.score_cf(backbone, subset, domain).scores)
         for name in llm_models:
             recommender = _recommender(
                 name,
@@ -559,7 +557,7 @@ def compare_models(
 
 def write_report(
     scenario_metrics: pd.DataFrame, paired_differences: pd.DataFrame, predictions: pd.DataFrame, dataset: str
-) -> tuple[str, dict[str, plt.Figure]]:
+) -> tuple[str, dict[str, Figure]]:
     """The markdown report (Hit@1 with its interval and row count; the paired differences against ``cf`` and
     the best floor; the random floor named) and one bar chart per scenario."""
     n_candidates = int(predictions["candidates"].map(len).max())
@@ -567,7 +565,7 @@ def write_report(
     markdown = "\n".join(
         [
             report.markdown_table(scenario_metrics, "hit_at_1", n_candidates, title),
-            report.paired_tables(paired_differences, "hit_at_1"),
+            report.paired_tables(paired_differences, "hit_at_1", list(dict.fromkeys(predictions["model"]))),
         ]
     )
     return markdown, report.bar_charts(scenario_metrics, "hit_at_1", n_candidates)

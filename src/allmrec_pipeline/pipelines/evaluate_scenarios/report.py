@@ -3,11 +3,8 @@ paired-difference tables (each model against ``cf`` and against the scenario's b
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
 
 
 def markdown_table(scenario_metrics: pd.DataFrame, metric: str, n_candidates: int, title: str) -> str:
@@ -46,9 +43,9 @@ def _signed(value: float) -> str:
     return f"{value:+.3f}".replace("-", "−")
 
 
-def paired_tables(paired: pd.DataFrame, metric: str) -> str:
+def paired_tables(paired: pd.DataFrame, metric: str, models: list[str] | None = None) -> str:
     """Two tables, models × scenarios: ``difference [ci_low, ci_high] (n)`` against ``cf`` and against the best
-    floor, a difference whose interval excludes 0 in bold."""
+    floor, a difference whose interval excludes 0 in bold; rows in the order of ``models`` when given."""
     rows = paired[paired["metric"] == metric]
     lines = [
         f"## Paired differences in {metric}",
@@ -70,8 +67,11 @@ def paired_tables(paired: pd.DataFrame, metric: str) -> str:
             "| model | " + " | ".join(header) + " |",
             "|---|" + "---|" * len(scenarios),
         ]
-        for model, group in part.groupby("model", sort=False):
-            cells = group.set_index("scenario")
+        order = [m for m in (models or []) if m in set(part["model"])] + [
+            m for m in dict.fromkeys(part["model"]) if m not in (models or [])
+        ]
+        for model in order:
+            cells = part[part["model"] == model].set_index("scenario")
             texts = []
             for scenario in scenarios:
                 if scenario not in cells.index:
@@ -87,12 +87,14 @@ def paired_tables(paired: pd.DataFrame, metric: str) -> str:
     return "\n".join(lines)
 
 
-def bar_charts(scenario_metrics: pd.DataFrame, metric: str, n_candidates: int) -> dict[str, plt.Figure]:
+def bar_charts(scenario_metrics: pd.DataFrame, metric: str, n_candidates: int) -> dict[str, Figure]:
     """One figure per scenario: the metric per model with its interval, and the random floor."""
     figures = {}
     rows = scenario_metrics[scenario_metrics["metric"] == metric]
     for scenario, group in rows.groupby("scenario", sort=False):
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(group)), 3.6))
+        # a bare Figure, not pyplot: no global backend is switched, so a notebook keeps its inline plots
+        fig = Figure(figsize=(max(6.0, 0.75 * len(group)), 3.6))
+        ax = fig.subplots()
         errors = [group["value"] - group["ci_low"], group["ci_high"] - group["value"]]
         ax.bar(group["model"], group["value"], yerr=errors, capsize=4, color="#4C72B0")
         if metric == "hit_at_1":

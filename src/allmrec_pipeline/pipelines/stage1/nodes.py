@@ -207,13 +207,19 @@ def embed_items(
     cf_model: Checkpoint,
     item_index: pd.DataFrame,
     item_popularity: pd.DataFrame,
+    stage1: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``joint_item_embeddings(item_idx, e, path)`` and ``text_item_embeddings(item_idx, q)`` for every item.
 
-    An item without training interactions has an untrained CF embedding, so its joint embedding takes the text
-    path, ``q_i``; ``path`` says which (``cf`` or ``text``). The item texts' SBERT vectors come from stage-1
-    training, which encoded every item with the final SBERT.
+    An item with at most ``stage1.text_path_max_count`` training interactions (0: none) has an untrained or
+    barely trained CF embedding, so its joint embedding takes the text path, ``q_i``; ``path`` says which
+    (``cf`` or ``text``). Stage 2 trains and evaluation scores on this one table, so the switch holds for
+    both. The item texts' SBERT vectors come from stage-1 training, which encoded every item with the final
+    SBERT.
     """
+    max_count = stage1.get("text_path_max_count")
+    if isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0:
+        raise ConfigError(f"params 'stage1.text_path_max_count' must be an integer >= 0, got {max_count!r}")
     backbone = load_backbone(cf_model, expected_n_items=len(item_index))
     alignment = load_alignment(stage1_model, backbone.hidden_size)
     vectors = load_item_text_vectors(stage1_item_text_vectors, len(item_index))
@@ -221,7 +227,7 @@ def embed_items(
     q = alignment.text_embeddings(vectors[1:])  # (N, d'); row 0 is padding
     e = alignment.joint_embeddings(backbone.item_embeddings.detach()[1:])  # (N, d')
     counts = item_popularity.set_index("item_idx")["count"].reindex(idx.numpy(), fill_value=0).to_numpy()
-    text_path = torch.from_numpy(counts == 0)
+    text_path = torch.from_numpy(counts <= max_count)
     joint = torch.where(text_path.unsqueeze(1), q, e)
     logger.info(
         "Joint embeddings: %d items by the CF path, %d by the text path",
@@ -232,7 +238,7 @@ def embed_items(
         {
             "item_idx": idx.numpy().astype(np.int32),
             "e": list(joint.numpy().astype(np.float32)),
-            "path": np.where(counts == 0, "text", "cf"),
+            "path": np.where(text_path.numpy(), "text", "cf"),
         }
     )
     text_table = pd.DataFrame(
@@ -253,7 +259,7 @@ def embed_foreign_items(
 
     The backbone never saw these items, so they have no CF embedding of their own. The stand-in lives in the
     backbone's item space: a history of foreign items through the frozen backbone gives a user representation,
-    and ``q_i`` plays ``e_i``'s part in the prompt (see the README, "Cross-domain").
+    and ``q_i`` plays ``e_i``'s part in the prompt (see docs/pipelines.md, "Cross-domain").
     """
     if not enabled:
         return pd.DataFrame({"item_idx": pd.Series(dtype="int32"), "q": [], "cf_stand_in": []})

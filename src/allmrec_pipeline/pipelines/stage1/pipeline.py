@@ -35,6 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "cf_model": "cf_model",
                     "item_index": "item_index",
                     "item_popularity": "item_popularity",
+                    "stage1": "params:stage1",
                 },
                 outputs=["joint_item_embeddings", "text_item_embeddings"],
                 name="embed_items",

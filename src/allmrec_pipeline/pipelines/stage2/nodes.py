@@ -83,19 +83,37 @@ def user_vectors(backbone, histories: list, item_table: torch.Tensor | None = No
     )
 
 
-def row_samples(rows: pd.DataFrame, users: torch.Tensor) -> list[Sample]:
-    """Samples of frozen evaluation rows (candidates as stored, target located) with their user vectors."""
+def row_samples(rows: pd.DataFrame, users: torch.Tensor, cf_scores: np.ndarray | None = None) -> list[Sample]:
+    """Samples of frozen evaluation rows (candidates as stored, target located) with their user vectors and,
+    when given, the CF model's logits of their candidates ``(R, C)`` (what ``cf_skip`` adds to)."""
+    logits = (
+        [None] * len(rows)
+        if cf_scores is None
+        else [torch.as_tensor(r, dtype=torch.float32) for r in cf_scores]
+    )
     return [
         Sample(
             vector,
             list(map(int, history)),
             list(map(int, cands)),
             int(np.flatnonzero(np.asarray(cands) == target)[0]),
+            cf,
         )
-        for vector, history, cands, target in zip(
-            users, rows["history"], rows["candidates"], rows["target_item_idx"], strict=True
+        for vector, history, cands, target, cf in zip(
+            users, rows["history"], rows["candidates"], rows["target_item_idx"], logits, strict=True
         )
     ]
+
+
+@torch.no_grad()
+def cf_logits(
+    backbone, users: torch.Tensor, candidates: list, item_table: torch.Tensor | None = None
+) -> np.ndarray:
+    """The frozen backbone's scores ``(R, C)`` of each row's candidates (``item_table``: stand-ins for foreign
+    items)."""
+    table = backbone.item_embeddings if item_table is None else item_table
+    index = torch.as_tensor(np.asarray([list(c) for c in candidates], dtype=np.int64))
+    return backbone.score_vectors(users, table[index]).float().numpy()
 
 
 def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
@@ -135,6 +153,11 @@ def _training_samples(train_sequences, sequences, backbone, n_items, config: Sta
             order = rng.permutation(len(candidates))
             candidates = [candidates[i] for i in order]
             samples.append(Sample(vector, history.tolist(), candidates, int(np.flatnonzero(order == 0)[0])))
+        logits = cf_logits(
+            backbone, torch.stack([s.user_vector for s in samples]), [s.candidates for s in samples]
+        )
+        for sample, row in zip(samples, logits, strict=True):
+            sample.cf_scores = torch.from_numpy(row)
         return samples
 
     return make_samples, len(users)
@@ -228,7 +251,10 @@ def train_projectors(
         (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
     ]
     valid_rows = valid_rows.head(training.max_valid_rows)
-    valid = row_samples(valid_rows, user_vectors(backbone, list(valid_rows["history"])))
+    valid_users = user_vectors(backbone, list(valid_rows["history"]))
+    valid = row_samples(
+        valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"]))
+    )
     logger.info(
         "Stage 2 %s (%s, %s): %d training users, %d validation rows",
         variant,

@@ -1,0 +1,176 @@
+"""Stage-2 variants against cf and the text floors on the same validation rows, with paired differences.
+
+Each variant (an entry of ``stage2.variants``, e.g. ``a_llmrec`` or ``cf_skip``) is trained by the pipeline's
+own node, ``train_projectors``, with the run's parameters (``conf/base`` + ``conf/local`` + ``--params``), then
+scored on seeded ``overall`` *validation* rows (so no choice is made on test rows), beside ``cf``,
+``text_overlap`` and ``cf_text`` (at the weight ``choose_cf_text_weight`` picks) on the same rows. Every model
+is compared with ``cf`` and with the best of the two floors by a paired bootstrap. ``--cold-max-count N`` also
+reports the rows whose target has at most N training interactions (a cold-item view of the same rows).
+
+Inputs come from the latest run through a KedroSession and the catalog (``make run`` first):
+
+    python bench/stage2_variants.py --variants a_llmrec,cf_skip --rows 300
+    python bench/stage2_variants.py --variants cf_skip --params stage2.training.max_train_users=400
+
+Prints one JSON line; ``--out`` also writes it to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import run_catalog
+
+from allmrec_pipeline import metrics, text_floors
+from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
+from allmrec_pipeline.llm.training import candidate_scores
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import choose_cf_text_weight
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_text_overlap
+from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
+from allmrec_pipeline.pipelines.stage2.nodes import (
+    item_table,
+    item_titles,
+    load_llm,
+    row_samples,
+    train_projectors,
+    user_vectors,
+    variant_params,
+)
+
+
+def _per_row(scores: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+    target_scores = scores[np.arange(len(scores)), targets]
+    return metrics.per_row_metrics(
+        *metrics.target_rank_counts(scores, target_scores), ("hit_at_1", "ndcg_at_10")
+    )
+
+
+def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: int) -> dict:
+    """Each model's Hit@1 and NDCG@10 on the kept rows, and its paired differences to cf and the best floor."""
+    out = {}
+    floors = {m: per_row[m]["hit_at_1"][keep].mean() for m in ("text_overlap", "cf_text")}
+    best_floor = max(floors, key=floors.get)
+    for model, values in per_row.items():
+        entry = {
+            metric: {
+                "value": float(v[keep].mean()),
+                "ci": metrics.interval(metric, v[keep], 1000, 0.95, seed),
+                "n": int(keep.sum()),
+            }
+            for metric, v in values.items()
+        }
+        for reference in ("cf", best_floor):
+            if reference != model:
+                entry[f"minus_{reference}"] = {
+                    metric: metrics.paired_bootstrap(
+                        v[keep], per_row[reference][metric][keep], 1000, 0.95, seed
+                    )
+                    for metric, v in values.items()
+                }
+        out[model] = entry
+    return {"best_floor": best_floor, "models": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="a_llmrec,cf_skip", help="comma-separated stage2.variants keys")
+    parser.add_argument("--rows", type=int, default=300, help="seeded overall validation rows")
+    parser.add_argument(
+        "--cold-max-count", type=int, default=5, help="cold view: targets with <= N interactions"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
+    parser.add_argument("--out", type=Path, help="also write the JSON line here")
+    args = parser.parse_args()
+
+    catalog, runtime = run_catalog(args.params)
+    load = catalog.load
+    stage2, seed = load("params:stage2"), int(load("params:seed"))
+    item_index, items, candidates = load("item_index"), load("items"), load("eval_candidates")
+    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+    rows = rows.reset_index(drop=True)
+    if len(rows) > args.rows:
+        pick = rng_for(args.seed, "bench/stage2_variants").choice(len(rows), args.rows, replace=False)
+        rows = rows.iloc[np.sort(pick)].reset_index(drop=True)
+    backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
+    domain = Domain(titles=item_titles(items, item_index))
+    targets = np.array(
+        [list(c).index(t) for c, t in zip(rows["candidates"], rows["target_item_idx"], strict=True)]
+    )
+    cf = score_cf(backbone, rows, domain).scores
+    overlap = score_text_overlap(
+        rows, domain, load("params:evaluate_scenarios")["floors"]["n_history"]
+    ).scores
+    choice, _ = choose_cf_text_weight(
+        load("cf_model"), candidates, items, item_index, load("params:evaluate_scenarios")
+    )
+    per_row = {
+        "cf": _per_row(cf, targets),
+        "text_overlap": _per_row(overlap, targets),
+        "cf_text": _per_row(text_floors.fuse(cf, overlap, choice["weight"]), targets),
+    }
+    users = user_vectors(backbone, list(rows["history"]))
+    samples = row_samples(rows, users, cf)
+    _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
+    training = {}
+    for variant in args.variants.split(","):
+        started = time.perf_counter()
+        checkpoint, curves, report = train_projectors(
+            load("cf_model"),
+            load("joint_item_embeddings"),
+            load("train_sequences"),
+            load("sequences"),
+            candidates,
+            item_index,
+            items,
+            stage2,
+            load("params:llms"),
+            load("params:llm"),
+            load("params:dataset"),
+            seed,
+            variant=variant,
+        )
+        seconds = time.perf_counter() - started
+        table = item_table(
+            variant_params(stage2, variant)["item_source"], load("joint_item_embeddings"), backbone
+        )
+        recommender = recommender_from_checkpoint(checkpoint, model, tokenizer, table, domain.titles)
+        started = time.perf_counter()
+        per_row[variant] = _per_row(candidate_scores(recommender, samples, 4, desc=variant), targets)
+        training[variant] = {
+            "train_seconds": seconds,
+            "score_seconds_per_row": (time.perf_counter() - started) / len(samples),
+            "training_users": report["training_users"],
+            "head_warmup": report["head_warmup"],
+        }
+    counts = np.zeros(len(item_index) + 1)
+    popularity = load("item_popularity")
+    counts[popularity["item_idx"].to_numpy()] = popularity["count"].to_numpy()
+    cold = counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count
+    line = json.dumps(
+        {
+            "bench": "stage2_variants",
+            "rows": len(rows),
+            "split": "valid",
+            "params": runtime,
+            "cf_text_weight": choice["weight"],
+            "training": training,
+            "all_rows": _report(per_row, np.ones(len(rows), dtype=bool), args.seed),
+            f"cold_targets_le_{args.cold_max_count}": _report(per_row, cold, args.seed)
+            if cold.sum()
+            else None,
+        },
+        default=float,
+    )
+    print(line)
+    if args.out:
+        args.out.write_text(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
