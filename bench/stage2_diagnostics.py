@@ -31,9 +31,7 @@ def _hit(backbone, samples) -> tuple:
     with torch.no_grad():
         sc = backbone.score_vectors(users, backbone.item_embeddings[cands]).float().numpy()
     t = np.array([s.target_pos for s in samples])
-    v = metrics.per_row_metrics(*metrics.target_rank_counts(sc, sc[np.arange(len(t)), t]), ("hit_at_1",))[
-        "hit_at_1"
-    ]
+    v = metrics.scores_per_row(sc, t, ("hit_at_1",))["hit_at_1"]
     return float(v.mean()), metrics.wilson_ci(v), len(v)
 
 

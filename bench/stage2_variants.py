@@ -44,10 +44,7 @@ from allmrec_pipeline.pipelines.stage2.nodes import (
 
 
 def _per_row(scores: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
-    target_scores = scores[np.arange(len(scores)), targets]
-    return metrics.per_row_metrics(
-        *metrics.target_rank_counts(scores, target_scores), ("hit_at_1", "ndcg_at_10")
-    )
+    return metrics.scores_per_row(scores, targets, ("hit_at_1", "ndcg_at_10"))
 
 
 def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: int) -> dict:

@@ -111,9 +111,7 @@ def main() -> None:
     for title_format, rule in variants:
         variant = f"{title_format}:{rule}"
         scores = sums[title_format] / (sums[f"{title_format}/lengths"] if rule == "mean" else 1.0)
-        values = metrics.per_row_metrics(
-            *metrics.target_rank_counts(scores, scores[np.arange(len(samples)), targets])
-        )
+        values = metrics.scores_per_row(scores, targets)
         per_row[variant] = values
         summary = metrics.summarize({k: values[k] for k in ("hit_at_1", "ndcg_at_10")}, 1000, 0.95, args.seed)
         results[variant] = {**summary, "seconds_per_row": seconds[title_format] / len(samples)}

@@ -69,6 +69,16 @@ def per_row_metrics(
     return out
 
 
+def scores_per_row(
+    scores: np.ndarray, target_pos: np.ndarray, names: tuple[str, ...] = tuple(METRICS)
+) -> dict[str, np.ndarray]:
+    """Each metric per row from candidate scores ``(R, C)`` and each row's target column ``(R,)``."""
+    scores = np.asarray(scores)
+    target_pos = np.asarray(target_pos)
+    target_scores = scores[np.arange(len(scores)), target_pos]
+    return per_row_metrics(*target_rank_counts(scores, target_scores), names)
+
+
 def bootstrap_ci(
     values: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:

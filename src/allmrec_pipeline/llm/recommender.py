@@ -28,6 +28,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
 from allmrec_pipeline.models.projectors import CandidateHead, Projector
+from allmrec_pipeline.text_floors import zscore_rows
 
 from .layers import checked_layer_count, first_layers
 from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
@@ -202,10 +203,8 @@ class SoftPromptRecommender(nn.Module):
             return None
         if any(s.cf_scores is None for s in samples):
             raise ValueError("cf_skip needs every sample's cf_scores (the CF logits of its candidates)")
-        logits = torch.stack([s.cf_scores.float() for s in samples]).to(self.device)  # (B, C)
-        centred = logits - logits.mean(dim=1, keepdim=True)
-        spread = logits.std(dim=1, unbiased=False, keepdim=True)
-        return torch.where(spread > 0, centred / spread.clamp(min=1e-12), torch.zeros_like(centred))
+        logits = torch.stack([s.cf_scores.float() for s in samples]).numpy()  # (B, C)
+        return torch.from_numpy(zscore_rows(logits)).float().to(self.device)
 
     def head_scores(self, samples: list[Sample]) -> torch.Tensor:
         """``embedding_head`` scores ``(B, C)``: one forward pass for the batch (plus the CF prior with

@@ -178,7 +178,7 @@ def choose_cf_text_weight(
     by_weight = {}
     for weight in settings["weights"]:
         fused = text_floors.fuse(cf, overlap, weight)
-        by_weight[weight] = float(_hit_per_row(fused, targets).mean())
+        by_weight[weight] = float(metrics.scores_per_row(fused, targets, ("hit_at_1",))["hit_at_1"].mean())
     best = max(by_weight, key=lambda w: (by_weight[w], -settings["weights"].index(w)))  # first on ties
     logger.info(
         "cf_text: weight %s chosen on %d validation rows (Hit@1 by weight: %s)",
@@ -192,13 +192,6 @@ def choose_cf_text_weight(
         "valid_hit_at_1_by_weight": {str(w): h for w, h in by_weight.items()},
     }
     return choice, {"weight": best, "valid_hit_at_1": by_weight[best]}
-
-
-def _hit_per_row(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    target_scores = scores[np.arange(len(scores)), targets]
-    return metrics.per_row_metrics(*metrics.target_rank_counts(scores, target_scores), ("hit_at_1",))[
-        "hit_at_1"
-    ]
 
 
 def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
@@ -274,8 +267,11 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
         if not llm_models:
             continue
         subset = _llm_rows(rows, scenario, max_llm_rows, seed)
+        positions = np.searchsorted(
+            rows["row"].to_numpy(), subset["row"].to_numpy()
+        )  # rows are sorted by row
         users = user_vectors(backbone, list(subset["history"]), domain.cf_table)
-        samples = row_samples(subset, users, scorers.score_cf(backbone, subset, domain).scores)
+        samples = row_samples(subset, users, floors.cf.scores[positions])  # cf's logits: what cf_skip adds to
         for name in llm_models:
             recommender = _recommender(
                 name,
@@ -449,13 +445,7 @@ def _per_row(group: pd.DataFrame) -> dict[str, np.ndarray]:
         if "hit_lenient" in group and group["hit_lenient"].notna().all():
             per_row["hit_at_1_lenient"] = group["hit_lenient"].astype(float).to_numpy()
         return per_row
-    scores = np.stack(group["scores"].to_numpy())
-    targets = np.array(
-        [list(c).index(t) for c, t in zip(group["candidates"], group["target_item_idx"], strict=True)]
-    )
-    return metrics.per_row_metrics(
-        *metrics.target_rank_counts(scores, scores[np.arange(len(group)), targets])
-    )
+    return metrics.scores_per_row(np.stack(group["scores"].to_numpy()), scorers.target_positions(group))
 
 
 def summarize_scenarios(

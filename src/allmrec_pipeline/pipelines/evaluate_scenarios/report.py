@@ -67,10 +67,8 @@ def paired_tables(paired: pd.DataFrame, metric: str, models: list[str] | None = 
             "| model | " + " | ".join(header) + " |",
             "|---|" + "---|" * len(scenarios),
         ]
-        order = [m for m in (models or []) if m in set(part["model"])] + [
-            m for m in dict.fromkeys(part["model"]) if m not in (models or [])
-        ]
-        for model in order:
+        present = set(part["model"])
+        for model in (m for m in (models or list(dict.fromkeys(part["model"]))) if m in present):
             cells = part[part["model"] == model].set_index("scenario")
             texts = []
             for scenario in scenarios:
