@@ -85,6 +85,7 @@ def main() -> None:
             "use_user": False,
             "item_tokens": "none",
             "objective": "lm",
+            "cf_skip": False,
             "title_format": title_format,
         }
         recommender = build_recommender(

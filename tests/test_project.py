@@ -11,6 +11,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -25,12 +26,12 @@ def _runs(project: Path) -> pd.DataFrame:
     return mlflow.search_runs(experiment_names=["allmrec_pipeline"])
 
 
-def _run(project: Path, pipeline: str, runtime_params: dict | None = None) -> None:
+def _run(project: Path, pipeline: str, runtime_params: dict | None = None, env: str | None = None) -> None:
     bootstrap_project(project)
     cwd = Path.cwd()
     os.chdir(project)  # relative catalog paths (data/...) resolve against the working directory
     try:
-        with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
+        with KedroSession.create(project_path=project, runtime_params=runtime_params, env=env) as session:
             session.run(pipeline_name=pipeline)
     finally:
         os.chdir(cwd)
@@ -140,15 +141,22 @@ def _tiny_llm_dir(root: Path) -> Path:
 
 def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     llm_dir = _tiny_llm_dir(project_copy)
+    tiny = (
+        "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
+        "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
+        "    frozen_text_epochs: 1\n"
+        f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
+        "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
+        "evaluate_scenarios:\n  max_llm_rows: 10\n  bootstrap_resamples: 100\n"
+    )
     with (project_copy / "conf/local/parameters.yml").open("a") as file:
-        file.write(
-            "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
-            "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
-            "    frozen_text_epochs: 1\n"
-            f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
-            "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
-            "evaluate_scenarios:\n  max_llm_rows: 10\n  bootstrap_resamples: 100\n"
-        )
+        file.write(tiny)
+    # `make baselines` runs the env `baselines`, which reads no conf/local: the tiny settings go there too
+    baselines_file = project_copy / "conf/baselines/parameters.yml"
+    shipped = yaml.safe_load(baselines_file.read_text())["evaluate_scenarios"]["models"]
+    baselines_file.write_text(
+        tiny.replace("evaluate_scenarios:\n", f"evaluate_scenarios:\n  models: [{', '.join(shipped)}]\n")
+    )
     _run(project_copy, "__default__", {"llm": "tiny"})
 
     runs = _runs(project_copy)
@@ -162,8 +170,10 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert len(client.get_metric_history(run["run_id"], "stage1.alignment_recall_at_10")) == 2
     assert run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
-    models = ("cf", "popularity", "text_overlap", "text_cosine", "cf_text", "llm_only", "a_llmrec")
-    for model in (*models, "a_llmrec_sbert", "mlp_llm"):
+    models = ("cf", "popularity", "text_overlap", "text_cosine", "cf_text", "a_llmrec")
+    baselines = ("llm_only", "a_llmrec_sbert", "mlp_llm")  # the paper's LLM baselines: `make baselines`
+    assert not any(f"metrics.{m}.overall.hit_at_1" in runs.columns for m in baselines)
+    for model in models:
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
             if model != "cf":
@@ -223,11 +233,21 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     runs = _runs(project_copy)
     assert len(runs) == 2
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
-    for model in ("a_llmrec", "no_user", "random_items", "titles_only", "cf_skip"):
+    for model in ("a_llmrec", "no_user", "random_items", "titles_only", "no_cf_skip"):
         assert f"metrics.ablation.{model}.overall.hit_at_1" in runs.columns, model
         assert f"metrics.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
         assert not pd.isna(ablation_run[f"metrics.ablation.{model}.cold_item.hit_at_1"]), model
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
+
+    # the paper's LLM baselines: `make baselines`, their own run over the same trained models and rows
+    _run(project_copy, "evaluate_scenarios", {"llm": "tiny"}, env="baselines")
+    runs = _runs(project_copy)
+    assert len(runs) == 3
+    baseline_run = runs[~runs["run_id"].isin([run["run_id"], ablation_run["run_id"]])].iloc[0]
+    for model in (*models, *baselines):
+        for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
+            assert not pd.isna(baseline_run[f"metrics.{model}.{scenario}.hit_at_1"]), (model, scenario)
+    assert not pd.isna(baseline_run["metrics.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
 
 
 def test_failing_run_ends_failed(project_copy):
@@ -264,7 +284,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_no_user",
         "train_projectors_random_items",
         "train_projectors_titles_only",
-        "train_projectors_cf_skip",
+        "train_projectors_no_cf_skip",
         "evaluate_ablations",
         "summarize_ablations",
         "compare_ablations",

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm, resolve_dtype
-from allmrec_pipeline.llm.prompt import PromptTemplate
+from allmrec_pipeline.llm.prompt import PromptTemplate, tokenize_prompt
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, module_checkpoint
 from allmrec_pipeline.models.projectors import CandidateHead
@@ -407,3 +407,26 @@ def test_a_head_layer_outside_the_llm_is_a_clear_error(layer):
         ValueError, match=rf"head_layer must be between 1 and the LLM's 2 layers, not {layer}"
     ):
         recommender("embedding_head", head_layer=layer)
+
+
+def test_head_reads_titles_averages_the_hidden_states_over_each_title_s_tokens():
+    model = recommender("embedding_head", head_reads="titles").eval()
+    batch = samples(3)
+    query, keys = model.head_features(batch)
+    prompts = model.prompts(batch)
+    with torch.no_grad():
+        hidden = model.llm.base_model(**prompts.model_inputs()).last_hidden_state.float()
+    for row, (positions, sample) in enumerate(zip(prompts.positions, batch, strict=True)):
+        alone = tokenize_prompt(model.tokenizer, model.render(sample))  # unpadded: positions from 0
+        for soft, item in zip(alone.positions["candidate"], sample.candidates, strict=True):
+            title = alone.input_ids[soft - model.title_spans["candidate"][item] : soft]
+            assert title == model.tokenizer(f'"{model.titles[item]}"', add_special_tokens=False)["input_ids"]
+        means = []
+        for col, (soft, item) in enumerate(zip(positions["candidate"], sample.candidates, strict=True)):
+            n = model.title_spans["candidate"][item]
+            torch.testing.assert_close(keys[row, col], hidden[row, soft - n : soft].mean(0))
+        for soft, item in zip(positions["history"], sample.history, strict=True):
+            means.append(hidden[row, soft - model.title_spans["history"][item] : soft].mean(0))
+        torch.testing.assert_close(query[row], torch.stack(means).mean(0))
+    with pytest.raises(ValueError, match="head_reads"):
+        recommender("embedding_head", head_reads="middle")

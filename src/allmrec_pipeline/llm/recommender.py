@@ -37,6 +37,7 @@ from .scoring import score_continuations
 OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
 TITLE_FORMATS = ("quoted", "plain")
+HEAD_READS = ("soft_tokens", "titles")
 
 
 @dataclass
@@ -62,6 +63,10 @@ class Stage2Config:
     head_layer: int | None = None  # (int|null) embedding_head: read the hidden states after this many decoder
     # layers, the rest not run; null: all of them (the last hidden state)
     cf_skip: bool = False  # (bool) embedding_head: score = z(CF logits) + the head's correction (starts at 0)
+    # (str) embedding_head: what the head compares. soft_tokens: the last prompt position against each candidate's
+    # [CandidateEmb] position | titles: the mean over the history titles' tokens against the mean over each
+    # candidate title's tokens (the LLM's reading of the titles in context)
+    head_reads: str = "soft_tokens"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,9 +104,11 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"unknown item_tokens {config.item_tokens!r}: use one of {ITEM_TOKENS}")
         if config.title_format not in TITLE_FORMATS:
             raise ValueError(f"unknown title_format {config.title_format!r}: use one of {TITLE_FORMATS}")
+        if config.head_reads not in HEAD_READS:
+            raise ValueError(f"unknown head_reads {config.head_reads!r}: use one of {HEAD_READS}")
         if config.cf_skip and config.objective != "embedding_head":
             raise ValueError(
-                "cf_skip needs the embedding_head objective (the CF logits are added to its scores)"
+                "cf_skip needs the embedding_head objective (the CF logits are added to its scores): set cf_skip to false"
             )
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
@@ -129,6 +136,18 @@ class SoftPromptRecommender(nn.Module):
             tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_title_tokens] for t in titles
         ]
         self.titles = [tokenizer.decode(ids).strip() for ids in self.title_ids]
+        # head_reads titles: an item's title tokens in the prompt are the last this many before its soft token (the
+        # item as the template writes it, e.g. '"Title"', tokenized alone), by placeholder kind and item index
+        self.title_spans = {
+            kind: [
+                len(tokenizer(text.format(title=t), add_special_tokens=False)["input_ids"])
+                for t in self.titles
+            ]
+            for kind, text in (
+                ("history", template.history_item.replace(HISTORY, "")),
+                ("candidate", template.candidate_item.replace(CANDIDATE, "")),
+            )
+        }
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         self.answer_ids = [
             tokenizer(" " + self.answer_text(t), add_special_tokens=False)["input_ids"] + eos
@@ -185,16 +204,33 @@ class SoftPromptRecommender(nn.Module):
         return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
 
     def head_features(self, samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The head's inputs from one forward pass: the last prompt position's hidden state ``(B, H)`` and
-        the hidden states at the candidates' soft tokens ``(B, C, H)``."""
+        """The head's inputs from one forward pass, ``(B, H)`` and ``(B, C, H)`` (``head_reads``): the last prompt
+        position's hidden state and each candidate's at its soft token, or the mean hidden state over the history
+        titles' tokens and each candidate's over its title's tokens."""
         if self.config.item_tokens == "none":
             raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         batch = self.prompts(samples)
         # the transformer without its LM head: no (L, vocabulary) logits are ever computed
         with first_layers(self.llm, self.config.head_layer):
             hidden = self.llm.base_model(**batch.model_inputs()).last_hidden_state.float()  # (B, L, H)
-        cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
-        return hidden[:, -1], cand
+        if self.config.head_reads == "soft_tokens":
+            cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
+            return hidden[:, -1], cand
+        queries, keys = [], []
+        for row, (pos, sample) in enumerate(zip(batch.positions, samples, strict=True)):
+            history = sample.history[-self.config.n_history :]
+            queries.append(self._title_means(hidden[row], "history", pos["history"], history).mean(0))
+            keys.append(self._title_means(hidden[row], "candidate", pos["candidate"], sample.candidates))
+        return torch.stack(queries), torch.stack(keys)
+
+    def _title_means(
+        self, hidden: torch.Tensor, kind: str, soft_positions: list[int], items: list[int]
+    ) -> torch.Tensor:
+        """``(n, H)``: each item's mean hidden state over its title's tokens, which end just before its soft token."""
+        spans = self.title_spans[kind]
+        return torch.stack(
+            [hidden[p - spans[i] : p].mean(0) for p, i in zip(soft_positions, items, strict=True)]
+        )
 
     def cf_prior(self, samples: list[Sample]) -> torch.Tensor | None:
         """``cf_skip``: each sample's CF logits z-scored over its candidates ``(B, C)`` (a constant row gives

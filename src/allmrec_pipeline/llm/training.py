@@ -26,6 +26,11 @@ class Stage2TrainingConfig:
     grad_accumulation: int = 1  # (int) forward passes per optimizer step
     lr: float = 1e-4  # (float) Adam learning rate
     max_train_users: int | None = None  # (int|null) seeded cap on training users (CPU budget); null: all
+    # (str) each training sample's target: held_out: the item after the user's training sequence, which the CF
+    # model never trained on (users of the frozen validation rows left out) | last_training_item: the last item
+    # of the training sequence, which the CF model has fitted (its x_u is then far more often right than on new
+    # rows)
+    targets: str = "held_out"
     n_negatives: int = (
         19  # (int) uniformly sampled never-touched items per training sample, re-drawn each epoch
     )
@@ -33,6 +38,9 @@ class Stage2TrainingConfig:
     # (int) embedding_head: epochs of fitting the head alone on frozen features of the first epoch's samples
     # before joint training (one extra forward pass per sample); 0: off
     head_warmup_epochs: int = 0
+    # (int|null) embedding_head: training users whose frozen features the warm-up fits the head on (one forward
+    # pass each, no backward); null: the joint training's users
+    head_warmup_users: int | None = None
     # (float|null) embedding_head: the head's learning rate in joint training; 0 keeps the (warmed-up) head
     # fixed while the projectors learn to feed it; null: lr
     head_lr: float | None = None
@@ -189,7 +197,9 @@ def train_stage2(
 
     Args:
         model: The recommender (frozen LLM inside).
-        make_samples: ``epoch -> samples`` (negatives re-drawn each epoch by the caller's seeded generator).
+        make_samples: ``epoch -> samples`` (negatives re-drawn each epoch by the caller's seeded generator), in a
+            seeded random order: joint training takes the first ``max_train_users``, the head's warm-up the first
+            ``head_warmup_users``.
         valid: Frozen validation samples.
         config: Loop settings.
         seed: Seeds the projectors' dropout-free init order and the batch order.
@@ -215,7 +225,7 @@ def train_stage2(
     if config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
             model,
-            make_samples(1),
+            make_samples(1)[: config.head_warmup_users],
             config.head_warmup_epochs,
             config.lr,
             seed,
@@ -224,7 +234,7 @@ def train_stage2(
         )
     best_score, best_state = float("-inf"), None
     for epoch in range(1, config.epochs + 1):
-        samples = make_samples(epoch)
+        samples = make_samples(epoch)[: config.max_train_users]
         order = torch.randperm(len(samples), generator=generator).tolist()
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         model.train()

@@ -41,9 +41,9 @@ MODELS = (
     "no_user",  # the stage-2 ablations (kedro run --pipeline ablations)
     "random_items",
     "titles_only",
-    "cf_skip",  # A-LLMRec whose head corrects the CF logits (a stage-2 variant, scored with the ablations)
+    "no_cf_skip",  # A-LLMRec's head alone, without the CF logits it corrects (scored with the ablations)
 )
-LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm"}
+LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm", "cf_skip": False}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
 
 

@@ -123,15 +123,47 @@ def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
     )
 
 
-def _training_samples(train_sequences, sequences, backbone, n_items, config: Stage2TrainingConfig, seed: int):
-    users = train_sequences[train_sequences["items"].map(len) >= 2].reset_index(drop=True)
-    if config.max_train_users is not None and config.max_train_users < len(users):
-        chosen = np.sort(
-            rng_for(seed, "stage2/train_users").choice(len(users), config.max_train_users, replace=False)
-        )
-        users = users.iloc[chosen].reset_index(drop=True)
-    histories = [np.asarray(items[:-1]) for items in users["items"]]
-    targets = [int(items[-1]) for items in users["items"]]
+TARGETS = ("held_out", "last_training_item")
+
+
+def _training_samples(
+    train_sequences, sequences, backbone, n_items, config: Stage2TrainingConfig, seed: int, exclude=()
+):
+    """The sampler of each epoch's training samples (seeded negatives, re-drawn per epoch) and the user count.
+
+    ``held_out`` targets: each user's history is the whole training sequence and the target the next item of the
+    full sequence (the validation item, never trained on by the CF model); users in ``exclude`` (those of the
+    frozen validation rows) and users without a next item are left out. ``last_training_item``: the training
+    sequence's last item after the rest. The users come in a seeded random order, as many as joint training or
+    the head's warm-up takes (``max_train_users``, ``head_warmup_users``).
+    """
+    if config.targets not in TARGETS:
+        raise ConfigError(f"params 'stage2.training.targets': {config.targets!r} is not one of {TARGETS}")
+    full = sequences.set_index("user_idx")["items"]
+    users = train_sequences[~train_sequences["user_idx"].isin(set(exclude))]
+    if config.targets == "held_out":
+        longer = users["user_idx"].map(full.map(len)).to_numpy() > users["items"].map(len).to_numpy()
+        users = users[longer]
+    else:
+        users = users[users["items"].map(len) >= 2]
+    users = users.reset_index(drop=True)
+    if users.empty:
+        raise ConfigError(f"stage 2 has no training sample with targets {config.targets!r}")
+    warmup = (config.head_warmup_users or config.max_train_users) if config.head_warmup_epochs else None
+    caps = [config.max_train_users] + ([warmup] if config.head_warmup_epochs else [])
+    wanted = None if None in caps else max(caps)  # joint training and the warm-up draw from one list
+    order = rng_for(seed, "stage2/train_users").permutation(
+        len(users)
+    )  # seeded, so any first n are a random subset
+    users = users.iloc[order[:wanted]].reset_index(drop=True)
+    if config.targets == "held_out":
+        histories = [np.asarray(items) for items in users["items"]]
+        targets = [
+            int(full[u][len(items)]) for u, items in zip(users["user_idx"], users["items"], strict=True)
+        ]
+    else:
+        histories = [np.asarray(items[:-1]) for items in users["items"]]
+        targets = [int(items[-1]) for items in users["items"]]
     vectors = user_vectors(backbone, histories)
     touched = (
         sequences.set_index("user_idx")["items"]
@@ -244,12 +276,12 @@ def train_projectors(
         training = Stage2TrainingConfig(**stage2["training"])
     except TypeError as exc:
         raise ConfigError(f"params 'stage2.training': {exc}") from exc
-    make_samples, n_users = _training_samples(
-        train_sequences, sequences, backbone, len(item_index), training, seed
-    )
     valid_rows = eval_candidates[
         (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
     ]
+    make_samples, n_users = _training_samples(
+        train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"]
+    )
     valid_rows = valid_rows.head(training.max_valid_rows)
     valid_users = user_vectors(backbone, list(valid_rows["history"]))
     valid = row_samples(

@@ -11,7 +11,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import train_projectors
 
 DEFAULT_VARIANTS = ("a_llmrec", "mlp_llm")
-ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "cf_skip")
+ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip")
 
 INPUTS = {
     "cf_model": "cf_model",
