@@ -1,6 +1,6 @@
 """Stage-2 variants against cf and the text floors on the same validation rows, with paired differences.
 
-Each variant (an entry of ``stage2.variants``, e.g. ``a_llmrec`` or ``cf_skip``) is trained by the pipeline's
+Each variant (an entry of ``stage2.variants``, e.g. ``a_llmrec`` or ``no_cf_skip``) is trained by the pipeline's
 own node, ``train_projectors``, with the run's parameters (``conf/base`` + ``conf/local`` + ``--params``), then
 scored on seeded ``overall`` *validation* rows (so no choice is made on test rows), beside ``cf``,
 ``text_overlap`` and ``cf_text`` (at the weight ``choose_cf_text_weight`` picks) on the same rows. Every model
@@ -9,8 +9,8 @@ reports the rows whose target has at most N training interactions (a cold-item v
 
 Inputs come from the latest run through a KedroSession and the catalog (``make run`` first):
 
-    python bench/stage2_variants.py --variants a_llmrec,cf_skip --rows 300
-    python bench/stage2_variants.py --variants cf_skip --params stage2.training.max_train_users=400
+    python bench/stage2_variants.py --variants a_llmrec,no_cf_skip --rows 300 --cold-max-count 5
+    python bench/stage2_variants.py --variants a_llmrec --params stage2.training.head_warmup_users=600
 
 Prints one JSON line; ``--out`` also writes it to a file.
 """
@@ -75,7 +75,9 @@ def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", default="a_llmrec,cf_skip", help="comma-separated stage2.variants keys")
+    parser.add_argument(
+        "--variants", default="a_llmrec,no_cf_skip", help="comma-separated stage2.variants keys"
+    )
     parser.add_argument("--rows", type=int, default=300, help="seeded overall validation rows")
     parser.add_argument(
         "--cold-max-count", type=int, default=5, help="cold view: targets with <= N interactions"
