@@ -122,9 +122,8 @@ class SoftPromptRecommender(nn.Module):
             if config.objective == "embedding_head"
             else None
         )
-        if (
-            config.cf_skip
-        ):  # a zero query: the correction starts at exactly 0, so the model starts as the CF one
+        # cf_skip: a zero query, so the correction starts at exactly 0 and the model starts as the CF one
+        if config.cf_skip:
             nn.init.zeros_(self.head.query.weight)
             nn.init.zeros_(self.head.query.bias)
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
@@ -138,16 +137,14 @@ class SoftPromptRecommender(nn.Module):
         self.titles = [tokenizer.decode(ids).strip() for ids in self.title_ids]
         # head_reads titles: an item's title tokens in the prompt are the last this many before its soft token (the
         # item as the template writes it, e.g. '"Title"', tokenized alone), by placeholder kind and item index
-        self.title_spans = {
-            kind: [
-                len(tokenizer(text.format(title=t), add_special_tokens=False)["input_ids"])
-                for t in self.titles
-            ]
-            for kind, text in (
-                ("history", template.history_item.replace(HISTORY, "")),
-                ("candidate", template.candidate_item.replace(CANDIDATE, "")),
-            )
-        }
+        self.title_spans: dict[str, list[int]] = {}
+        if config.head_reads == "titles":
+            for kind, text in (("history", template.history_item), ("candidate", template.candidate_item)):
+                written = [
+                    text.replace(HISTORY, "").replace(CANDIDATE, "").format(title=t) for t in self.titles
+                ]
+                ids = tokenizer(written, add_special_tokens=False)["input_ids"]
+                self.title_spans[kind] = [len(i) for i in ids]
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         self.answer_ids = [
             tokenizer(" " + self.answer_text(t), add_special_tokens=False)["input_ids"] + eos

@@ -149,12 +149,12 @@ def _training_samples(
     users = users.reset_index(drop=True)
     if users.empty:
         raise ConfigError(f"stage 2 has no training sample with targets {config.targets!r}")
-    warmup = (config.head_warmup_users or config.max_train_users) if config.head_warmup_epochs else None
-    caps = [config.max_train_users] + ([warmup] if config.head_warmup_epochs else [])
-    wanted = None if None in caps else max(caps)  # joint training and the warm-up draw from one list
-    order = rng_for(seed, "stage2/train_users").permutation(
-        len(users)
-    )  # seeded, so any first n are a random subset
+    # joint training and the warm-up draw from one list, in a seeded order: any first n are a random subset
+    caps = [config.max_train_users]
+    if config.head_warmup_epochs:
+        caps.append(config.head_warmup_users or config.max_train_users)
+    wanted = None if None in caps else max(caps)
+    order = rng_for(seed, "stage2/train_users").permutation(len(users))
     users = users.iloc[order[:wanted]].reset_index(drop=True)
     if config.targets == "held_out":
         histories = [np.asarray(items) for items in users["items"]]
