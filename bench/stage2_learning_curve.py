@@ -182,7 +182,8 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
             source_table,
             titles,
             backbone.hidden_size,
-            {"head_tied": head_tied, "head_layer": head_layer, **overrides},
+            # the count gate needs training counts this bench does not attach: the head alone or the plain skip
+            {"head_tied": head_tied, "head_layer": head_layer, "gate_max_count": None, **overrides},
         )
 
     return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender, training)

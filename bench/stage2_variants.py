@@ -11,6 +11,7 @@ Inputs come from the latest run through a KedroSession and the catalog (``make r
 
     python bench/stage2_variants.py --variants a_llmrec,no_cf_skip --rows 300 --cold-max-count 5
     python bench/stage2_variants.py --variants a_llmrec --params stage2.training.head_warmup_users=600
+    python bench/stage2_variants.py --variants a_llmrec --sweep training.head_warmup_users=250:500:1000:1500
 
 Prints one JSON line; ``--out`` also writes it to a file.
 """
@@ -18,17 +19,21 @@ Prints one JSON line; ``--out`` also writes it to a file.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+import yaml
 from _common import run_catalog
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
-from allmrec_pipeline.llm.training import candidate_scores
+from allmrec_pipeline.llm.training import GATE_GRID, candidate_scores
 from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import choose_cf_text_weight
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_text_overlap
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
@@ -73,6 +78,36 @@ def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: i
     return {"best_floor": best_floor, "models": out}
 
 
+def _with(stage2: dict, key: str, value: str) -> dict:
+    """``stage2`` with the dotted ``key`` (under ``stage2``) set to ``value``, parsed as YAML (``null``, ``5``)."""
+    *path, leaf = key.split(".")
+    out = copy.deepcopy(stage2)
+    node = out
+    for part in path:
+        node = node[part]
+    if leaf not in node:
+        raise SystemExit(f"--sweep: stage2.{key} is not a parameter")
+    node[leaf] = yaml.safe_load(value)
+    return out
+
+
+@torch.no_grad()
+def _gate_grid(recommender, samples, targets: np.ndarray, cold_max_count: int) -> list[dict]:
+    """Hit@1 over all rows and over the cold-target rows at every point of the count gate's grid (the head's
+    scores computed once)."""
+    head = torch.cat(
+        [recommender.head_scores(samples[i : i + 4]).detach() for i in range(0, len(samples), 4)]
+    )
+    counts = torch.stack([s.counts for s in samples]).numpy()
+    cold = counts[np.arange(len(samples)), targets] <= cold_max_count
+    out = []
+    for cold_cf, cold_head, other_head in GATE_GRID:
+        gate = torch.tensor([[1.0, other_head], [cold_cf, cold_head]])
+        hits = _per_row(recommender.fuse(head, samples, gate).numpy(), targets)["hit_at_1"]
+        out.append({"gate": [cold_cf, cold_head, other_head], "all": hits.mean(), "cold": hits[cold].mean()})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -81,6 +116,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300, help="seeded overall validation rows")
     parser.add_argument(
         "--cold-max-count", type=int, default=5, help="cold view: targets with <= N interactions"
+    )
+    parser.add_argument(
+        "--gate-grid",
+        action="store_true",
+        help="for count-gated variants, also Hit@1 on these rows (all, cold targets) at every GATE_GRID point",
+    )
+    parser.add_argument(
+        "--sweep",
+        help="stage2 key (dotted, under stage2) and values: trains the first variant once per value, e.g. "
+        "training.head_warmup_users=250:500:1000:1500 (a learning curve against the samples the head reads)",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
@@ -113,11 +158,18 @@ def main() -> None:
         "text_overlap": _per_row(overlap, targets),
         "cf_text": _per_row(text_floors.fuse(cf, overlap, choice["weight"]), targets),
     }
+    counts = popularity_counts(load("item_popularity"), len(item_index))
     users = user_vectors(backbone, list(rows["history"]))
-    samples = row_samples(rows, users, cf)
+    samples = row_samples(rows, users, cf, counts)
     _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
-    training = {}
-    for variant in args.variants.split(","):
+    training, gate_grid = {}, {}
+    runs = [(v, v, stage2) for v in args.variants.split(",")]
+    if (
+        args.sweep
+    ):  # one run of the first variant per value of one stage2 key (a learning curve, a knob's range)
+        key, values = args.sweep.split("=", 1)
+        runs = [(runs[0][0], f"{runs[0][0]}@{v}", _with(stage2, key, v)) for v in values.split(":")]
+    for variant, name, settings in runs:
         started = time.perf_counter()
         checkpoint, curves, report = train_projectors(
             load("cf_model"),
@@ -127,7 +179,8 @@ def main() -> None:
             candidates,
             item_index,
             items,
-            stage2,
+            load("item_popularity"),
+            settings,
             load("params:llms"),
             load("params:llm"),
             load("params:dataset"),
@@ -136,20 +189,20 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         table = item_table(
-            variant_params(stage2, variant)["item_source"], load("joint_item_embeddings"), backbone
+            variant_params(settings, variant)["item_source"], load("joint_item_embeddings"), backbone
         )
         recommender = recommender_from_checkpoint(checkpoint, model, tokenizer, table, domain.titles)
         started = time.perf_counter()
-        per_row[variant] = _per_row(candidate_scores(recommender, samples, 4, desc=variant), targets)
-        training[variant] = {
+        per_row[name] = _per_row(candidate_scores(recommender, samples, 4, desc=name), targets)
+        if args.gate_grid and recommender.gated:
+            gate_grid[name] = _gate_grid(recommender, samples, targets, args.cold_max_count)
+        training[name] = {
             "train_seconds": seconds,
             "score_seconds_per_row": (time.perf_counter() - started) / len(samples),
             "training_users": report["training_users"],
             "head_warmup": report["head_warmup"],
+            "gate": {k.removeprefix("gate_"): v for k, v in curves.items() if k.startswith("gate_")} or None,
         }
-    counts = np.zeros(len(item_index) + 1)
-    popularity = load("item_popularity")
-    counts[popularity["item_idx"].to_numpy()] = popularity["count"].to_numpy()
     cold = counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count
     line = json.dumps(
         {
@@ -163,6 +216,7 @@ def main() -> None:
             f"cold_targets_le_{args.cold_max_count}": _report(per_row, cold, args.seed)
             if cold.sum()
             else None,
+            **({"gate_grid": gate_grid} if gate_grid else {}),
         },
         default=float,
     )

@@ -12,6 +12,10 @@ Objectives:
 With ``cf_skip`` the ``embedding_head`` score is the frozen CF model's logits, z-scored per row, plus the head's
 correction, which starts at exactly zero (its query map is zero-initialised): training can only add what the CF
 model lacks, and a zeroed correction ranks exactly as the CF model.
+With ``cf_skip`` and ``gate_max_count`` (the count gate) the head is trained alone, as a reader of the titles, and
+the score weighs the z-scored CF logits and the z-scored head scores per candidate: candidates with at most
+``gate_max_count`` training interactions (cold: the CF model has barely seen them) take the cold pair of weights,
+the rest the other pair (``gate``, chosen on held-out samples by ``llm.training.choose_gate``).
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
@@ -38,6 +42,14 @@ OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
 TITLE_FORMATS = ("quoted", "plain")
 HEAD_READS = ("soft_tokens", "titles")
+
+
+def zscore(scores: torch.Tensor) -> torch.Tensor:
+    """Each row minus its mean, over its (population) standard deviation; a constant row becomes zeros
+    (``text_floors.zscore_rows`` in torch)."""
+    centred = scores - scores.mean(dim=-1, keepdim=True)
+    spread = scores.std(dim=-1, keepdim=True, correction=0)
+    return torch.where(spread > 0, centred / spread.clamp_min(1e-12), torch.zeros_like(centred))
 
 
 @dataclass
@@ -67,6 +79,10 @@ class Stage2Config:
     # [CandidateEmb] position | titles: the mean over the history titles' tokens against the mean over each
     # candidate title's tokens (the LLM's reading of the titles in context)
     head_reads: str = "soft_tokens"
+    # (int >= 0|null) cf_skip with a count gate (without cf_skip it has no effect): candidates with at most this many training interactions are cold;
+    # the head is trained alone and the score is a(c)·z(CF) + b(c)·z(head), (a, b) one pair for cold candidates and
+    # one for the rest (the buffer ``gate``); null: the plain skip (the head learns a correction of z(CF))
+    gate_max_count: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +97,7 @@ class Sample:
     candidates: list[int]
     target_pos: int | None = None
     cf_scores: torch.Tensor | None = None  # (C,) the frozen CF model's logits of the candidates (cf_skip)
+    counts: torch.Tensor | None = None  # (C,) the candidates' training interaction counts (gate_max_count)
 
 
 class SoftPromptRecommender(nn.Module):
@@ -110,6 +127,9 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(
                 "cf_skip needs the embedding_head objective (the CF logits are added to its scores): set cf_skip to false"
             )
+        gate = config.gate_max_count
+        if gate is not None and (isinstance(gate, bool) or not isinstance(gate, int) or gate < 0):
+            raise ValueError(f"gate_max_count must be null or an integer >= 0, not {gate!r}")
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
@@ -122,10 +142,14 @@ class SoftPromptRecommender(nn.Module):
             if config.objective == "embedding_head"
             else None
         )
-        # cf_skip: a zero query, so the correction starts at exactly 0 and the model starts as the CF one
-        if config.cf_skip:
+        # the plain cf_skip: a zero query, so the correction starts at exactly 0 and the model starts as the CF one
+        if self.head_corrects_cf:
             nn.init.zeros_(self.head.query.weight)
             nn.init.zeros_(self.head.query.bias)
+        # the count gate's weights; rows: other candidates, cold ones; columns: the weight of z(CF), of z(head).
+        # Saved with the projectors; all ones until choose_gate sets them
+        if self.gated:
+            self.register_buffer("gate", torch.ones(2, 2))
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
@@ -155,6 +179,16 @@ class SoftPromptRecommender(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.item_table.device
+
+    @property
+    def gated(self) -> bool:
+        """The count gate: the CF logits and the head's scores weighed per candidate."""
+        return self.config.cf_skip and self.config.gate_max_count is not None
+
+    @property
+    def head_corrects_cf(self) -> bool:
+        """The plain ``cf_skip``: the head is trained as a correction added to z(CF)."""
+        return self.config.cf_skip and self.config.gate_max_count is None
 
     def answer_text(self, title: str) -> str:
         """A title as the answer writes it (before the leading space): ``quoted`` writes it the way the prompt
@@ -239,12 +273,28 @@ class SoftPromptRecommender(nn.Module):
         logits = torch.stack([s.cf_scores.float() for s in samples]).numpy()  # (B, C)
         return torch.from_numpy(zscore_rows(logits)).float().to(self.device)
 
+    def cold_mask(self, samples: list[Sample]) -> torch.Tensor:
+        """``(B, C)`` true where a candidate has at most ``gate_max_count`` training interactions."""
+        if any(s.counts is None for s in samples):
+            raise ValueError(
+                "the count gate needs every sample's counts (its candidates' training interactions)"
+            )
+        counts = torch.stack([torch.as_tensor(s.counts) for s in samples]).to(self.device)
+        return counts <= self.config.gate_max_count
+
+    def fuse(
+        self, head: torch.Tensor, samples: list[Sample], gate: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The count gate's score ``(B, C)``: ``a(c)·z(CF) + b(c)·z(head)`` with ``(a, b)`` the row of ``gate``
+        (default: the model's) for cold candidates or for the rest."""
+        weights = (self.gate if gate is None else gate).to(self.device)[self.cold_mask(samples).long()]
+        return weights[..., 0] * self.cf_prior(samples) + weights[..., 1] * zscore(head.float())
+
     def head_scores(self, samples: list[Sample]) -> torch.Tensor:
-        """``embedding_head`` scores ``(B, C)``: one forward pass for the batch (plus the CF prior with
-        ``cf_skip``)."""
+        """What the ``embedding_head`` trains, ``(B, C)``, from one forward pass for the batch: the head's scores
+        (plus the CF prior with the plain ``cf_skip``)."""
         scores = self.head(*self.head_features(samples))
-        prior = self.cf_prior(samples)
-        return scores if prior is None else scores + prior
+        return scores + self.cf_prior(samples) if self.head_corrects_cf else scores
 
     def title_scores(self, samples: list[Sample]) -> torch.Tensor:
         """Rank-mode scores ``(B, C)``: each candidate title's log-likelihood after its prompt, the prompt's
@@ -265,7 +315,8 @@ class SoftPromptRecommender(nn.Module):
     def scores(self, samples: list[Sample]) -> torch.Tensor:
         """The model's candidate scores ``(B, C)``, as its objective ranks."""
         if self.config.objective == "embedding_head":
-            return self.head_scores(samples)
+            scores = self.head_scores(samples)
+            return self.fuse(scores, samples) if self.gated else scores
         return self.title_scores(samples)
 
     def loss(self, samples: list[Sample]) -> torch.Tensor:

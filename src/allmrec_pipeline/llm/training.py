@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from allmrec_pipeline import metrics
 
 from .recommender import Sample, SoftPromptRecommender
 
@@ -79,6 +82,13 @@ def frozen_head_features(
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
+def holdout_rows(n: int, holdout: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded ``(held, fit)`` split of ``n`` rows, ``holdout`` of them held out (at least one when > 0)."""
+    order = torch.randperm(n, generator=generator)
+    n_held = max(1, round(n * holdout)) if holdout > 0 else 0
+    return order[:n_held], order[n_held:]
+
+
 def fit_head(
     head: torch.nn.Module,
     last: torch.Tensor,
@@ -96,9 +106,8 @@ def fit_head(
     ``prior`` ``(N, C)`` is added to the head's scores (``cf_skip``: the head fits the correction).
     Returns the kept epoch and the held-out loss by epoch (empty without a held-out share)."""
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(targets), generator=generator)
-    n_held = max(1, round(len(targets) * holdout)) if holdout > 0 else 0
-    held, fit = order[:n_held], order[n_held:]
+    held, fit = holdout_rows(len(targets), holdout, generator)
+    n_held = len(held)
 
     def logits(rows: torch.Tensor) -> torch.Tensor:
         scores = head(last[rows], cand[rows])
@@ -158,13 +167,106 @@ def warm_up_head(
     last, cand = frozen_head_features(model, samples, batch_size, progress)
     targets = torch.as_tensor([s.target_pos for s in samples], device=last.device)
     feature_seconds = time.perf_counter() - started
-    prior = model.cf_prior(samples)
+    prior = model.cf_prior(samples) if model.head_corrects_cf else None
+    initial = copy.deepcopy(model.head.state_dict())
     figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout, prior=prior)
+    if model.gated:
+        scores = out_of_fold_scores(
+            model.head, initial, last, cand, targets, figures["best_epoch"], lr, seed, holdout
+        )
+        figures["gate"] = choose_gate(model, scores, samples)
     return {
         "samples": len(samples),
         **figures,
         "feature_seconds": feature_seconds,
         "seconds": time.perf_counter() - started,
+    }
+
+
+@torch.no_grad()
+def _scores(head: torch.nn.Module, last: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    return head(last, cand)
+
+
+def out_of_fold_scores(
+    head: torch.nn.Module,
+    initial: dict,
+    last: torch.Tensor,
+    cand: torch.Tensor,
+    targets: torch.Tensor,
+    epochs: int,
+    lr: float,
+    seed: int,
+    holdout: float,
+) -> torch.Tensor:
+    """Head scores ``(N, C)`` of every warm-up sample by a head that never fitted it (cross-fitting).
+
+    The samples fall in folds of the held-out share's size: the first is ``fit_head``'s held-out share, scored
+    by the fitted ``head``; each other fold is scored by a head started from ``initial`` and fitted for the kept
+    number of ``epochs`` on the rest. The count gate is then chosen on all samples, not only on one fold.
+    """
+    if holdout <= 0:
+        raise ValueError(
+            "the count gate is chosen on held-out head scores: the warm-up's holdout must be > 0"
+        )
+    held, rest = holdout_rows(len(targets), holdout, torch.Generator().manual_seed(seed))
+    scores = torch.empty(cand.shape[:2], device=cand.device)
+    scores[held] = _scores(head, last[held], cand[held]).float()
+    for fold in rest.tensor_split(max(1, round(len(rest) / len(held)))):
+        others = torch.cat([held, rest[~torch.isin(rest, fold)]])
+        fresh = copy.deepcopy(head)
+        fresh.load_state_dict(initial)
+        fit_head(fresh, last[others], cand[others], targets[others], epochs, lr, seed, holdout=0)
+        scores[fold] = _scores(fresh, last[fold], cand[fold]).float()
+    return scores
+
+
+# the count gate's candidates (cold CF weight, cold head weight, other head weight; the other CF weight is 1), in
+# the order ties are broken: the CF model's weighting first, then less text before more
+GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), (0.0, 0.25, 0.5, 1.0)))
+
+
+def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]) -> dict:
+    """Set ``model.gate`` to the ``GATE_GRID`` point with the best mean of two Hit@1 figures on ``samples``, over
+    all of them and over those whose target is cold (the ``overall`` and ``cold_item`` scenarios), among the
+    points whose Hit@1 over all samples is at least the CF model's (the grid's first point, which weighs the
+    head 0 everywhere).
+
+    Natural samples hold few cold targets, so Hit@1 over all of them alone keeps the CF model's weighting for
+    cold candidates too; the mean gives the cold targets an equal say, and the floor keeps that say from costing
+    the other targets more than the cold ones gain. Without a cold target the choice is made on all samples.
+    Returns the weights and both Hit@1 figures of the choice and of the CF model's weighting.
+    """
+    targets = np.array([s.target_pos for s in samples])
+    cold = model.cold_mask(samples).cpu().numpy()[np.arange(len(samples)), targets]
+    if not cold.any():
+        logger.warning("No warm-up sample has a cold target: the count gate is chosen on all of them")
+    table = []
+    for cold_cf, cold_head, warm_head in GATE_GRID:
+        gate = torch.tensor([[1.0, warm_head], [cold_cf, cold_head]])
+        scores = model.fuse(head_scores, samples, gate).cpu().numpy()
+        hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+        cold_hits = float(hits[cold].mean()) if cold.any() else float("nan")
+        table.append((gate, float(hits.mean()), cold_hits))
+    floor = table[0][1]  # GATE_GRID[0]: the CF model's weighting
+
+    def merit(entry) -> float:
+        _, overall, cold_hits = entry
+        return overall if np.isnan(cold_hits) else (overall + cold_hits) / 2
+
+    gate, overall, cold_hits = max((e for e in table if e[1] >= floor), key=merit)  # max keeps the first
+    model.gate.copy_(gate)
+    return {
+        "cold_cf": float(gate[1, 0]),
+        "cold_head": float(gate[1, 1]),
+        "other_cf": float(gate[0, 0]),
+        "other_head": float(gate[0, 1]),
+        "samples": len(samples),
+        "cold_targets": int(cold.sum()),
+        "hit_at_1": overall,
+        "hit_at_1_cold": cold_hits,
+        "cf_hit_at_1": table[0][1],
+        "cf_hit_at_1_cold": table[0][2],
     }
 
 
@@ -211,6 +313,11 @@ def train_stage2(
             f"stage2.training.head_warmup_epochs must be 0 (off) or more, not {config.head_warmup_epochs}"
         )
     optimizer = joint_optimizer(model, config)  # checks head_lr; builds no parameters, so the seed is unmoved
+    if model.gated and not config.head_warmup_epochs:
+        raise ValueError(
+            "the count gate (stage2.model.gate_max_count) is chosen on the head warm-up's held-out samples: "
+            "set stage2.training.head_warmup_epochs above 0, or gate_max_count to null"
+        )
     if config.head_lr == 0 and not config.head_warmup_epochs and model.head is not None:
         logger.warning(
             "stage2.training.head_lr is 0 and head_warmup_epochs is 0: the head stays at its random "

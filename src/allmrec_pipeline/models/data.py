@@ -19,6 +19,14 @@ def pad_left(sequences: Sequence[Sequence[int]], length: int) -> np.ndarray:
     return out
 
 
+def popularity_counts(item_popularity, n_items: int) -> np.ndarray:
+    """``(n_items + 1,)`` training interactions per item index (0: padding, and items never seen in training),
+    from an ``item_popularity(item_idx, count)`` table."""
+    counts = np.zeros(n_items + 1, dtype=np.float64)
+    counts[item_popularity["item_idx"].to_numpy()] = item_popularity["count"].to_numpy()
+    return counts
+
+
 @dataclass
 class CandidateRows:
     """Frozen evaluation rows: histories ``(R, T)``, candidates ``(R, C)`` and the target's column ``(R,)``."""

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 
 from allmrec_pipeline import metrics
-from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import popularity_counts, score_popularity
+from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import score_popularity
 
 
 def test_popularity_ranks_candidates_by_training_interactions_and_ties_foreign_items():

@@ -14,6 +14,7 @@ from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.models.text_encoder import load_sentence_transformer
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
 from allmrec_pipeline.pipelines.stage2.nodes import (
@@ -41,7 +42,8 @@ MODELS = (
     "no_user",  # the stage-2 ablations (kedro run --pipeline ablations)
     "random_items",
     "titles_only",
-    "no_cf_skip",  # A-LLMRec's head alone, without the CF logits it corrects (scored with the ablations)
+    "no_cf_skip",  # A-LLMRec's head alone, without the CF logits (scored with the ablations)
+    "no_gate",  # the CF skip without the count gate: the head a correction of the CF logits
 )
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm", "cf_skip": False}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
@@ -234,11 +236,8 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
     if "cross_domain" in scenarios:
         domains["cross_domain"] = _cross_domain(inputs, stage2)
     llm_models = [m for m in model_names if m not in WITHOUT_LLM]
-    counts = (
-        scorers.popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
-        if "popularity" in model_names
-        else None
-    )
+    # training interactions per item: the popularity model's scores and what the count gate reads
+    counts = popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
     model = tokenizer = None
     if llm_models:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
@@ -271,7 +270,14 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             rows["row"].to_numpy(), subset["row"].to_numpy()
         )  # rows are sorted by row
         users = user_vectors(backbone, list(subset["history"]), domain.cf_table)
-        samples = row_samples(subset, users, floors.cf.scores[positions])  # cf's logits: what cf_skip adds to
+        # cf's logits (what cf_skip adds to) and the candidates' training counts (the count gate's; another
+        # domain's items were never trained on: 0)
+        samples = row_samples(
+            subset,
+            users,
+            floors.cf.scores[positions],
+            counts if scenario != "cross_domain" else np.zeros(len(domain.titles), dtype=np.float64),
+        )
         for name in llm_models:
             recommender = _recommender(
                 name,

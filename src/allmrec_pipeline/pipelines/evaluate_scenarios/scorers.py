@@ -83,13 +83,6 @@ def score_cf(backbone: CFBackbone, rows: pd.DataFrame, domain: Domain) -> Scored
     return Scored(backbone.score_vectors(users, table[candidates]).float().numpy())
 
 
-def popularity_counts(item_popularity: pd.DataFrame, n_items: int) -> np.ndarray:
-    """``(n_items + 1,)`` training interactions per item index (0: padding, and items never seen in training)."""
-    counts = np.zeros(n_items + 1, dtype=np.float64)
-    counts[item_popularity["item_idx"].to_numpy()] = item_popularity["count"].to_numpy()
-    return counts
-
-
 def score_popularity(counts: np.ndarray | None, rows: pd.DataFrame) -> Scored:
     """Each candidate's training interactions: the item prior that sampled negatives reward, and the floor an
     LLM-based model should clear. ``None`` (another domain's items have no counts here): every candidate ties,

@@ -17,7 +17,7 @@ from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
-from allmrec_pipeline.models.data import pad_left
+from allmrec_pipeline.models.data import pad_left, popularity_counts
 from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
 
 logger = logging.getLogger(__name__)
@@ -83,24 +83,33 @@ def user_vectors(backbone, histories: list, item_table: torch.Tensor | None = No
     )
 
 
-def row_samples(rows: pd.DataFrame, users: torch.Tensor, cf_scores: np.ndarray | None = None) -> list[Sample]:
+def row_samples(
+    rows: pd.DataFrame,
+    users: torch.Tensor,
+    cf_scores: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
+) -> list[Sample]:
     """Samples of frozen evaluation rows (candidates as stored, target located) with their user vectors and,
-    when given, the CF model's logits of their candidates ``(R, C)`` (what ``cf_skip`` adds to)."""
-    logits = (
-        [None] * len(rows)
-        if cf_scores is None
-        else [torch.as_tensor(r, dtype=torch.float32) for r in cf_scores]
-    )
+    when given, the CF model's logits of their candidates ``(R, C)`` (what ``cf_skip`` adds to) and the
+    training interaction count of every item ``(N+1,)`` (what the count gate reads)."""
+
+    def per_row(values):
+        return [None] * len(rows) if values is None else [torch.as_tensor(v) for v in values]
+
+    candidates = [np.asarray(c, dtype=np.int64) for c in rows["candidates"]]
+    logits = per_row(None if cf_scores is None else np.asarray(cf_scores, dtype=np.float32))
+    row_counts = per_row(None if counts is None else [counts[c] for c in candidates])
     return [
         Sample(
             vector,
             list(map(int, history)),
-            list(map(int, cands)),
-            int(np.flatnonzero(np.asarray(cands) == target)[0]),
+            cands.tolist(),
+            int(np.flatnonzero(cands == target)[0]),
             cf,
+            count,
         )
-        for vector, history, cands, target, cf in zip(
-            users, rows["history"], rows["candidates"], rows["target_item_idx"], logits, strict=True
+        for vector, history, cands, target, cf, count in zip(
+            users, rows["history"], candidates, rows["target_item_idx"], logits, row_counts, strict=True
         )
     ]
 
@@ -127,7 +136,14 @@ TARGETS = ("held_out", "last_training_item")
 
 
 def _training_samples(
-    train_sequences, sequences, backbone, n_items, config: Stage2TrainingConfig, seed: int, exclude=()
+    train_sequences,
+    sequences,
+    backbone,
+    n_items,
+    config: Stage2TrainingConfig,
+    seed: int,
+    exclude=(),
+    counts: np.ndarray | None = None,
 ):
     """The sampler of each epoch's training samples (seeded negatives, re-drawn per epoch) and the user count.
 
@@ -135,7 +151,8 @@ def _training_samples(
     full sequence (the validation item, never trained on by the CF model); users in ``exclude`` (those of the
     frozen validation rows) and users without a next item are left out. ``last_training_item``: the training
     sequence's last item after the rest. The users come in a seeded random order, as many as joint training or
-    the head's warm-up takes (``max_train_users``, ``head_warmup_users``).
+    the head's warm-up takes (``max_train_users``, ``head_warmup_users``). ``counts`` ``(N+1,)``: every item's
+    training interactions, attached to each sample's candidates (the count gate reads them).
     """
     if config.targets not in TARGETS:
         raise ConfigError(f"params 'stage2.training.targets': {config.targets!r} is not one of {TARGETS}")
@@ -190,6 +207,8 @@ def _training_samples(
         )
         for sample, row in zip(samples, logits, strict=True):
             sample.cf_scores = torch.from_numpy(row)
+            if counts is not None:
+                sample.counts = torch.from_numpy(counts[np.asarray(sample.candidates)])
         return samples
 
     return make_samples, len(users)
@@ -247,6 +266,7 @@ def train_projectors(
     eval_candidates: pd.DataFrame,
     item_index: pd.DataFrame,
     items: pd.DataFrame,
+    item_popularity: pd.DataFrame,
     stage2: dict[str, Any],
     llms: dict[str, Any],
     llm: str,
@@ -279,13 +299,14 @@ def train_projectors(
     valid_rows = eval_candidates[
         (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
     ]
+    counts = popularity_counts(item_popularity, len(item_index))
     make_samples, n_users = _training_samples(
-        train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"]
+        train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"], counts
     )
     valid_rows = valid_rows.head(training.max_valid_rows)
     valid_users = user_vectors(backbone, list(valid_rows["history"]))
     valid = row_samples(
-        valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"]))
+        valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"])), counts
     )
     logger.info(
         "Stage 2 %s (%s, %s): %d training users, %d validation rows",
@@ -321,7 +342,8 @@ def train_projectors(
         "samples_per_s": float(n_users * training.epochs / result.seconds)
         if result.seconds
         else float("nan"),
-        **{f"head_warmup_{k}": v for k, v in result.head_warmup.items()},
+        **{f"head_warmup_{k}": v for k, v in result.head_warmup.items() if k != "gate"},
+        **{f"gate_{k}": v for k, v in result.head_warmup.get("gate", {}).items()},
     }
     tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
     report = {

@@ -11,7 +11,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import train_projectors
 
 DEFAULT_VARIANTS = ("a_llmrec", "mlp_llm")
-ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip")
+ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip", "no_gate")
 
 INPUTS = {
     "cf_model": "cf_model",
@@ -21,6 +21,7 @@ INPUTS = {
     "eval_candidates": "eval_candidates",
     "item_index": "item_index",
     "items": "items",
+    "item_popularity": "item_popularity",
     "stage2": "params:stage2",
     "llms": "params:llms",
     "llm": "params:llm",

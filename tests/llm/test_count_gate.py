@@ -1,0 +1,193 @@
+"""The count gate: CF logits and the head's scores weighed per candidate, cold candidates by their own pair."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.recommender import recommender_from_checkpoint, zscore
+from allmrec_pipeline.llm.training import (
+    Stage2TrainingConfig,
+    choose_gate,
+    fit_head,
+    frozen_head_features,
+    holdout_rows,
+    out_of_fold_scores,
+    train_stage2,
+    warm_up_head,
+)
+from allmrec_pipeline.models.checkpoint import module_checkpoint
+from allmrec_pipeline.text_floors import zscore_rows
+from tests.llm.test_recommender import TEMPLATE, TITLES, WORDING, recommender, samples
+
+
+def _with_cf_and_counts(batch, counts, seed: int = 5):
+    generator = torch.Generator().manual_seed(seed)
+    for sample in batch:
+        sample.cf_scores = torch.randn(len(sample.candidates), generator=generator)
+        sample.counts = torch.as_tensor([counts[c] for c in sample.candidates])
+    return batch
+
+
+COUNTS = {i: c for i, c in enumerate([0, 0, 1, 2, 3, 4, 5, 6, 50])}  # item index -> training interactions
+
+
+def test_zscore_matches_the_floors_numpy_version():
+    values = torch.tensor([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]])
+    np.testing.assert_allclose(zscore(values).numpy(), zscore_rows(values.numpy()), atol=1e-6)
+
+
+@pytest.mark.parametrize("max_count", [0, 2, 5])
+def test_the_cold_pair_applies_exactly_up_to_the_configured_count(max_count):
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=max_count).eval()
+    batch = _with_cf_and_counts(samples(6), COUNTS)
+    cold = model.cold_mask(batch)
+    expected = torch.tensor([[COUNTS[c] <= max_count for c in s.candidates] for s in batch])
+    assert torch.equal(cold, expected)
+    # cold candidates by the CF logits alone, the rest by the head alone: each entry follows its own pair
+    model.gate.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    with torch.no_grad():
+        scores = model.scores(batch)
+        head = model.head(*model.head_features(batch))
+    cf = zscore(torch.stack([s.cf_scores for s in batch]))
+    torch.testing.assert_close(scores, torch.where(expected, cf, zscore(head)))
+
+
+def test_the_gated_head_is_trained_alone_and_the_gate_is_saved_with_the_projectors():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=2)
+    assert torch.count_nonzero(model.head.query.weight) > 0  # a reader of its own, not a zero correction
+    batch = _with_cf_and_counts(samples(8), COUNTS)
+    with torch.no_grad():
+        trained = model.head_scores(batch)
+        alone = model.head(*model.eval().head_features(batch))
+    torch.testing.assert_close(trained, alone)  # the loss sees the head alone: no CF prior added
+    model.gate.copy_(torch.tensor([[1.0, 0.25], [0.5, 2.0]]))
+    checkpoint = module_checkpoint(
+        model,
+        "stage2_projectors",
+        config=model.config.to_dict(),
+        template=vars(TEMPLATE),
+        wording=WORDING,
+        cf_dim=5,
+        item_dim=6,
+    )
+    again = recommender_from_checkpoint(checkpoint, model.llm, model.tokenizer, model.item_table, TITLES)
+    torch.testing.assert_close(again.gate, model.gate)
+    with torch.no_grad():
+        torch.testing.assert_close(again.scores(batch), model.eval().scores(batch))
+
+
+def _opposed(batch, n_cold: int) -> torch.Tensor:
+    """The head ranks every target first; the CF logits rank it last in the first ``n_cold`` samples, whose
+    target is the only cold candidate (one negative's logit 0.5 keeps any two weightings from tying exactly), and
+    first in the rest."""
+    head = torch.zeros(len(batch), 4)
+    for row, sample in enumerate(batch):
+        head[row, sample.target_pos] = 1.0
+        sample.cf_scores = -head[row].clone() if row < n_cold else head[row].clone()
+        if row < n_cold:
+            sample.cf_scores[(sample.target_pos + 1) % 4] = 0.5
+        sample.counts = torch.full((4,), 9)
+        if row < n_cold:
+            sample.counts[sample.target_pos] = 0
+    return head
+
+
+def test_choose_gate_takes_the_first_grid_point_with_the_best_mean_of_all_and_cold_hit_rates():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=0)
+    batch = samples(8)
+    figures = choose_gate(model, _opposed(batch, 2), batch)
+    assert figures["cold_targets"] == 2 and figures["samples"] == 8
+    assert figures["hit_at_1"] == 1.0 and figures["hit_at_1_cold"] == 1.0
+    # in grid order, the first pair that lifts a cold target the CF model ranks last (z -1.61; head z +1.73)
+    # above the best warm negative (CF z +1.15) is (1, 2); the other candidates keep the CF weighting (head 0)
+    assert model.gate.tolist() == [[1.0, 0.0], [1.0, 2.0]]
+    assert (figures["cold_cf"], figures["cold_head"], figures["other_head"]) == (1.0, 2.0, 0.0)
+
+
+def test_without_cold_targets_the_gate_is_chosen_on_all_samples():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=0)
+    batch = samples(8)
+    figures = choose_gate(model, _opposed(batch, 0), batch)
+    assert figures["cold_targets"] == 0 and np.isnan(figures["hit_at_1_cold"])
+    assert figures["hit_at_1"] == 1.0 and model.gate.tolist() == [[1.0, 0.0], [1.0, 0.0]]
+
+
+def test_the_gate_never_trades_the_cf_models_hit_rate_over_all_samples_for_the_cold_ones():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=0)
+    batch = samples(8)
+    # every row holds the same scores: a cold candidate the head ranks first and the CF model last, and a warm
+    # one the CF model ranks first. It is the target in six rows, the cold one in two: any gate wins the two
+    # or the six, never both
+    head = torch.zeros(8, 4)
+    for row, sample in enumerate(batch):
+        cold_item, warm_item = (sample.target_pos, (sample.target_pos + 1) % 4)[:: 1 if row < 2 else -1]
+        head[row, cold_item] = 1.0
+        sample.cf_scores = torch.zeros(4)
+        sample.cf_scores[cold_item], sample.cf_scores[warm_item] = -1.0, 0.5
+        sample.counts = torch.full((4,), 9)
+        sample.counts[cold_item] = 0
+    figures = choose_gate(model, head, batch)
+    assert (figures["cf_hit_at_1"], figures["cf_hit_at_1_cold"]) == (0.75, 0.0)
+    # the mean alone would lift the cold candidates: (0.25 + 1) / 2 against (0.75 + 0) / 2
+    lifted = model.fuse(head, batch, torch.tensor([[1.0, 0.0], [0.0, 3.0]])).detach().numpy()
+    hits = metrics.scores_per_row(lifted, np.array([s.target_pos for s in batch]), ("hit_at_1",))["hit_at_1"]
+    assert (hits.mean(), hits[:2].mean()) == (0.25, 1.0)
+    assert (figures["hit_at_1"], figures["hit_at_1_cold"]) == (0.75, 0.0)
+
+
+def test_the_gate_is_chosen_by_the_warm_up_and_needs_one():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=3)
+    batch = _with_cf_and_counts(samples(10), COUNTS)
+    figures = warm_up_head(model, batch, epochs=3, lr=1e-2, seed=0, holdout=0.2)
+    assert (
+        figures["gate"]["samples"] == 10
+    )  # every warm-up sample, each scored by a head that never fitted it
+    assert tuple(model.gate[1].tolist()) == (figures["gate"]["cold_cf"], figures["gate"]["cold_head"])
+    with pytest.raises(ValueError, match="head_warmup_epochs"):
+        train_stage2(
+            recommender("embedding_head", cf_skip=True, gate_max_count=3),
+            lambda epoch: batch,
+            [],
+            Stage2TrainingConfig(head_warmup_epochs=0),
+            0,
+            lambda scores, rows: 0.0,
+            progress=False,
+        )
+
+
+def test_out_of_fold_scores_come_from_heads_that_never_fitted_the_scored_samples():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=3)
+    batch = _with_cf_and_counts(samples(10), COUNTS)
+    last, cand = frozen_head_features(model, batch)
+    targets = torch.as_tensor([s.target_pos for s in batch])
+    initial = copy.deepcopy(model.head.state_dict())
+    held, rest = holdout_rows(10, 0.2, torch.Generator().manual_seed(0))
+    fit_head(model.head, last[rest], cand[rest], targets[rest], 4, 1e-2, 0, holdout=0)
+    scores = out_of_fold_scores(model.head, initial, last, cand, targets, 4, 1e-2, 0, 0.2)
+    with torch.no_grad():
+        torch.testing.assert_close(scores[held], model.head(last[held], cand[held]))
+        for fold in rest.tensor_split(4):  # each other fold: a head fitted on everything but that fold
+            head = copy.deepcopy(model.head)
+            head.load_state_dict(initial)
+            others = torch.cat([held, rest[~torch.isin(rest, fold)]])
+            with torch.enable_grad():
+                fit_head(head, last[others], cand[others], targets[others], 4, 1e-2, 0, holdout=0)
+            torch.testing.assert_close(scores[fold], head(last[fold], cand[fold]))
+            assert not torch.allclose(scores[fold], model.head(last[fold], cand[fold]))
+
+
+def test_the_gate_needs_counts_and_a_sane_threshold():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=1).eval()
+    batch = samples(2)
+    for sample in batch:
+        sample.cf_scores = torch.zeros(4)
+    with pytest.raises(ValueError, match="counts"), torch.no_grad():
+        model.scores(batch)
+    with pytest.raises(ValueError, match="gate_max_count"):
+        recommender("embedding_head", cf_skip=True, gate_max_count=-1)
+    assert not recommender("embedding_head", gate_max_count=1).gated  # without cf_skip it has no effect
