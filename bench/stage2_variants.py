@@ -78,6 +78,32 @@ def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: i
     return {"best_floor": best_floor, "models": out}
 
 
+def _plot(result: dict, path: Path, label: str) -> None:
+    """Hit@1 of each trained run with its interval, ``cf`` and the best floor as horizontal lines; one panel for
+    all rows and one for the cold view (a learning curve when the runs are a ``--sweep``)."""
+    from matplotlib.figure import Figure
+
+    views = [k for k in ("all_rows", *(k for k in result if k.startswith("cold_targets"))) if result.get(k)]
+    runs = list(result["training"])
+    figure = Figure(figsize=(5 * len(views), 3.6), layout="constrained")
+    for axis, view in zip(figure.subplots(1, len(views), squeeze=False)[0], views, strict=True):
+        models = result[view]["models"]
+        floor = result[view]["best_floor"]
+        x = list(range(len(runs)))
+        values = [models[r]["hit_at_1"]["value"] for r in runs]
+        low = [v - models[r]["hit_at_1"]["ci"][0] for v, r in zip(values, runs, strict=True)]
+        high = [models[r]["hit_at_1"]["ci"][1] - v for v, r in zip(values, runs, strict=True)]
+        axis.errorbar(x, values, yerr=[low, high], marker="o", capsize=3, label="trained (95% interval)")
+        for name, style in (("cf", "--"), (floor, ":")):
+            axis.axhline(models[name]["hit_at_1"]["value"], linestyle=style, color="grey", label=name)
+        axis.set_xticks(x, [r.split("@", 1)[-1] for r in runs])
+        axis.set_xlabel(label)
+        axis.set_ylabel("Hit@1")
+        axis.set_title(f"{view} (n={models['cf']['hit_at_1']['n']}, validation)")
+        axis.legend(fontsize="small")
+    figure.savefig(path, dpi=120)
+
+
 def _with(stage2: dict, key: str, value: str) -> dict:
     """``stage2`` with the dotted ``key`` (under ``stage2``) set to ``value``, parsed as YAML (``null``, ``5``)."""
     *path, leaf = key.split(".")
@@ -126,6 +152,11 @@ def main() -> None:
         "--sweep",
         help="stage2 key (dotted, under stage2) and values: trains the first variant once per value, e.g. "
         "training.head_warmup_users=250:500:1000:1500 (a learning curve against the samples the head reads)",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="also draw each run's Hit@1 (95%% interval) against cf and the best floor here",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
@@ -223,6 +254,8 @@ def main() -> None:
     print(line)
     if args.out:
         args.out.write_text(line + "\n")
+    if args.plot:
+        _plot(json.loads(line), args.plot, args.sweep or "variant")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_choose_gate_takes_the_first_grid_point_with_the_best_mean_of_all_and_co
     batch = samples(8)
     figures = choose_gate(model, _opposed(batch, 2), batch)
     assert figures["cold_targets"] == 2 and figures["samples"] == 8
-    assert figures["hit_at_1"] == 1.0 and figures["hit_at_1_cold"] == 1.0
+    assert (figures["hit_at_1_all"], figures["hit_at_1_cold"], figures["hit_at_1_other"]) == (1.0, 1.0, 1.0)
     # in grid order, the first pair that lifts a cold target the CF model ranks last (z -1.61; head z +1.73)
     # above the best warm negative (CF z +1.15) is (1, 2); the other candidates keep the CF weighting (head 0)
     assert model.gate.tolist() == [[1.0, 0.0], [1.0, 2.0]]
@@ -114,10 +114,10 @@ def test_without_cold_targets_the_gate_is_chosen_on_all_samples():
     batch = samples(8)
     figures = choose_gate(model, _opposed(batch, 0), batch)
     assert figures["cold_targets"] == 0 and np.isnan(figures["hit_at_1_cold"])
-    assert figures["hit_at_1"] == 1.0 and model.gate.tolist() == [[1.0, 0.0], [1.0, 0.0]]
+    assert figures["hit_at_1_all"] == 1.0 and model.gate.tolist() == [[1.0, 0.0], [1.0, 0.0]]
 
 
-def test_the_gate_never_trades_the_cf_models_hit_rate_over_all_samples_for_the_cold_ones():
+def test_the_gate_never_trades_the_other_targets_hit_rate_for_the_cold_ones():
     model = recommender("embedding_head", cf_skip=True, gate_max_count=0)
     batch = samples(8)
     # every row holds the same scores: a cold candidate the head ranks first and the CF model last, and a warm
@@ -132,12 +132,16 @@ def test_the_gate_never_trades_the_cf_models_hit_rate_over_all_samples_for_the_c
         sample.counts = torch.full((4,), 9)
         sample.counts[cold_item] = 0
     figures = choose_gate(model, head, batch)
-    assert (figures["cf_hit_at_1"], figures["cf_hit_at_1_cold"]) == (0.75, 0.0)
+    assert (figures["cf_hit_at_1_all"], figures["cf_hit_at_1_cold"], figures["cf_hit_at_1_other"]) == (
+        0.75,
+        0.0,
+        1.0,
+    )
     # the mean alone would lift the cold candidates: (0.25 + 1) / 2 against (0.75 + 0) / 2
     lifted = model.fuse(head, batch, torch.tensor([[1.0, 0.0], [0.0, 3.0]])).detach().numpy()
     hits = metrics.scores_per_row(lifted, np.array([s.target_pos for s in batch]), ("hit_at_1",))["hit_at_1"]
     assert (hits.mean(), hits[:2].mean()) == (0.25, 1.0)
-    assert (figures["hit_at_1"], figures["hit_at_1_cold"]) == (0.75, 0.0)
+    assert (figures["hit_at_1_all"], figures["hit_at_1_cold"], figures["hit_at_1_other"]) == (0.75, 0.0, 1.0)
 
 
 def test_the_gate_is_chosen_by_the_warm_up_and_needs_one():

@@ -229,32 +229,38 @@ GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), 
 def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]) -> dict:
     """Set ``model.gate`` to the ``GATE_GRID`` point with the best mean of two Hit@1 figures on ``samples``, over
     all of them and over those whose target is cold (the ``overall`` and ``cold_item`` scenarios), among the
-    points whose Hit@1 over all samples is at least the CF model's (the grid's first point, which weighs the
-    head 0 everywhere).
+    points whose Hit@1 on the other samples (a target the CF model has seen more often) is at least the CF
+    model's weighting's (the grid's first point, which weighs the head 0 everywhere).
 
     Natural samples hold few cold targets, so Hit@1 over all of them alone keeps the CF model's weighting for
-    cold candidates too; the mean gives the cold targets an equal say, and the floor keeps that say from costing
-    the other targets more than the cold ones gain. Without a cold target the choice is made on all samples.
-    Returns the weights and both Hit@1 figures of the choice and of the CF model's weighting.
+    cold candidates too; the mean gives the cold targets an equal say, and the floor lets the gate lift cold
+    candidates only as far as that costs the other targets nothing (lifted cold negatives push them down).
+    Without a cold target the choice is made on all samples. Returns the weights and the Hit@1 figures of the
+    choice and of the CF model's weighting.
     """
     targets = np.array([s.target_pos for s in samples])
     cold = model.cold_mask(samples).cpu().numpy()[np.arange(len(samples)), targets]
     if not cold.any():
         logger.warning("No warm-up sample has a cold target: the count gate is chosen on all of them")
+
+    def mean(hits: np.ndarray) -> float:
+        return float(hits.mean()) if len(hits) else float("nan")
+
     table = []
     for cold_cf, cold_head, warm_head in GATE_GRID:
         gate = torch.tensor([[1.0, warm_head], [cold_cf, cold_head]])
         scores = model.fuse(head_scores, samples, gate).cpu().numpy()
         hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
-        cold_hits = float(hits[cold].mean()) if cold.any() else float("nan")
-        table.append((gate, float(hits.mean()), cold_hits))
-    floor = table[0][1]  # GATE_GRID[0]: the CF model's weighting
+        table.append((gate, {"all": mean(hits), "cold": mean(hits[cold]), "other": mean(hits[~cold])}))
+    floor = table[0][1]["other"]  # GATE_GRID[0]: the CF model's weighting
 
     def merit(entry) -> float:
-        _, overall, cold_hits = entry
-        return overall if np.isnan(cold_hits) else (overall + cold_hits) / 2
+        figures = entry[1]
+        return figures["all"] if not cold.any() else (figures["all"] + figures["cold"]) / 2
 
-    gate, overall, cold_hits = max((e for e in table if e[1] >= floor), key=merit)  # max keeps the first
+    # the CF weighting always qualifies; max keeps the first of equals
+    allowed = [e for e in table if cold.all() or e[1]["other"] >= floor]
+    gate, figures = max(allowed, key=merit)
     model.gate.copy_(gate)
     return {
         "cold_cf": float(gate[1, 0]),
@@ -263,10 +269,8 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
         "other_head": float(gate[0, 1]),
         "samples": len(samples),
         "cold_targets": int(cold.sum()),
-        "hit_at_1": overall,
-        "hit_at_1_cold": cold_hits,
-        "cf_hit_at_1": table[0][1],
-        "cf_hit_at_1_cold": table[0][2],
+        **{f"hit_at_1_{k}": v for k, v in figures.items()},
+        **{f"cf_hit_at_1_{k}": v for k, v in table[0][1].items()},
     }
 
 
