@@ -163,7 +163,11 @@ def _llm_problem(llms: dict[str, Any], llm: str | None) -> str | None:
         return None
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(model, "config.json", revision=llms[llm].get("revision")), str):
+    try:
+        cached = try_to_load_from_cache(model, "config.json", revision=llms[llm].get("revision"))
+    except ValueError:  # HFValidationError: not a Hub id either, e.g. a path that does not exist
+        return f"llms.{llm}.model: {model!r} is not an existing directory (nor a Hugging Face model id)"
+    if isinstance(cached, str):
         return None
     return (
         f"llms.{llm}.model: {model!r} is neither a local directory nor in the local Hugging Face cache, and nothing "
