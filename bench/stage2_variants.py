@@ -255,7 +255,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(line + "\n")
     if args.plot:
-        _plot(json.loads(line), args.plot, args.sweep or "variant")
+        _plot(json.loads(line), args.plot, args.sweep.split("=", 1)[0] if args.sweep else "variant")
 
 
 if __name__ == "__main__":
