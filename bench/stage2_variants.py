@@ -31,7 +31,7 @@ from _common import run_catalog
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
-from allmrec_pipeline.llm.training import GATE_GRID, candidate_scores
+from allmrec_pipeline.llm.training import candidate_scores, gate_table
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import choose_cf_text_weight
@@ -118,20 +118,12 @@ def _with(stage2: dict, key: str, value: str) -> dict:
 
 
 @torch.no_grad()
-def _gate_grid(recommender, samples, targets: np.ndarray, cold_max_count: int) -> list[dict]:
-    """Hit@1 over all rows and over the cold-target rows at every point of the count gate's grid (the head's
-    scores computed once)."""
-    head = torch.cat(
-        [recommender.head_scores(samples[i : i + 4]).detach() for i in range(0, len(samples), 4)]
-    )
-    counts = torch.stack([s.counts for s in samples]).numpy()
-    cold = counts[np.arange(len(samples)), targets] <= cold_max_count
-    out = []
-    for cold_cf, cold_head, other_head in GATE_GRID:
-        gate = torch.tensor([[1.0, other_head], [cold_cf, cold_head]])
-        hits = _per_row(recommender.fuse(head, samples, gate).numpy(), targets)["hit_at_1"]
-        out.append({"gate": [cold_cf, cold_head, other_head], "all": hits.mean(), "cold": hits[cold].mean()})
-    return out
+def _gate_grid(recommender, samples) -> list[dict]:
+    """Hit@1 over all rows, over the rows whose target is cold (the model's ``gate_max_count``) and over the
+    others at every point of the count gate's grid (the head's scores computed once)."""
+    head = torch.cat([recommender.head_scores(samples[i : i + 4]) for i in range(0, len(samples), 4)])
+    table, _ = gate_table(recommender, head, samples)
+    return [{"gate": [g[1, 0].item(), g[1, 1].item(), g[0, 1].item()], **figures} for g, figures in table]
 
 
 def main() -> None:
@@ -146,7 +138,8 @@ def main() -> None:
     parser.add_argument(
         "--gate-grid",
         action="store_true",
-        help="for count-gated variants, also Hit@1 on these rows (all, cold targets) at every GATE_GRID point",
+        help="for count-gated variants, also Hit@1 on these rows (all, cold targets by the model's gate_max_count, "
+        "the others) at every GATE_GRID point",
     )
     parser.add_argument(
         "--sweep",
@@ -226,7 +219,7 @@ def main() -> None:
         started = time.perf_counter()
         per_row[name] = _per_row(candidate_scores(recommender, samples, 4, desc=name), targets)
         if args.gate_grid and recommender.gated:
-            gate_grid[name] = _gate_grid(recommender, samples, targets, args.cold_max_count)
+            gate_grid[name] = _gate_grid(recommender, samples)
         training[name] = {
             "train_seconds": seconds,
             "score_seconds_per_row": (time.perf_counter() - started) / len(samples),

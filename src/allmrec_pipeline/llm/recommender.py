@@ -15,7 +15,8 @@ model lacks, and a zeroed correction ranks exactly as the CF model.
 With ``cf_skip`` and ``gate_max_count`` (the count gate) the head is trained alone, as a reader of the titles, and
 the score weighs the z-scored CF logits and the z-scored head scores per candidate: candidates with at most
 ``gate_max_count`` training interactions (cold: the CF model has barely seen them) take the cold pair of weights,
-the rest the other pair (``gate``, chosen on held-out samples by ``llm.training.choose_gate``).
+the rest the other pair (``gate``, chosen on the warm-up's samples, each scored out of fold, by
+``llm.training.choose_gate``).
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """

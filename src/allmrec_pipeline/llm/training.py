@@ -183,11 +183,6 @@ def warm_up_head(
     }
 
 
-@torch.no_grad()
-def _scores(head: torch.nn.Module, last: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-    return head(last, cand)
-
-
 def out_of_fold_scores(
     head: torch.nn.Module,
     initial: dict,
@@ -211,19 +206,42 @@ def out_of_fold_scores(
         )
     held, rest = holdout_rows(len(targets), holdout, torch.Generator().manual_seed(seed))
     scores = torch.empty(cand.shape[:2], device=cand.device)
-    scores[held] = _scores(head, last[held], cand[held]).float()
+    with torch.no_grad():
+        scores[held] = head(last[held], cand[held]).float()
     for fold in rest.tensor_split(max(1, round(len(rest) / len(held)))):
         others = torch.cat([held, rest[~torch.isin(rest, fold)]])
         fresh = copy.deepcopy(head)
         fresh.load_state_dict(initial)
         fit_head(fresh, last[others], cand[others], targets[others], epochs, lr, seed, holdout=0)
-        scores[fold] = _scores(fresh, last[fold], cand[fold]).float()
+        with torch.no_grad():
+            scores[fold] = fresh(last[fold], cand[fold]).float()
     return scores
 
 
 # the count gate's candidates (cold CF weight, cold head weight, other head weight; the other CF weight is 1), in
 # the order ties are broken: the CF model's weighting first, then less text before more
 GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), (0.0, 0.25, 0.5, 1.0)))
+
+
+@torch.no_grad()
+def gate_table(
+    model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]
+) -> tuple[list[tuple[torch.Tensor, dict[str, float]]], np.ndarray]:
+    """Every ``GATE_GRID`` point as a ``gate`` tensor with its Hit@1 on ``samples`` over all of them, over those
+    whose target is cold and over the others (NaN for an empty group), and the cold-target mask ``(N,)``."""
+    targets = np.array([s.target_pos for s in samples])
+    cold = model.cold_mask(samples).cpu().numpy()[np.arange(len(samples)), targets]
+
+    def mean(hits: np.ndarray) -> float:
+        return float(hits.mean()) if len(hits) else float("nan")
+
+    table = []
+    for cold_cf, cold_head, warm_head in GATE_GRID:
+        gate = torch.tensor([[1.0, warm_head], [cold_cf, cold_head]])
+        scores = model.fuse(head_scores, samples, gate).cpu().numpy()
+        hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+        table.append((gate, {"all": mean(hits), "cold": mean(hits[cold]), "other": mean(hits[~cold])}))
+    return table, cold
 
 
 def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]) -> dict:
@@ -238,20 +256,9 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     Without a cold target the choice is made on all samples. Returns the weights and the Hit@1 figures of the
     choice and of the CF model's weighting.
     """
-    targets = np.array([s.target_pos for s in samples])
-    cold = model.cold_mask(samples).cpu().numpy()[np.arange(len(samples)), targets]
+    table, cold = gate_table(model, head_scores, samples)
     if not cold.any():
         logger.warning("No warm-up sample has a cold target: the count gate is chosen on all of them")
-
-    def mean(hits: np.ndarray) -> float:
-        return float(hits.mean()) if len(hits) else float("nan")
-
-    table = []
-    for cold_cf, cold_head, warm_head in GATE_GRID:
-        gate = torch.tensor([[1.0, warm_head], [cold_cf, cold_head]])
-        scores = model.fuse(head_scores, samples, gate).cpu().numpy()
-        hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
-        table.append((gate, {"all": mean(hits), "cold": mean(hits[cold]), "other": mean(hits[~cold])}))
     floor = table[0][1]["other"]  # GATE_GRID[0]: the CF model's weighting
 
     def merit(entry) -> float:
@@ -319,7 +326,7 @@ def train_stage2(
     optimizer = joint_optimizer(model, config)  # checks head_lr; builds no parameters, so the seed is unmoved
     if model.gated and not config.head_warmup_epochs:
         raise ValueError(
-            "the count gate (stage2.model.gate_max_count) is chosen on the head warm-up's held-out samples: "
+            "the count gate (stage2.model.gate_max_count) is chosen on the head warm-up's samples: "
             "set stage2.training.head_warmup_epochs above 0, or gate_max_count to null"
         )
     if config.head_lr == 0 and not config.head_warmup_epochs and model.head is not None:
