@@ -22,11 +22,11 @@ import torch
 import yaml
 from _common import ROOT, latest
 
+from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.llm.scoring import score_continuations, score_continuations_naive
-from allmrec_pipeline.pipelines.stage2.nodes import item_titles
 
 
 def main() -> None:

@@ -23,11 +23,11 @@ import torch
 import yaml
 from _common import ROOT, latest
 
+from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.layers import first_layers
 from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm, resolve_device
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
-from allmrec_pipeline.pipelines.stage2.nodes import item_titles
 
 
 def make_samples(n: int, n_items: int, rng: np.random.Generator) -> list[Sample]:

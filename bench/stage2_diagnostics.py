@@ -20,9 +20,9 @@ import torch
 from _common import run_catalog
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.inputs import row_samples, training_samples, user_vectors
 from allmrec_pipeline.llm.training import Stage2TrainingConfig
 from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.pipelines.stage2.nodes import _training_samples, row_samples, user_vectors
 
 
 def _hit(backbone, samples) -> tuple:
@@ -44,7 +44,7 @@ def main() -> None:
     bb = load_backbone(cat.load("cf_model"), expected_n_items=len(idx))
     out = {}
     for n in (100, 2000):
-        make, n_users = _training_samples(
+        make, n_users = training_samples(
             cat.load("train_sequences"),
             cat.load("sequences"),
             bb,

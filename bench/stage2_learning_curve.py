@@ -34,6 +34,15 @@ from _common import ROOT, latest, read_checkpoint
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.inputs import (
+    build_recommender,
+    item_table,
+    item_titles,
+    row_samples,
+    training_samples,
+    user_vectors,
+    wording_for,
+)
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import (
@@ -45,15 +54,6 @@ from allmrec_pipeline.llm.training import (
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_popularity
-from allmrec_pipeline.pipelines.stage2.nodes import (
-    _training_samples,
-    build_recommender,
-    item_table,
-    item_titles,
-    row_samples,
-    user_vectors,
-    wording_for,
-)
 
 
 def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
@@ -140,7 +140,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
         **{**params["training"], "max_train_users": n_train, "batch_size": args.batch_size}
     )
     train_sequences = table("data/05_model_input/beauty/train_sequences.parquet")
-    make_samples, n_users = _training_samples(
+    make_samples, n_users = training_samples(
         train_sequences,
         table("data/03_primary/beauty/sequences.parquet"),
         backbone,

@@ -30,22 +30,16 @@ import yaml
 from _common import run_catalog
 
 from allmrec_pipeline import metrics, text_floors
+from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.llm.training import candidate_scores, gate_table
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import choose_cf_text_weight
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_text_overlap
-from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
-from allmrec_pipeline.pipelines.stage2.nodes import (
-    item_table,
-    item_titles,
-    load_llm,
-    row_samples,
-    train_projectors,
-    user_vectors,
-    variant_params,
-)
+from allmrec_pipeline.pipelines.stage2.nodes import train_projectors
+from allmrec_pipeline.schema import merge_variant
+from allmrec_pipeline.seeding import rng_for
 
 
 def _per_row(scores: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
@@ -213,7 +207,7 @@ def main() -> None:
         )
         seconds = time.perf_counter() - started
         table = item_table(
-            variant_params(settings, variant)["item_source"], load("joint_item_embeddings"), backbone
+            merge_variant(settings, variant)["item_source"], load("joint_item_embeddings"), backbone
         )
         recommender = recommender_from_checkpoint(checkpoint, model, tokenizer, table, domain.titles)
         started = time.perf_counter()

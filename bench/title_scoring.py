@@ -28,10 +28,7 @@ from _common import run_catalog
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.scoring import score_continuations
-from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
-from allmrec_pipeline.pipelines.stage2.nodes import (
+from allmrec_pipeline.llm.inputs import (
     build_recommender,
     embedding_table,
     item_titles,
@@ -40,6 +37,9 @@ from allmrec_pipeline.pipelines.stage2.nodes import (
     user_vectors,
     wording_for,
 )
+from allmrec_pipeline.llm.scoring import score_continuations
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.seeding import rng_for
 
 
 def main() -> None:

@@ -145,7 +145,8 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
         "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
         "    frozen_text_epochs: 1\n"
-        f"llms:\n  tiny:\n    model: {llm_dir}\n    dtype: float32\n"
+        f"llms:\n  tiny:\n    model: {llm_dir}\n    gguf_file: null\n    revision: null\n    dtype: float32\n"
+        "    device: cpu\n"
         "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
         "evaluate_scenarios:\n  max_llm_rows: 10\n  bootstrap_resamples: 100\n"
     )
@@ -251,8 +252,13 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
 
 
 def test_failing_run_ends_failed(project_copy):
-    with pytest.raises(ConfigError, match="Unknown source kind 'nope'"):
+    # the schema stops a bad value before any run starts: nothing is tracked, nothing computed
+    with pytest.raises(ConfigError, match=r"ingest\.source\.kind: Input should be 'amazon2018'"):
         _run(project_copy, "ingest_amazon", {"ingest": {"source": {"kind": "nope"}}})
+    assert _runs(project_copy).empty
+    # a valid setting that this data cannot serve fails in its node: the run ends FAILED
+    with pytest.raises(ConfigError, match="rating_threshold is set but this source has no ratings"):
+        _run(project_copy, "ingest_amazon", {"ingest": {"filters": {"rating_threshold": 4.0}}})
     runs = _runs(project_copy)
     assert runs["status"].tolist() == ["FAILED"]
 

@@ -11,6 +11,8 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
+from allmrec_pipeline.schema import check_parameters
+
 logger = logging.getLogger(__name__)
 
 # Top-level parameters copied to MLflow tags (see conf/base/parameters.yml).
@@ -39,14 +41,14 @@ class RunTaggingHook:
     """Adds dataset / backbone / LLM / git-commit tags to the run that kedro-mlflow opened."""
 
     def __init__(self) -> None:
-        self._params: dict[str, Any] = {}
-        self._project_path = Path.cwd()
-        self._catalog = None
+        self.params: dict[str, Any] = {}
+        self.project_path = Path.cwd()
+        self.catalog = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._params = context.params
-        self._project_path = Path(context.project_path)
+        self.params = context.params
+        self.project_path = Path(context.project_path)
 
     # trylast: kedro-mlflow's own before_pipeline_run must have started the run first.
     @hook_impl(trylast=True)
@@ -54,25 +56,25 @@ class RunTaggingHook:
         if mlflow.active_run() is None:
             logger.warning("No active MLflow run: run tags not set (is kedro-mlflow installed and enabled?)")
             return
-        tags = {key: str(self._params[key]) for key in TAGGED_PARAMETERS if key in self._params}
-        tags["git_commit"] = git_commit(self._project_path)
+        tags = {key: str(self.params[key]) for key in TAGGED_PARAMETERS if key in self.params}
+        tags["git_commit"] = git_commit(self.project_path)
         mlflow.set_tags(tags)
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
-        self._catalog = catalog
+        self.catalog = catalog
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         """Persisted reports (``*_report`` catalog entries) go to the run as JSON artifacts, and every dataset
         whose catalog ``metadata`` names an ``mlflow_artifact`` folder has its saved file(s) attached there
         (weights, tables, the markdown report, plots); the in-memory report sections nodes pass on do not."""
-        if mlflow.active_run() is None or self._catalog is None:
+        if mlflow.active_run() is None or self.catalog is None:
             return
-        dataset = self._catalog.get(dataset_name)
+        dataset = self.catalog.get(dataset_name)
         folder = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact")
         if folder:
-            _log_saved_files(dataset, folder)
+            _log_saved_files(self.catalog, dataset_name, folder)
         if (
             dataset_name.endswith("_report")
             and isinstance(data, dict)
@@ -84,13 +86,20 @@ class RunTaggingHook:
                 mlflow.set_tags({key: str(value) for key, value in data["mlflow_tags"].items()})
 
 
-def _log_saved_files(dataset: Any, folder: str) -> None:
-    """Attach what ``dataset`` just saved (a file, or a folder of files) to the active run under ``folder``."""
-    # The path this run saved to: kedro exposes the versioned path only through protected methods.
-    if getattr(dataset, "_version", None) is not None:
-        path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
-    else:
-        path = Path(str(dataset._filepath))
+def _log_saved_files(catalog: Any, name: str, folder: str) -> None:
+    """Attach what dataset ``name`` just saved (a file, or a folder of files) to the active run under ``folder``.
+
+    The path comes from the catalog's public ``to_config()`` (the resolved ``filepath``, whether it is
+    ``versioned``, and the run's save version) and Kedro's documented layout of a versioned dataset,
+    ``<filepath>/<save version>/<file name>``."""
+    config, _, _, save_version = catalog.to_config()
+    entry = config.get(name) or {}
+    if not entry.get("filepath"):
+        logger.warning("Dataset %s has no filepath: nothing attached to MLflow", name)
+        return
+    path = Path(str(entry["filepath"]))
+    if entry.get("versioned"):
+        path = path / str(save_version) / path.name
     if path.is_dir():
         mlflow.log_artifacts(str(path), artifact_path=folder)
     elif path.exists():
@@ -100,29 +109,32 @@ def _log_saved_files(dataset: Any, folder: str) -> None:
 
 
 class PreflightHook:
-    """Fails a run before its first node when a file or model it will need is not on this machine: the raw
-    files of ``ingest_amazon``, the SBERT of ``stage1``, the LLM of ``stage2`` / ``evaluate_scenarios``. A GPU
-    recipe (``--env paper``) thus stops in seconds, not hours into stage 1."""
+    """Fails a run before its first node when its parameters do not pass the schema (``schema.py``: an unknown
+    or misspelled key, a wrong type, a value out of range; checked as soon as the context exists, so a notebook
+    or a bench fails too) or when a file or model it will need is not on this machine: the raw files of
+    ``ingest_amazon``, the SBERT of ``stage1``, the LLM of ``stage2`` / ``evaluate_scenarios``. A GPU recipe
+    (``--env paper``) thus stops in seconds, not hours into stage 1."""
 
     def __init__(self) -> None:
-        self._params: dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._params = context.params
+        self.params = context.params
+        check_parameters(self.params)
 
     @hook_impl
     def before_pipeline_run(self, pipeline, catalog) -> None:
         nodes = {node.name.split(".")[-1] for node in pipeline.nodes}
         problems = []
         if "read_raw_source" in nodes:
-            problems += self._missing_raw_files(pipeline, catalog)
+            problems += self.missing_raw_files(pipeline, catalog)
         if "align_collaborative_and_text" in nodes:
-            model = self._params.get("stage1", {}).get("sbert", {}).get("model", "embedded")
+            model = self.params.get("stage1", {}).get("sbert", {}).get("model", "embedded")
             if model != "embedded" and not Path(model).is_dir():
                 problems.append(f"stage1.sbert.model: SBERT directory {model!r} does not exist")
         if nodes & {"train_projectors", "evaluate_models"}:
-            problem = _llm_problem(self._params.get("llms", {}), self._params.get("llm"))
+            problem = _llm_problem(self.params.get("llms", {}), self.params.get("llm"))
             if problem:
                 problems.append(problem)
         if problems:
@@ -130,16 +142,15 @@ class PreflightHook:
 
             raise ConfigError("This run cannot start; nothing was computed:\n- " + "\n- ".join(problems))
 
-    def _missing_raw_files(self, pipeline, catalog) -> list[str]:
+    def missing_raw_files(self, pipeline, catalog) -> list[str]:
         from allmrec_pipeline.datasets.raw_source import file_exists
 
         missing = []
         for name in sorted(n for n in pipeline.inputs() if n.endswith("raw_source")):
             enabled_key = "cross_domain" if name.startswith("cross_domain.") else None
-            if enabled_key and not self._params.get("cross_domain_enabled", True):
+            if enabled_key and not self.params.get("cross_domain_enabled", True):
                 continue
-            dataset = catalog.get(name)
-            for role, paths in getattr(dataset, "_files", {}).items():
+            for role, paths in catalog.get(name).load().items():  # the file list: nothing is read
                 missing += [
                     f"{name}.files.{role}: raw file {p} does not exist" for p in paths if not file_exists(p)
                 ]

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.llm.inputs import wording_for
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm, resolve_dtype
 from allmrec_pipeline.llm.prompt import PromptTemplate, tokenize_prompt
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, module_checkpoint
 from allmrec_pipeline.models.projectors import CandidateHead
-from allmrec_pipeline.pipelines.stage2.nodes import wording_for
 from tests.llm.tiny import tiny_llm, tiny_tokenizer
 
 TEMPLATE = PromptTemplate(
@@ -198,7 +198,7 @@ def test_random_item_tokens_replace_the_table_reproducibly():
 
 
 def test_stage2_variants_override_the_base_parameters():
-    from allmrec_pipeline.pipelines.stage2.nodes import variant_params
+    from allmrec_pipeline.schema import merge_variant
 
     stage2 = {
         "item_source": "joint",
@@ -210,15 +210,15 @@ def test_stage2_variants_override_the_base_parameters():
             "no_user": {"model": {"use_user": False}},
         },
     }
-    assert variant_params(stage2, "mlp_llm")["item_source"] == "cf"
-    no_user = variant_params(stage2, "no_user")
+    assert merge_variant(stage2, "mlp_llm")["item_source"] == "cf"
+    no_user = merge_variant(stage2, "no_user")
     assert no_user["model"] == {"objective": "embedding_head", "use_user": False}
     assert stage2["model"]["use_user"] is True  # the base parameters are not modified
     with pytest.raises(ConfigError, match=r"no stage-2 variant 'toy': add stage2.variants.toy"):
-        variant_params(stage2, "toy")
+        merge_variant(stage2, "toy")
     stage2["variants"]["bad"] = {"modle": {}}
     with pytest.raises(ConfigError, match=r"stage2.variants.bad' has unknown key\(s\) \['modle'\]"):
-        variant_params(stage2, "bad")
+        merge_variant(stage2, "bad")
 
 
 @pytest.mark.parametrize("epochs", [1, 2])

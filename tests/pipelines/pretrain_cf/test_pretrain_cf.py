@@ -6,7 +6,6 @@ import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 
-from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_backbone
 from allmrec_pipeline.pipelines.pretrain_cf import create_pipeline
 from tests.conftest import PROJECT_ROOT, run_in_memory
@@ -57,27 +56,6 @@ def test_same_metric_keys_for_every_backbone(split_tables):
         backbone: set(_run(split_tables, backbone).load("cf_test_metrics")) for backbone in ("sasrec", "ncf")
     }
     assert keys["sasrec"] == keys["ncf"]
-
-
-def test_unknown_backbone_is_a_config_error(split_tables):
-    with pytest.raises(Exception, match=r"params 'backbone' is 'bert4rec'; choose one of"):
-        _run(split_tables, "bert4rec")
-
-
-def test_unknown_loss_is_a_config_error(split_tables):
-    with pytest.raises(Exception, match=r"pretrain_cf.training.loss' must be 'bce' or 'ce'"):
-        _run(split_tables, "sasrec", loss="bpr")
-
-
-def test_config_errors_are_config_errors():
-    from allmrec_pipeline.pipelines.pretrain_cf.nodes import _build_configs
-
-    with pytest.raises(ConfigError, match=r"pretrain_cf.training': .*unexpected keyword argument 'epoch'"):
-        _build_configs({**PARAMS, "training": {"epoch": 3}}, "sasrec")
-    with pytest.raises(
-        ConfigError, match=r"pretrain_cf.training.lr_schedule' must be 'constant' or 'cosine'"
-    ):
-        _build_configs({**PARAMS, "training": {"lr_schedule": "step"}}, "sasrec")
 
 
 def test_checkpoint_for_another_item_index_is_refused(split_tables):

@@ -12,12 +12,7 @@ from matplotlib.figure import Figure
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
-from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.models.data import popularity_counts
-from allmrec_pipeline.models.text_encoder import load_sentence_transformer
-from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
-from allmrec_pipeline.pipelines.stage2.nodes import (
+from allmrec_pipeline.llm.inputs import (
     build_recommender,
     embedding_table,
     item_titles,
@@ -26,6 +21,11 @@ from allmrec_pipeline.pipelines.stage2.nodes import (
     user_vectors,
     wording_for,
 )
+from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.models.text_encoder import load_sentence_transformer
+from allmrec_pipeline.seeding import rng_for
 
 from . import report, scorers
 

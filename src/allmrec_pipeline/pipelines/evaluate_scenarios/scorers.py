@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 
 from allmrec_pipeline import text_floors
 from allmrec_pipeline.llm.generation import generate, lenient_hit, map_to_candidate
+from allmrec_pipeline.llm.inputs import user_vectors
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import candidate_scores
 from allmrec_pipeline.models.base import CFBackbone
-from allmrec_pipeline.pipelines.stage2.nodes import user_vectors
 
 
 @dataclass

@@ -11,11 +11,10 @@ import torch
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.models import BACKBONES, build_backbone
+from allmrec_pipeline.models import build_backbone
 from allmrec_pipeline.models.checkpoint import Checkpoint, backbone_checkpoint, load_backbone
 from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
 from allmrec_pipeline.models.training import (
-    LR_SCHEDULES,
     TrainingConfig,
     candidate_metrics,
     full_ranking_metrics,
@@ -34,23 +33,8 @@ def candidate_rows(eval_candidates: pd.DataFrame, scenario: str, split: str, max
 
 
 def _build_configs(pretrain_cf: dict[str, Any], backbone: str) -> tuple[dict[str, Any], TrainingConfig]:
-    models = pretrain_cf.get("models", {})
-    if backbone not in BACKBONES:
-        raise ConfigError(f"params 'backbone' is {backbone!r}; choose one of {sorted(BACKBONES)}")
-    if backbone not in models:
-        raise ConfigError(f"params 'pretrain_cf.models.{backbone}' is missing (parameters_pretrain_cf.yml)")
-    try:
-        training = TrainingConfig(**pretrain_cf["training"])
-    except TypeError as exc:
-        raise ConfigError(f"params 'pretrain_cf.training': {exc}") from exc
-    if training.loss not in {"bce", "ce"}:
-        raise ConfigError(f"params 'pretrain_cf.training.loss' must be 'bce' or 'ce', got {training.loss!r}")
-    if training.lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(
-            f"params 'pretrain_cf.training.lr_schedule' must be {' or '.join(map(repr, LR_SCHEDULES))}, "
-            f"got {training.lr_schedule!r}"
-        )
-    return dict(models[backbone]), training
+    """The backbone's settings and the training loop's, from parameters the schema has checked."""
+    return dict(pretrain_cf["models"][backbone]), TrainingConfig(**pretrain_cf["training"])
 
 
 def train_backbone(

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from allmrec_pipeline import contracts
+from allmrec_pipeline.seeding import rng_for
 
 from . import candidates as cand
 from . import indexing, splitting
-from .splitting import rng_for
 
 logger = logging.getLogger(__name__)
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import math
-import zlib
 
 import numpy as np
 import pandas as pd
 
 from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.seeding import rng_for
 
 POPULARITY_RULES = ("rank", "mass")
 COLD_USER_CONTEXT = 2  # a cold user is evaluated on 2 items of context, then the 3rd as target
-
-
-def rng_for(seed: int, purpose: str) -> np.random.Generator:
-    """An independent, stable generator per purpose: adding a new random step never shifts the others."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode())]))
 
 
 def select_cold_users(

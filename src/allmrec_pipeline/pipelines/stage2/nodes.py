@@ -11,118 +11,24 @@ import pandas as pd
 import torch
 
 from allmrec_pipeline import metrics
-from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
-from allmrec_pipeline.llm.prompt import PromptTemplate
-from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.inputs import (
+    build_recommender,
+    cf_logits,
+    item_table,
+    item_titles,
+    load_llm,
+    row_samples,
+    training_samples,
+    user_vectors,
+    wording_for,
+)
+from allmrec_pipeline.llm.recommender import Sample
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
-from allmrec_pipeline.models.data import pad_left, popularity_counts
-from allmrec_pipeline.pipelines.split_sequences.splitting import rng_for
+from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.schema import merge_variant
 
 logger = logging.getLogger(__name__)
-
-
-def llm_spec(llms: dict[str, Any], llm: str) -> LLMSpec:
-    """The spec of LLM key ``llm`` from ``llms`` (parameters_stage2.yml)."""
-    if llm not in llms:
-        raise ConfigError(f"params 'llm' is {llm!r}, which is not a key of 'llms' (known: {sorted(llms)})")
-    try:
-        return LLMSpec(**llms[llm])
-    except TypeError as exc:
-        raise ConfigError(f"params 'llms.{llm}': {exc}") from exc
-
-
-def load_llm(llms: dict[str, Any], llm: str):
-    spec = llm_spec(llms, llm)
-    try:
-        return spec, *load_frozen_llm(spec)
-    except (FileNotFoundError, ValueError) as exc:
-        raise ConfigError(f"params 'llms.{llm}': {exc}") from exc
-
-
-def wording_for(stage2: dict[str, Any], dataset: str) -> dict[str, str]:
-    """The dataset's item noun and verbs; an unknown dataset fails instead of getting a prompt without them."""
-    wording = stage2["wording"]
-    if dataset not in wording:
-        raise ConfigError(
-            f"no prompt wording for dataset {dataset!r}: add stage2.wording.{dataset} with noun, verb and "
-            f"verb_present (known: {sorted(wording)})"
-        )
-    return dict(wording[dataset])
-
-
-def item_titles(items: pd.DataFrame, item_index: pd.DataFrame) -> list[str]:
-    """Titles by item index (index 0, padding, is ``""``)."""
-    merged = item_index.merge(items[["item_id", "title"]], on="item_id", how="left").sort_values("item_idx")
-    return [""] + merged["title"].fillna("").astype(str).tolist()
-
-
-def embedding_table(frame: pd.DataFrame, column: str) -> torch.Tensor:
-    """``(N+1, d)`` from an ``(item_idx, vector)`` table, row 0 (padding) zero."""
-    values = np.stack(frame.sort_values("item_idx")[column].to_numpy()).astype(np.float32)
-    return torch.cat([torch.zeros(1, values.shape[1]), torch.from_numpy(values)])
-
-
-def item_table(source: str, joint_item_embeddings: pd.DataFrame, backbone) -> torch.Tensor:
-    """``(N+1, d_item)`` with row 0 zero: stage-1 ``e_i`` (``joint``) or the raw CF embeddings (``cf``, MLP-LLM)."""
-    if source == "cf":
-        return backbone.item_embeddings.detach().float()
-    if source != "joint":
-        raise ConfigError(f"params 'stage2.item_source' must be 'joint' or 'cf', got {source!r}")
-    return embedding_table(joint_item_embeddings, "e")
-
-
-@torch.no_grad()
-def user_vectors(backbone, histories: list, item_table: torch.Tensor | None = None) -> torch.Tensor:
-    """The frozen backbone's ``x_u`` ``(B, d)`` for each history (``item_table``: stand-ins for foreign items)."""
-    backbone.eval()
-    padded = torch.from_numpy(pad_left(histories, backbone.config.max_seq_len))
-    return torch.cat(
-        [backbone.user_representation(padded[i : i + 512], item_table) for i in range(0, len(padded), 512)]
-    )
-
-
-def row_samples(
-    rows: pd.DataFrame,
-    users: torch.Tensor,
-    cf_scores: np.ndarray | None = None,
-    counts: np.ndarray | None = None,
-) -> list[Sample]:
-    """Samples of frozen evaluation rows (candidates as stored, target located) with their user vectors and,
-    when given, the CF model's logits of their candidates ``(R, C)`` (what ``cf_skip`` adds to) and the
-    training interaction count of every item ``(N+1,)`` (what the count gate reads)."""
-
-    def per_row(values):
-        return [None] * len(rows) if values is None else [torch.as_tensor(v) for v in values]
-
-    candidates = [np.asarray(c, dtype=np.int64) for c in rows["candidates"]]
-    logits = per_row(None if cf_scores is None else np.asarray(cf_scores, dtype=np.float32))
-    row_counts = per_row(None if counts is None else [counts[c] for c in candidates])
-    return [
-        Sample(
-            vector,
-            list(map(int, history)),
-            cands.tolist(),
-            int(np.flatnonzero(cands == target)[0]),
-            cf,
-            count,
-        )
-        for vector, history, cands, target, cf, count in zip(
-            users, rows["history"], candidates, rows["target_item_idx"], logits, row_counts, strict=True
-        )
-    ]
-
-
-@torch.no_grad()
-def cf_logits(
-    backbone, users: torch.Tensor, candidates: list, item_table: torch.Tensor | None = None
-) -> np.ndarray:
-    """The frozen backbone's scores ``(R, C)`` of each row's candidates (``item_table``: stand-ins for foreign
-    items)."""
-    table = backbone.item_embeddings if item_table is None else item_table
-    index = torch.as_tensor(np.asarray([list(c) for c in candidates], dtype=np.int64))
-    return backbone.score_vectors(users, table[index]).float().numpy()
 
 
 def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
@@ -130,132 +36,6 @@ def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
     return float(
         metrics.per_row_metrics(*metrics.target_rank_counts(scores, target), ("hit_at_1",))["hit_at_1"].mean()
     )
-
-
-TARGETS = ("held_out", "last_training_item")
-
-
-def _training_samples(
-    train_sequences,
-    sequences,
-    backbone,
-    n_items,
-    config: Stage2TrainingConfig,
-    seed: int,
-    exclude=(),
-    counts: np.ndarray | None = None,
-):
-    """The sampler of each epoch's training samples (seeded negatives, re-drawn per epoch) and the user count.
-
-    ``held_out`` targets: each user's history is the whole training sequence and the target the next item of the
-    full sequence (the validation item, never trained on by the CF model); users in ``exclude`` (those of the
-    frozen validation rows) and users without a next item are left out. ``last_training_item``: the training
-    sequence's last item after the rest. The users come in a seeded random order, as many as joint training or
-    the head's warm-up takes (``max_train_users``, ``head_warmup_users``). ``counts`` ``(N+1,)``: every item's
-    training interactions, attached to each sample's candidates (the count gate reads them).
-    """
-    if config.targets not in TARGETS:
-        raise ConfigError(f"params 'stage2.training.targets': {config.targets!r} is not one of {TARGETS}")
-    full = sequences.set_index("user_idx")["items"]
-    users = train_sequences[~train_sequences["user_idx"].isin(set(exclude))]
-    if config.targets == "held_out":
-        longer = users["user_idx"].map(full.map(len)).to_numpy() > users["items"].map(len).to_numpy()
-        users = users[longer]
-    else:
-        users = users[users["items"].map(len) >= 2]
-    users = users.reset_index(drop=True)
-    if users.empty:
-        raise ConfigError(f"stage 2 has no training sample with targets {config.targets!r}")
-    # joint training and the warm-up draw from one list, in a seeded order: any first n are a random subset
-    caps = [config.max_train_users]
-    if config.head_warmup_epochs:
-        caps.append(config.head_warmup_users or config.max_train_users)
-    wanted = None if None in caps else max(caps)
-    order = rng_for(seed, "stage2/train_users").permutation(len(users))
-    users = users.iloc[order[:wanted]].reset_index(drop=True)
-    if config.targets == "held_out":
-        histories = [np.asarray(items) for items in users["items"]]
-        targets = [
-            int(full[u][len(items)]) for u, items in zip(users["user_idx"], users["items"], strict=True)
-        ]
-    else:
-        histories = [np.asarray(items[:-1]) for items in users["items"]]
-        targets = [int(items[-1]) for items in users["items"]]
-    vectors = user_vectors(backbone, histories)
-    touched = (
-        sequences.set_index("user_idx")["items"]
-        .reindex(users["user_idx"])
-        .map(lambda s: set(map(int, s)))
-        .tolist()
-    )
-
-    def make_samples(epoch: int) -> list[Sample]:
-        rng = rng_for(seed, f"stage2/negatives/{epoch}")
-        samples = []
-        for vector, history, target, seen in zip(vectors, histories, targets, touched, strict=True):
-            negatives: list[int] = []
-            while len(negatives) < config.n_negatives:
-                for item in rng.integers(1, n_items + 1, 2 * config.n_negatives).tolist():
-                    if item not in seen and item not in negatives and len(negatives) < config.n_negatives:
-                        negatives.append(item)
-            candidates = [target, *negatives]
-            order = rng.permutation(len(candidates))
-            candidates = [candidates[i] for i in order]
-            samples.append(Sample(vector, history.tolist(), candidates, int(np.flatnonzero(order == 0)[0])))
-        logits = cf_logits(
-            backbone, torch.stack([s.user_vector for s in samples]), [s.candidates for s in samples]
-        )
-        for sample, row in zip(samples, logits, strict=True):
-            sample.cf_scores = torch.from_numpy(row)
-            if counts is not None:
-                sample.counts = torch.from_numpy(counts[np.asarray(sample.candidates)])
-        return samples
-
-    return make_samples, len(users)
-
-
-def build_recommender(
-    model,
-    tokenizer,
-    stage2: dict[str, Any],
-    wording: dict[str, str],
-    table: torch.Tensor,
-    titles: list[str],
-    cf_dim: int,
-    model_overrides: dict[str, Any] | None = None,
-) -> SoftPromptRecommender:
-    """Fresh projectors around the (shared, frozen) LLM, configured by ``stage2.model`` plus overrides."""
-    settings = {**stage2["model"], **(model_overrides or {})}
-    if settings.get("soft_token_norm") == "match":
-        settings["soft_token_norm"] = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
-    try:
-        config = Stage2Config(**settings)
-        template = PromptTemplate(**stage2["template"])
-    except TypeError as exc:
-        raise ConfigError(f"params 'stage2.model' / 'stage2.template': {exc}") from exc
-    try:
-        return SoftPromptRecommender(model, tokenizer, template, wording, table, titles, cf_dim, config)
-    except ValueError as exc:
-        raise ConfigError(f"params 'stage2.model': {exc}") from exc
-
-
-def variant_params(stage2: dict[str, Any], variant: str) -> dict[str, Any]:
-    """``stage2`` with the overrides of ``stage2.variants.<variant>`` (``item_source``, ``model``, ``training``)."""
-    variants = stage2.get("variants", {})
-    if variant not in variants:
-        raise ConfigError(
-            f"no stage-2 variant {variant!r}: add stage2.variants.{variant} (known: {sorted(variants)})"
-        )
-    overrides = variants[variant] or {}
-    unknown = sorted(set(overrides) - {"item_source", "model", "training"})
-    if unknown:
-        raise ConfigError(
-            f"params 'stage2.variants.{variant}' has unknown key(s) {unknown}: use item_source, model, training"
-        )
-    merged = dict(stage2)
-    for key, value in overrides.items():
-        merged[key] = {**stage2[key], **value} if isinstance(value, dict) else value
-    return merged
 
 
 def train_projectors(
@@ -283,7 +63,7 @@ def train_projectors(
         The projector checkpoint (never the LLM), per-step and per-epoch metrics, and the report (with the LLM
         id, revision, dtype and the rendered template, also set as run tags).
     """
-    stage2 = variant_params(stage2, variant)
+    stage2 = merge_variant(stage2, variant)
     backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
     torch.manual_seed(seed)
     spec, model, tokenizer = load_llm(llms, llm)
@@ -292,15 +72,12 @@ def train_projectors(
     recommender = build_recommender(
         model, tokenizer, stage2, wording_for(stage2, dataset), table, titles, backbone.hidden_size
     )
-    try:
-        training = Stage2TrainingConfig(**stage2["training"])
-    except TypeError as exc:
-        raise ConfigError(f"params 'stage2.training': {exc}") from exc
+    training = Stage2TrainingConfig(**stage2["training"])
     valid_rows = eval_candidates[
         (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
     ]
     counts = popularity_counts(item_popularity, len(item_index))
-    make_samples, n_users = _training_samples(
+    make_samples, n_users = training_samples(
         train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"], counts
     )
     valid_rows = valid_rows.head(training.max_valid_rows)

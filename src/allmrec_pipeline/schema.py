@@ -1,0 +1,470 @@
+"""The schema of the run's parameters: every key of ``conf/base/parameters*.yml``, its type, choices and range.
+
+The YAML is the one source of values; this module holds no defaults (every key is required, and ``conf/base``
+provides each). ``check_parameters`` validates the merged parameters of a run (``conf/base`` + the environment +
+``conf/local`` + ``--params``) before its first node: a misspelled or unknown key, a wrong type or a value out of
+range fails with a ``ConfigError`` naming each offending key (and, for an unknown key, the nearest known one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from allmrec_pipeline.errors import ConfigError
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+VARIANT_SECTIONS = ("item_source", "model", "training")
+
+
+class Section(BaseModel):
+    """A block of parameters: every key required, none unknown, each value of its type as given (strict: the
+    nodes read the raw values, so ``"3"`` is not an int and ``"no"`` not a bool; an int is a float)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# ---- parameters.yml ---------------------------------------------------------------------------------------------
+class Evaluate(Section):
+    max_users: PositiveInt | None
+
+
+# ---- parameters_ingest_amazon.yml -------------------------------------------------------------------------------
+class Source(Section):
+    enabled: bool
+    kind: Literal["amazon2018", "amazon2014", "amazon2023", "sequence_file", "tables"]
+    max_bad_fraction: Fraction
+
+
+class Text(Section):
+    missing_title_policy: Literal["drop", "placeholder"]
+    placeholder_title: str
+
+
+class Filters(Section):
+    rating_threshold: float | None
+    rating_operator: Literal[">=", ">"]
+    user_k: PositiveInt
+    item_k: PositiveInt
+
+
+class Ingest(Section):
+    source: Source
+    text: Text
+    filters: Filters
+
+
+class CrossDomain(Section):
+    ingest: Ingest
+
+
+# ---- parameters_split_sequences.yml -----------------------------------------------------------------------------
+class Popularity(Section):
+    rule: Literal["rank", "mass"]
+    fraction: Annotated[float, Field(gt=0, le=0.5)]
+
+
+class ColdUsers(Section):
+    n_users: Count
+
+
+class Split(Section):
+    min_interactions: Annotated[int, Field(ge=3)]
+    max_seq_len: PositiveInt
+    n_candidates: Annotated[int, Field(ge=2)]
+    train_users_limit: PositiveInt | None
+    popularity: Popularity
+    cold_users: ColdUsers
+
+
+# ---- parameters_pretrain_cf.yml ---------------------------------------------------------------------------------
+class CFTraining(Section):
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: Positive
+    weight_decay: NonNegative
+    loss: Literal["bce", "ce"]
+    patience: PositiveInt
+    lr_decay: Annotated[float, Field(gt=0, lt=1)] | None
+    lr_decay_patience: Count
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None
+    lr_schedule: Literal["constant", "cosine"]
+    eval_every: PositiveInt
+    eval_batch_size: PositiveInt
+    windows: bool
+    window_stride: PositiveInt | None
+
+
+class Backbone(Section):
+    hidden_size: PositiveInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    max_seq_len: PositiveInt
+
+
+class SASRec(Backbone):
+    num_blocks: PositiveInt
+    num_heads: PositiveInt
+
+
+class GRU4Rec(Backbone):
+    num_layers: PositiveInt
+
+
+class NextItNet(Backbone):
+    kernel_size: PositiveInt
+    dilations: list[PositiveInt] = Field(min_length=1)
+    num_stacks: PositiveInt
+
+
+class NCF(Backbone):
+    mlp_layers: list[PositiveInt] = Field(min_length=1)
+    score_chunk: PositiveInt
+
+
+class Backbones(Section):
+    sasrec: SASRec
+    gru4rec: GRU4Rec
+    nextitnet: NextItNet
+    ncf: NCF
+
+
+class CFEvaluation(Section):
+    scenarios: list[Literal["overall", "cold_item", "warm_item", "cold_user"]] = Field(min_length=1)
+    full_ranking: bool
+    bootstrap_resamples: PositiveInt
+    confidence: Annotated[float, Field(gt=0, lt=1)]
+
+
+class PretrainCF(Section):
+    training: CFTraining
+    models: Backbones
+    evaluation: CFEvaluation
+
+
+# ---- parameters_stage1.yml --------------------------------------------------------------------------------------
+class Stage1Text(Section):
+    template: str
+    template_without_description: str
+    max_tokens: PositiveInt
+
+
+class SBERT(Section):
+    model: str
+    freeze: bool
+    trainable_layers: PositiveInt | None
+    chunk_size: Count
+    cache_frozen_layers: bool
+
+
+class Alignment(Section):
+    latent_dim: PositiveInt
+    alpha: NonNegative
+    beta: NonNegative
+    use_matching: bool
+    use_item_recon: bool
+    use_text_recon: bool
+    use_rec: bool
+    standardize_inputs: bool
+
+
+class Stage1Training(Section):
+    epochs: Count
+    frozen_text_epochs: Count
+    batch_size: PositiveInt
+    lr: Positive
+    sbert_lr: Positive | None
+    all_items: bool
+    max_examples: PositiveInt | None
+    recall_sample: PositiveInt
+
+
+class Stage1(Section):
+    text_path_max_count: Count
+    text: Stage1Text
+    sbert: SBERT
+    alignment: Alignment
+    training: Stage1Training
+
+
+# ---- parameters_stage2.yml --------------------------------------------------------------------------------------
+class LLM(Section):
+    model: str
+    gguf_file: str | None
+    revision: str | None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    device: str
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        head, _, index = value.partition(":")
+        if value in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+            return value
+        raise ValueError(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N")
+
+
+class Template(Section):
+    text: str
+    history_item: str
+    candidate_item: str
+    separator: str
+
+
+class Wording(Section):
+    noun: str
+    verb: str
+    verb_present: str
+
+
+class Stage2Model(Section):
+    objective: Literal["lm", "listwise", "embedding_head"]
+    n_history: PositiveInt
+    max_title_tokens: PositiveInt
+    use_user: bool
+    item_tokens: Literal["joint", "none", "random"]
+    soft_token_norm: Literal["match"] | Positive | None
+    length_normalize: bool
+    title_format: Literal["plain", "quoted"]
+    head_dim: PositiveInt
+    head_tied: bool
+    head_layer: PositiveInt | None
+    cf_skip: bool
+    head_reads: Literal["titles", "soft_tokens"]
+    gate_max_count: Count | None
+
+
+class Stage2Training(Section):
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    grad_accumulation: PositiveInt
+    lr: Positive
+    max_train_users: PositiveInt | None
+    targets: Literal["held_out", "last_training_item"]
+    n_negatives: PositiveInt
+    max_valid_rows: Count
+    head_warmup_epochs: Count
+    head_warmup_users: PositiveInt | None
+    head_lr: NonNegative | None
+
+
+class Stage2Core(Section):
+    """One stage-2 model's settings: ``stage2`` without its variants, and each variant after its overrides."""
+
+    template: Template
+    wording: dict[str, Wording]
+    item_source: Literal["joint", "cf"]
+    model: Stage2Model
+    training: Stage2Training
+
+
+class VariantOverride(Section):
+    """``stage2.variants.<name>``: the keys it replaces; each is checked again in the merged settings."""
+
+    item_source: Any = None
+    model: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+
+
+class Stage2(Stage2Core):
+    variants: dict[str, VariantOverride | None]
+
+
+# ---- parameters_evaluate_scenarios.yml --------------------------------------------------------------------------
+class Floors(Section):
+    n_history: PositiveInt
+    text_encoder: str
+    cf_text_weights: list[NonNegative] = Field(min_length=1)
+
+
+class Generate(Section):
+    max_new_tokens: PositiveInt
+    fuzzy_threshold: Fraction
+
+
+class EvaluateScenarios(Section):
+    mode: Literal["rank", "generate"]
+    models: list[str] = Field(min_length=1)
+    ablation_models: list[str]
+    scenarios: list[Literal["overall", "cold_item", "warm_item", "cold_user", "cross_domain"]] = Field(
+        min_length=1
+    )
+    max_rows: PositiveInt | None
+    max_llm_rows: PositiveInt | None
+    batch_size: PositiveInt
+    floors: Floors
+    generate: Generate
+    bootstrap_resamples: PositiveInt
+    confidence: Annotated[float, Field(gt=0, lt=1)]
+
+
+# ---- the whole tree ---------------------------------------------------------------------------------------------
+class Parameters(Section):
+    dataset: str
+    cross_domain_dataset: str
+    backbone: Literal["sasrec", "gru4rec", "nextitnet", "ncf"]
+    llm: str
+    seed: Count
+    cross_domain_enabled: bool
+    evaluate: Evaluate
+    ingest: Ingest
+    cross_domain: CrossDomain
+    split: Split
+    pretrain_cf: PretrainCF
+    stage1: Stage1
+    llms: dict[str, LLM] = Field(min_length=1)
+    stage2: Stage2
+    evaluate_scenarios: EvaluateScenarios
+
+
+def merge_variant(stage2: dict[str, Any], variant: str) -> dict[str, Any]:
+    """``stage2`` with the overrides of ``stage2.variants.<variant>`` (``item_source``, ``model``, ``training``);
+    a ``model`` or ``training`` override replaces only the keys it names."""
+    variants = stage2.get("variants") or {}
+    if variant not in variants:
+        raise ConfigError(
+            f"no stage-2 variant {variant!r}: add stage2.variants.{variant} (known: {sorted(variants)})"
+        )
+    overrides = variants[variant] or {}
+    unknown = sorted(set(overrides) - set(VARIANT_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"params 'stage2.variants.{variant}' has unknown key(s) {unknown}: use {', '.join(VARIANT_SECTIONS)}"
+        )
+    merged = dict(stage2)
+    for key, value in overrides.items():
+        merged[key] = {**stage2[key], **value} if isinstance(value, dict) else value
+    return merged
+
+
+def check_parameters(params: dict[str, Any]) -> None:
+    """Validate a run's merged parameters against ``Parameters`` and every stage-2 variant's merged settings.
+
+    Raises:
+        ConfigError: one line per offending key, e.g. ``pretrain_cf.trainig: unknown key (nearest known:
+            'training')`` or ``pretrain_cf.training.lr: Input should be a valid number ... (got 'abc')``.
+    """
+    problems = _problems(Parameters, params, ())
+    stage2 = params.get("stage2")
+    if not problems and isinstance(stage2, dict):
+        core = {key: value for key, value in stage2.items() if key != "variants"}
+        for name in stage2.get("variants") or {}:
+            merged = {k: v for k, v in merge_variant(stage2, name).items() if k != "variants"}
+            problems += _problems(Stage2Core, merged, ("stage2", "variants", name), core)
+    if problems:
+        raise ConfigError(
+            "The run's parameters do not pass the schema (conf/base is the reference; check conf/<env>, "
+            "conf/local and --params); nothing was computed:\n- " + "\n- ".join(problems)
+        )
+
+
+def _problems(schema: type[BaseModel], values: Any, prefix: tuple, base: dict | None = None) -> list[str]:
+    try:
+        schema.model_validate(values)
+    except ValidationError as exc:
+        found: dict[str, list[dict]] = {}
+        for error in exc.errors():
+            location = _value_path(values, tuple(error["loc"]))
+            # a variant's error inside keys its overrides did not set is the base's, reported once there
+            if base is not None and _get(base, location) is not _MISSING and _same(base, values, location):
+                continue
+            found.setdefault(".".join(map(str, prefix + location)), []).append({**error, "loc": location})
+        lines = []
+        for key, errors in found.items():
+            error, location = errors[0], errors[0]["loc"]
+            if error["type"] == "extra_forbidden":
+                known = _known_keys(schema, location[:-1])
+                nearest = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.5)
+                hint = f"nearest known: {nearest[0]!r}" if nearest else f"known: {', '.join(known)}"
+                lines.append(f"{key}: unknown key ({hint})")
+            elif error["type"] == "missing":
+                lines.append(f"{key}: missing (conf/base/parameters*.yml sets every key)")
+            else:  # the branches of a union (e.g. 'match' or a number) each say what they take
+                wanted = "; or ".join(dict.fromkeys(e["msg"] for e in errors))
+                lines.append(f"{key}: {wanted} (got {error['input']!r}){_number_hint(error['input'])}")
+        return lines
+    return []
+
+
+_MISSING = object()
+
+
+def _number_hint(value: Any) -> str:
+    """YAML reads ``1e-4`` (no dot) as a string: say how to write the number."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        return f"; YAML reads {value!r} as text: write {number!r}"
+    return ""
+
+
+def _get(tree: Any, location: tuple) -> Any:
+    for step in location:
+        if not isinstance(tree, dict) or step not in tree:
+            return _MISSING
+        tree = tree[step]
+    return tree
+
+
+def _value_path(values: Any, location: tuple) -> tuple:
+    """``location`` up to the value it reaches: pydantic appends the branch of a union (``literal['match']``,
+    ``constrained-float``) to the key it failed on."""
+    path, node = [], values
+    for step in location:
+        if (
+            isinstance(node, dict)
+            and step in node
+            or isinstance(node, list)
+            and isinstance(step, int)
+            and 0 <= step < len(node)
+        ):
+            node = node[step]
+        elif isinstance(node, dict):  # an unknown or missing key: named, then nothing below it
+            path.append(step)
+            break
+        else:
+            break
+        path.append(step)
+    return tuple(path)
+
+
+def _same(base: dict, values: dict, location: tuple) -> bool:
+    return _get(base, location) == _get(values, location)
+
+
+def _known_keys(schema: type[BaseModel], location: tuple) -> list[str]:
+    """The keys the schema accepts at ``location`` (a dict level takes any key: its values' keys below)."""
+    node: Any = schema
+    for step in location:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            node = node.model_fields[str(step)].annotation
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        else:
+            return []
+    node = _unwrap(node)
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or ``dict`` inside ``Annotated[...]`` / ``X | None``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            models = [a for a in options if (isinstance(a, type) and issubclass(a, BaseModel))]
+            annotation = (models or options)[0]
+        else:
+            return annotation
