@@ -48,6 +48,7 @@ from allmrec_pipeline import metrics
 from allmrec_pipeline.models import build_backbone
 from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
 from allmrec_pipeline.models.training import TrainingConfig, full_ranking_metrics, score_candidates, train
+from allmrec_pipeline.schema import base_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 RECBOLE_ENV = ROOT / "bench" / "_recbole_env"
@@ -200,16 +201,19 @@ def run_ours(n_items: int, train_sequences, rows, args, loss: str) -> dict:
             )
 
     config = TrainingConfig(
-        epochs=args.epochs,
-        patience=args.patience,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        lr_decay_patience=args.lr_decay_patience,
-        ema_decay=args.ema_decay,
-        lr_schedule=args.lr_schedule,
-        loss=loss,
-        windows=args.windows,
+        **{
+            **base_parameters()["pretrain_cf"]["training"],
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "lr_decay": args.lr_decay,
+            "lr_decay_patience": args.lr_decay_patience,
+            "ema_decay": args.ema_decay,
+            "lr_schedule": args.lr_schedule,
+            "loss": loss,
+            "windows": args.windows,
+        }
     )
     result = train(
         model,

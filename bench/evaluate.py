@@ -25,8 +25,9 @@ from _common import ROOT, latest
 from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.prompt import PromptTemplate
-from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.recommender import LEGACY_STAGE2, Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.llm.scoring import score_continuations, score_continuations_naive
+from allmrec_pipeline.schema import base_parameters
 
 
 def main() -> None:
@@ -43,8 +44,10 @@ def main() -> None:
     rows = pd.read_parquet(latest("data/05_model_input/beauty/eval_candidates.parquet/*/*.parquet"))
     rows = rows[(rows["scenario"] == "overall") & (rows["split"] == "test")].head(args.users)
     titles = item_titles(items, item_index)
-    model, tokenizer = load_frozen_llm(LLMSpec(dtype=args.dtype))
-    config = Stage2Config(objective="lm", use_user=False, item_tokens="none")
+    model, tokenizer = load_frozen_llm(
+        LLMSpec(**{**base_parameters()["llms"][base_parameters()["llm"]], "dtype": args.dtype})
+    )
+    config = Stage2Config(**{**LEGACY_STAGE2, "objective": "lm", "use_user": False, "item_tokens": "none"})
     rec = SoftPromptRecommender(
         model,
         tokenizer,

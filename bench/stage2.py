@@ -27,7 +27,8 @@ from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.layers import first_layers
 from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm, resolve_device
 from allmrec_pipeline.llm.prompt import PromptTemplate
-from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.recommender import LEGACY_STAGE2, Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.schema import base_parameters
 
 
 def make_samples(n: int, n_items: int, rng: np.random.Generator) -> list[Sample]:
@@ -58,11 +59,22 @@ def timed(fn, steps: int) -> float:
 
 
 def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespace) -> dict:
-    model, tokenizer = load_frozen_llm(LLMSpec(dtype=dtype, device=args.device))
+    model, tokenizer = load_frozen_llm(
+        LLMSpec(
+            **{**base_parameters()["llms"][base_parameters()["llm"]], "dtype": dtype, "device": args.device}
+        )
+    )
     torch.manual_seed(0)
     table = torch.randn(len(titles), 128)
     norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
-    config = Stage2Config(objective=args.objective, soft_token_norm=norm, head_layer=args.head_layer)
+    config = Stage2Config(
+        **{
+            **LEGACY_STAGE2,
+            "objective": args.objective,
+            "soft_token_norm": norm,
+            "head_layer": args.head_layer,
+        }
+    )
     template = PromptTemplate(**params["template"])
     rec = SoftPromptRecommender(
         model, tokenizer, template, params["wording"]["beauty"], table, titles, 50, config

@@ -23,6 +23,7 @@ from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.inputs import row_samples, training_samples, user_vectors
 from allmrec_pipeline.llm.training import Stage2TrainingConfig
 from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.schema import base_parameters
 
 
 def _hit(backbone, samples) -> tuple:
@@ -49,7 +50,14 @@ def main() -> None:
             cat.load("sequences"),
             bb,
             len(idx),
-            Stage2TrainingConfig(max_train_users=n, n_negatives=19),
+            Stage2TrainingConfig(
+                **{
+                    **base_parameters()["stage2"]["training"],
+                    "max_train_users": n,
+                    "n_negatives": 19,
+                    "head_warmup_epochs": 0,
+                }
+            ),
             args.seed,
         )
         out[f"train_samples_{n}"] = _hit(bb, make(1))

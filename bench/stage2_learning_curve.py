@@ -54,6 +54,7 @@ from allmrec_pipeline.llm.training import (
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_popularity
+from allmrec_pipeline.schema import base_parameters
 
 
 def hit_figures(scores: np.ndarray, target_pos: np.ndarray) -> dict[str, float]:
@@ -134,7 +135,9 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     joint = table(f"data/07_model_output/beauty/{args.backbone}/joint_item_embeddings.parquet")
     titles = item_titles(items, item_index)
 
-    spec = LLMSpec(dtype=args.dtype, device=args.device)
+    spec = LLMSpec(
+        **{**base_parameters()["llms"][base_parameters()["llm"]], "dtype": args.dtype, "device": args.device}
+    )
     model, tokenizer = load_frozen_llm(spec)
     training = Stage2TrainingConfig(
         **{**params["training"], "max_train_users": n_train, "batch_size": args.batch_size}

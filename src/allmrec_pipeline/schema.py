@@ -8,9 +8,12 @@ range fails with a ``ConfigError`` naming each offending key (and, for an unknow
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import types
 import typing
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -322,6 +325,25 @@ class Parameters(Section):
     llms: dict[str, LLM] = Field(min_length=1)
     stage2: Stage2
     evaluate_scenarios: EvaluateScenarios
+
+
+def base_parameters() -> dict[str, Any]:
+    """The parameters of a default ``kedro run`` (``conf/base`` alone, the run-time switches at their defaults),
+    checked: what the Python API builds the configs from when it wants the pipelines' values (a fresh copy)."""
+    return copy.deepcopy(_base_parameters())
+
+
+@functools.cache
+def _base_parameters() -> dict[str, Any]:
+    from kedro.config import OmegaConfigLoader
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    loader = OmegaConfigLoader(
+        str(conf), base_env="base", default_run_env="base", merge_strategy={"parameters": "soft"}
+    )
+    params = dict(loader["parameters"])
+    check_parameters(params)
+    return params
 
 
 def merge_variant(stage2: dict[str, Any], variant: str) -> dict[str, Any]:

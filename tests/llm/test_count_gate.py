@@ -11,7 +11,6 @@ import torch
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint, zscore
 from allmrec_pipeline.llm.training import (
-    Stage2TrainingConfig,
     choose_gate,
     fit_head,
     frozen_head_features,
@@ -22,6 +21,7 @@ from allmrec_pipeline.llm.training import (
 )
 from allmrec_pipeline.models.checkpoint import module_checkpoint
 from allmrec_pipeline.text_floors import zscore_rows
+from tests.configs import stage2_training_config
 from tests.llm.test_recommender import TEMPLATE, TITLES, WORDING, recommender, samples
 
 
@@ -157,7 +157,7 @@ def test_the_gate_is_chosen_by_the_warm_up_and_needs_one():
             recommender("embedding_head", cf_skip=True, gate_max_count=3),
             lambda epoch: batch,
             [],
-            Stage2TrainingConfig(head_warmup_epochs=0),
+            stage2_training_config(head_warmup_epochs=0),
             0,
             lambda scores, rows: 0.0,
             progress=False,

@@ -9,11 +9,12 @@ import torch.nn.functional as F
 
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.inputs import wording_for
-from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm, resolve_dtype
+from allmrec_pipeline.llm.loading import load_frozen_llm, resolve_dtype
 from allmrec_pipeline.llm.prompt import PromptTemplate, tokenize_prompt
-from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, module_checkpoint
 from allmrec_pipeline.models.projectors import CandidateHead
+from tests.configs import llm_spec, stage2_config, stage2_training_config
 from tests.llm.tiny import tiny_llm, tiny_tokenizer
 
 TEMPLATE = PromptTemplate(
@@ -46,7 +47,7 @@ def recommender(objective: str, arch: str = "llama", **config) -> SoftPromptReco
         table,
         TITLES,
         cf_dim=5,
-        config=Stage2Config(objective=objective, **config),
+        config=stage2_config(objective=objective, **config),
     )
 
 
@@ -141,7 +142,7 @@ def test_missing_model_fails_fast_with_a_clear_message(model, monkeypatch):
     with pytest.raises(
         FileNotFoundError, match=r"is not available locally and nothing is downloaded at run time"
     ):
-        load_frozen_llm(LLMSpec(model=model))
+        load_frozen_llm(llm_spec(model=model))
 
 
 def test_dtype_choice():
@@ -153,7 +154,7 @@ def test_dtype_choice():
 
 @pytest.mark.slow
 def test_real_smollm2_smoke():
-    model, tokenizer = load_frozen_llm(LLMSpec(dtype="float32"))
+    model, tokenizer = load_frozen_llm(llm_spec(dtype="float32"))
     assert type(model).__name__ == "LlamaForCausalLM" and not any(p.requires_grad for p in model.parameters())
     torch.manual_seed(0)
     table = torch.randn(len(TITLES), 6)
@@ -165,7 +166,7 @@ def test_real_smollm2_smoke():
         table,
         TITLES,
         5,
-        Stage2Config(objective="embedding_head", soft_token_norm=3.0),
+        stage2_config(objective="embedding_head", soft_token_norm=3.0),
     )
     batch = samples(2)
     loss = rec.loss(batch)
@@ -174,7 +175,7 @@ def test_real_smollm2_smoke():
     with torch.no_grad():
         assert rec.scores(batch).shape == (2, 4)
         lm = SoftPromptRecommender(
-            model, tokenizer, TEMPLATE, WORDING, table, TITLES, 5, Stage2Config(objective="lm")
+            model, tokenizer, TEMPLATE, WORDING, table, TITLES, 5, stage2_config(objective="lm")
         )
         assert lm.title_scores(batch).shape == (2, 4)
 
@@ -223,7 +224,7 @@ def test_stage2_variants_override_the_base_parameters():
 
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_validation_is_scored_only_when_there_is_an_epoch_to_choose(epochs):
-    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+    from allmrec_pipeline.llm.training import train_stage2
 
     calls = []
 
@@ -231,7 +232,7 @@ def test_validation_is_scored_only_when_there_is_an_epoch_to_choose(epochs):
         calls.append(scores.shape)
         return 0.5
 
-    config = Stage2TrainingConfig(epochs=epochs, batch_size=4, lr=1e-3)
+    config = stage2_training_config(epochs=epochs, batch_size=4, lr=1e-3)
     result = train_stage2(
         recommender("embedding_head"), lambda epoch: samples(4), samples(4), config, 0, evaluate, False
     )
@@ -293,9 +294,9 @@ def test_head_warm_up_fits_only_the_head_and_keeps_its_best_held_out_epoch():
 
 @pytest.mark.parametrize(("objective", "runs"), [("embedding_head", True), ("listwise", False)])
 def test_training_warms_up_the_head_first_when_configured(objective, runs):
-    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+    from allmrec_pipeline.llm.training import train_stage2
 
-    config = Stage2TrainingConfig(batch_size=4, lr=1e-3, head_warmup_epochs=3)
+    config = stage2_training_config(batch_size=4, lr=1e-3, head_warmup_epochs=3)
     result = train_stage2(recommender(objective), lambda epoch: samples(8), [], config, 0, None, False)
     assert bool(result.head_warmup) == runs  # a model without a head has nothing to warm up
     if runs:
@@ -303,9 +304,9 @@ def test_training_warms_up_the_head_first_when_configured(objective, runs):
 
 
 def test_a_negative_head_warm_up_is_a_clear_error():
-    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+    from allmrec_pipeline.llm.training import train_stage2
 
-    config = Stage2TrainingConfig(head_warmup_epochs=-1)
+    config = stage2_training_config(head_warmup_epochs=-1)
     with pytest.raises(
         ValueError, match=r"stage2.training.head_warmup_epochs must be 0 \(off\) or more, not -1"
     ):
@@ -314,11 +315,11 @@ def test_a_negative_head_warm_up_is_a_clear_error():
 
 @pytest.mark.parametrize(("head_lr", "head_moves"), [(0.0, False), (None, True), (1e-2, True)])
 def test_head_lr_zero_keeps_the_head_fixed_while_the_projectors_train(head_lr, head_moves, caplog):
-    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+    from allmrec_pipeline.llm.training import train_stage2
 
     model = recommender("embedding_head")
     before = {k: v.clone() for k, v in model.trainable_state().items()}
-    config = Stage2TrainingConfig(batch_size=4, lr=1e-2, head_lr=head_lr)
+    config = stage2_training_config(batch_size=4, lr=1e-2, head_lr=head_lr)
     with caplog.at_level("WARNING"):
         train_stage2(model, lambda epoch: samples(8), [], config, 0, None, False)
     # a fixed head without a warm-up stays random: said, not refused
@@ -331,7 +332,7 @@ def test_head_lr_zero_keeps_the_head_fixed_while_the_projectors_train(head_lr, h
 
 @pytest.mark.parametrize("head_lr", [-1, "fast"])
 def test_a_wrong_head_lr_is_a_clear_error(head_lr):
-    from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
+    from allmrec_pipeline.llm.training import train_stage2
 
     with pytest.raises(
         ValueError,
@@ -341,7 +342,7 @@ def test_a_wrong_head_lr_is_a_clear_error(head_lr):
             recommender("embedding_head"),
             lambda epoch: samples(4),
             [],
-            Stage2TrainingConfig(head_lr=head_lr),
+            stage2_training_config(head_lr=head_lr),
             0,
             None,
             False,

@@ -10,7 +10,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from allmrec_pipeline.llm.prompt import PromptTemplate, tokenize_prompt
-from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, Stage2Config
+from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
+from tests.configs import stage2_config
 
 TEMPLATE = PromptTemplate(
     "{user}This user has {verb} {history} in the previous. Recommend one next {noun} for this user to "
@@ -49,7 +50,7 @@ def _recommender(title_format: str, tokenizer, item_tokens: str = "none") -> Sof
         )
     ).eval()
     table = torch.randn(len(TITLES), 4)
-    config = Stage2Config(objective="lm", use_user=False, item_tokens=item_tokens, title_format=title_format)
+    config = stage2_config(objective="lm", use_user=False, item_tokens=item_tokens, title_format=title_format)
     return SoftPromptRecommender(llm, tokenizer, TEMPLATE, WORDING, table, TITLES, 3, config)
 
 

@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 
-from allmrec_pipeline.models.alignment import LOSS_TERMS, AlignmentConfig, CollaborativeTextAlignment
+from allmrec_pipeline.models.alignment import LOSS_TERMS, CollaborativeTextAlignment
+from tests.configs import alignment_config
 
 
 def _fixed_alignment(**switches) -> CollaborativeTextAlignment:
     """Zero weights, chosen biases: e = sigmoid(0) = [.5, .5], f_I^dec(e) = [1, 0], q = [.75, .5], f_T^dec(q) = 0."""
-    model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, **switches))
+    model = CollaborativeTextAlignment(2, 2, alignment_config(latent_dim=2, **switches))
     with torch.no_grad():
         for param in model.parameters():
             param.zero_()
@@ -63,7 +64,7 @@ def test_all_terms_off_is_refused():
 
 
 def test_weights_alpha_and_beta_scale_their_terms():
-    model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, alpha=0.2, beta=0.0))
+    model = CollaborativeTextAlignment(2, 2, alignment_config(latent_dim=2, alpha=0.2, beta=0.0))
     terms = {name: torch.tensor(1.0) for name in LOSS_TERMS}
     assert model.total_loss(terms).item() == pytest.approx(1.0 + 0.2 + 0.0 + 1.0)
 
@@ -72,7 +73,7 @@ def test_standardized_inputs_use_the_fitted_statistics_and_decode_to_the_backbon
     torch.manual_seed(0)
     item_rows = 0.05 * torch.randn(200, 3) + 0.2  # a SASRec-like small-scale table
     text_rows = torch.randn(50, 4)
-    model = CollaborativeTextAlignment(3, 4, AlignmentConfig(latent_dim=2))
+    model = CollaborativeTextAlignment(3, 4, alignment_config(latent_dim=2))
     before = model.joint_embeddings(item_rows)
     model.fit_input_scales(item_rows, text_rows)
     torch.testing.assert_close(model.cf_mean, item_rows.mean(0))
@@ -93,7 +94,7 @@ def test_a_constant_input_dimension_is_not_blown_up():
     torch.manual_seed(0)
     text_rows = 0.05 * torch.randn(500, 6)
     text_rows[:, 2] = 1e-33
-    model = CollaborativeTextAlignment(3, 6, AlignmentConfig(latent_dim=2))
+    model = CollaborativeTextAlignment(3, 6, alignment_config(latent_dim=2))
     model.fit_input_scales(torch.randn(100, 3), text_rows)
     median = text_rows.std(0).median()
     torch.testing.assert_close(model.text_scale[2], 0.1 * median)
@@ -106,7 +107,7 @@ def test_a_constant_input_dimension_is_not_blown_up():
 
 
 def test_standardization_switched_off_keeps_the_authors_networks():
-    model = CollaborativeTextAlignment(2, 2, AlignmentConfig(latent_dim=2, standardize_inputs=False))
+    model = CollaborativeTextAlignment(2, 2, alignment_config(latent_dim=2, standardize_inputs=False))
     model.fit_input_scales(torch.randn(10, 2) * 5, torch.randn(10, 2) * 5)
     assert torch.equal(model.cf_mean, torch.zeros(2)) and torch.equal(model.text_scale, torch.ones(2))
     x = torch.randn(4, 2)

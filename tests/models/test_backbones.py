@@ -7,6 +7,7 @@ import torch
 
 from allmrec_pipeline.models import BACKBONES, build_backbone
 from allmrec_pipeline.models.data import NextItemExamples, sample_negatives
+from tests.configs import BACKBONE_CONFIGS
 
 N_ITEMS, HIDDEN, BATCH, LENGTH = 99, 16, 3, 7
 TINY = {
@@ -19,7 +20,7 @@ TINY = {
 
 def tiny(name: str, **overrides) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_backbone(name, N_ITEMS, {**TINY[name], **overrides}).eval()
+    return build_backbone(name, N_ITEMS, {**BACKBONE_CONFIGS[name], **TINY[name], **overrides}).eval()
 
 
 def histories() -> torch.Tensor:
@@ -97,9 +98,9 @@ def test_loss_decreases_on_a_toy_sequence_task(name, kind):
 
 def test_unknown_backbone_and_unknown_key_name_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown backbone 'bert4rec'; choose one of \['gru4rec', 'ncf'"):
-        build_backbone("bert4rec", 10)
+        build_backbone("bert4rec", 10, {})
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['hiden_size'\] for backbone 'sasrec'"):
-        build_backbone("sasrec", 10, {"hiden_size": 8})
+        build_backbone("sasrec", 10, {**BACKBONE_CONFIGS["sasrec"], "hiden_size": 8})
 
 
 def test_negatives_avoid_the_users_items_and_padding():

@@ -11,7 +11,8 @@ from allmrec_pipeline.datasets import SafetensorsDataset
 from allmrec_pipeline.models import build_backbone
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, backbone_checkpoint, load_backbone
 from allmrec_pipeline.models.data import CandidateRows, NextItemExamples
-from allmrec_pipeline.models.training import TrainingConfig, train
+from allmrec_pipeline.models.training import train
+from tests.configs import BACKBONE_CONFIGS, training_config
 
 SEQUENCES = [[(start + k) % 40 + 1 for k in range(8)] for start in range(60)]
 
@@ -25,8 +26,8 @@ def _valid_rows() -> CandidateRows:
 
 def _train(seed: int):
     torch.manual_seed(seed)
-    model = build_backbone("sasrec", 40, {"hidden_size": 16, "max_seq_len": 10})
-    config = TrainingConfig(epochs=3, batch_size=16, patience=5)
+    model = build_backbone("sasrec", 40, {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 16, "max_seq_len": 10})
+    config = training_config(epochs=3, batch_size=16, patience=5)
     result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, seed, progress=False)
     return model, result
 
@@ -49,8 +50,10 @@ def test_training_keeps_the_best_epoch_and_records_curves():
 
 def test_early_stopping_stops_after_patience():
     torch.manual_seed(0)
-    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
-    config = TrainingConfig(epochs=50, batch_size=16, patience=2, lr=0.0)  # lr 0: never improves
+    model = build_backbone(
+        "gru4rec", 40, {**BACKBONE_CONFIGS["gru4rec"], "hidden_size": 8, "max_seq_len": 10}
+    )
+    config = training_config(epochs=50, batch_size=16, patience=2, lr=0.0)  # lr 0: never improves
     result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
     assert result.stopped_early and result.best_epoch == 1
     assert len(result.history["train_loss"]) == 3
@@ -59,9 +62,11 @@ def test_early_stopping_stops_after_patience():
 @pytest.mark.parametrize("decay", [None, 0.5])
 def test_lr_decays_after_each_validation_plateau(decay):
     torch.manual_seed(0)
-    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    model = build_backbone(
+        "gru4rec", 40, {**BACKBONE_CONFIGS["gru4rec"], "hidden_size": 8, "max_seq_len": 10}
+    )
     # a learning rate too small to change a ranking: every evaluation after the first is a plateau
-    config = TrainingConfig(
+    config = training_config(
         epochs=6, batch_size=16, patience=50, lr=1e-9, lr_decay=decay, lr_decay_patience=1
     )
     result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
@@ -73,9 +78,11 @@ def test_lr_decays_after_each_validation_plateau(decay):
 
 def test_cosine_schedule_anneals_to_zero_over_the_epoch_budget():
     torch.manual_seed(0)
-    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    model = build_backbone(
+        "gru4rec", 40, {**BACKBONE_CONFIGS["gru4rec"], "hidden_size": 8, "max_seq_len": 10}
+    )
     examples = NextItemExamples.build(SEQUENCES, 10)
-    config = TrainingConfig(epochs=4, batch_size=16, patience=50, lr=1e-2, lr_schedule="cosine")
+    config = training_config(epochs=4, batch_size=16, patience=50, lr=1e-2, lr_schedule="cosine")
     result = train(model, examples, _valid_rows(), config, 0, progress=False)
     steps = -(-len(examples) // 16)
     expected = [1e-2 * (1 + math.cos(math.pi * epoch * steps / (4 * steps))) / 2 for epoch in range(4)]
@@ -91,17 +98,21 @@ def test_cosine_schedule_anneals_to_zero_over_the_epoch_budget():
     ],
 )
 def test_lr_schedule_errors_name_the_key(overrides, message):
-    model = build_backbone("gru4rec", 40, {"hidden_size": 8, "max_seq_len": 10})
+    model = build_backbone(
+        "gru4rec", 40, {**BACKBONE_CONFIGS["gru4rec"], "hidden_size": 8, "max_seq_len": 10}
+    )
     with pytest.raises(ValueError, match=message):
-        train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), TrainingConfig(**overrides), 0)
+        train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), training_config(**overrides), 0)
 
 
 def test_weight_average_is_what_is_validated_and_kept():
     def run(ema_decay):
         torch.manual_seed(0)
-        model = build_backbone("sasrec", 40, {"hidden_size": 16, "max_seq_len": 10, "dropout": 0.0})
+        model = build_backbone(
+            "sasrec", 40, {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 16, "max_seq_len": 10, "dropout": 0.0}
+        )
         initial = {k: v.clone() for k, v in model.state_dict().items()}
-        config = TrainingConfig(epochs=2, batch_size=16, patience=5, ema_decay=ema_decay)
+        config = training_config(epochs=2, batch_size=16, patience=5, ema_decay=ema_decay)
         result = train(model, NextItemExamples.build(SEQUENCES, 10), _valid_rows(), config, 0, progress=False)
         return model, initial, result
 

@@ -13,6 +13,7 @@ from allmrec_pipeline.models.text_encoder import (
     load_sentence_transformer,
     set_trainable_layers,
 )
+from tests.configs import BACKBONE_CONFIGS, alignment_config, stage1_training_config
 
 TEXTS = [
     "",
@@ -84,9 +85,8 @@ def test_precomputed_table_matches_the_encoder_and_row_zero_is_padding():
 
 def test_frozen_text_epochs_train_the_alignment_networks_on_a_fixed_sbert():
     from allmrec_pipeline.models import build_backbone
-    from allmrec_pipeline.models.alignment import AlignmentConfig, CollaborativeTextAlignment
+    from allmrec_pipeline.models.alignment import CollaborativeTextAlignment
     from allmrec_pipeline.models.alignment_training import (
-        Stage1TrainingConfig,
         frozen_user_signal,
         train_alignment,
     )
@@ -94,13 +94,15 @@ def test_frozen_text_epochs_train_the_alignment_networks_on_a_fixed_sbert():
     n_items = len(TEXTS) - 1
     torch.manual_seed(0)
     backbone = build_backbone(
-        "sasrec", n_items, {"hidden_size": 8, "num_blocks": 1, "num_heads": 1, "max_seq_len": 5}
+        "sasrec",
+        n_items,
+        {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 8, "num_blocks": 1, "num_heads": 1, "max_seq_len": 5},
     ).requires_grad_(False)
     encoder = _encoder(trainable_layers=1, cache=True)
     torch.manual_seed(1)
-    alignment = CollaborativeTextAlignment(8, encoder.dim, AlignmentConfig(latent_dim=4))
+    alignment = CollaborativeTextAlignment(8, encoder.dim, alignment_config(latent_dim=4))
     signal = frozen_user_signal(backbone, [[1, 2, 3], [4, 5, 6], [2, 4], [6, 1, 3]], all_items=False)
-    config = Stage1TrainingConfig(epochs=1, frozen_text_epochs=2, batch_size=2, lr=1e-2, recall_sample=6)
+    config = stage1_training_config(epochs=1, frozen_text_epochs=2, batch_size=2, lr=1e-2, recall_sample=6)
 
     def snapshot() -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in encoder.named_parameters() if p.requires_grad}
@@ -112,8 +114,8 @@ def test_frozen_text_epochs_train_the_alignment_networks_on_a_fixed_sbert():
     sbert_before = snapshot()
     encoder2 = _encoder(trainable_layers=1, cache=True)
     torch.manual_seed(1)
-    alignment2 = CollaborativeTextAlignment(8, encoder2.dim, AlignmentConfig(latent_dim=4))
-    once = Stage1TrainingConfig(epochs=1, frozen_text_epochs=0, batch_size=2, lr=1e-2, recall_sample=6)
+    alignment2 = CollaborativeTextAlignment(8, encoder2.dim, alignment_config(latent_dim=4))
+    once = stage1_training_config(epochs=1, frozen_text_epochs=0, batch_size=2, lr=1e-2, recall_sample=6)
     train_alignment(alignment2, backbone, encoder2, signal, once, seed=0, progress=False)
     for name, param in encoder2.named_parameters():
         if param.requires_grad:

@@ -17,15 +17,13 @@ EMBEDDED = "embedded:smollm2"  # SmolLM2-135M-Instruct, the GGUF file inside the
 
 @dataclass
 class LLMSpec:
-    """Where the LLM comes from and how to run it."""
+    """Where the LLM comes from and how to run it; no field has a default: the values come from ``llms.<key>``."""
 
-    model: str = (
-        EMBEDDED  # (str) embedded:smollm2 | a local directory | a Hugging Face id already in the local cache
-    )
-    gguf_file: str | None = None  # (str|null) GGUF file name inside `model` (a directory)
-    revision: str | None = None  # (str|null) revision of a Hugging Face id
-    dtype: str = "auto"  # (str) auto | float32 | bfloat16
-    device: str = "auto"  # (str) auto (cuda when available) | cpu | cuda | cuda:N
+    model: str  # (str) embedded:smollm2 | a local directory | a Hugging Face id already in the local cache
+    gguf_file: str | None  # (str|null) GGUF file name inside `model` (a directory)
+    revision: str | None  # (str|null) revision of a Hugging Face id
+    dtype: str  # (str) auto | float32 | bfloat16 | float16
+    device: str  # (str) auto (cuda when available) | cpu | cuda | cuda:N
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -43,6 +43,24 @@ OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
 TITLE_FORMATS = ("quoted", "plain")
 HEAD_READS = ("soft_tokens", "titles")
+# a checkpoint's config lacks the keys added after it was saved: it was trained with these values (the
+# dataclass defaults of that time)
+LEGACY_STAGE2 = {
+    "objective": "embedding_head",
+    "n_history": 10,
+    "max_title_tokens": 24,
+    "use_user": True,
+    "item_tokens": "joint",
+    "soft_token_norm": None,
+    "length_normalize": True,
+    "title_format": "plain",
+    "head_dim": 128,
+    "head_tied": False,
+    "head_layer": None,
+    "cf_skip": False,
+    "head_reads": "soft_tokens",
+    "gate_max_count": None,
+}
 
 
 def zscore(scores: torch.Tensor) -> torch.Tensor:
@@ -55,35 +73,33 @@ def zscore(scores: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Stage2Config:
-    objective: str = "embedding_head"  # (str) lm | listwise | embedding_head
-    n_history: int = 10  # (int) most recent history items in the prompt
-    max_title_tokens: int = 24  # (int) titles are truncated to this many LLM tokens
-    use_user: bool = True  # (bool) ablation: the [UserRep] soft token
-    item_tokens: str = (
-        "joint"  # (str) joint: soft tokens from the item table | none: titles only | random: a random table
+    """One stage-2 model; no field has a default: the values come from ``stage2.model`` (conf/base, with a
+    variant's overrides), or from a checkpoint's metadata (``LEGACY_STAGE2`` fills keys that older checkpoints
+    lack)."""
+
+    objective: str  # (str) lm | listwise | embedding_head
+    n_history: int  # (int >= 1) most recent history items in the prompt
+    max_title_tokens: int  # (int >= 1) titles are truncated to this many LLM tokens
+    use_user: bool  # (bool) ablation: the [UserRep] soft token
+    item_tokens: (
+        str  # (str) joint: soft tokens from the item table | none: titles only | random: a random table
     )
-    soft_token_norm: float | None = (
-        None  # (float|null) rescale soft tokens to this L2 norm (null: unscaled); set from the LLM by the node
+    soft_token_norm: float | None  # (float|null) rescale soft tokens to this L2 norm; null: unscaled
+    length_normalize: bool  # (bool) rank mode: mean instead of sum of the title's token log-probabilities
+    title_format: (
+        str  # (str) the answer scored in rank mode and trained by lm: plain: ' Title' | quoted: ' "Title"'
     )
-    length_normalize: bool = (
-        True  # (bool) rank mode: mean instead of sum of the title's token log-probabilities
+    head_dim: int  # (int >= 1) embedding_head: query/key size
+    head_tied: bool  # (bool) embedding_head: keys share the query's linear map
+    head_layer: (
+        int | None
+    )  # (int >= 1|null) embedding_head: read the hidden states after this many layers; null: all
+    cf_skip: bool  # (bool) embedding_head: score = z(CF logits) + the head's correction (starts at 0)
+    head_reads: (
+        str  # (str) embedding_head: soft_tokens: the last position against each [CandidateEmb] | titles:
     )
-    # (str) the answer scored in rank mode and trained by the LM loss: plain: ' Title' | quoted: ' "Title"', as
-    # the prompt writes a candidate (a checkpoint saved without this key was trained plain)
-    title_format: str = "plain"
-    head_dim: int = 128  # (int) embedding_head: query/key size
-    head_tied: bool = False  # (bool) embedding_head: keys share the query's linear map
-    head_layer: int | None = None  # (int|null) embedding_head: read the hidden states after this many decoder
-    # layers, the rest not run; null: all of them (the last hidden state)
-    cf_skip: bool = False  # (bool) embedding_head: score = z(CF logits) + the head's correction (starts at 0)
-    # (str) embedding_head: what the head compares. soft_tokens: the last prompt position against each candidate's
-    # [CandidateEmb] position | titles: the mean over the history titles' tokens against the mean over each
-    # candidate title's tokens (the LLM's reading of the titles in context)
-    head_reads: str = "soft_tokens"
-    # (int >= 0|null) cf_skip with a count gate (without cf_skip it has no effect): candidates with at most this many training interactions are cold;
-    # the head is trained alone and the score is a(c)·z(CF) + b(c)·z(head), (a, b) one pair for cold candidates and
-    # one for the rest (the buffer ``gate``); null: the plain skip (the head learns a correction of z(CF))
-    gate_max_count: int | None = None
+    # the mean over the history titles' tokens against the mean over each candidate title's tokens (in context)
+    gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -366,7 +382,7 @@ def recommender_from_checkpoint(
         item_table,
         titles,
         int(meta["cf_dim"]),
-        Stage2Config(**json.loads(meta["config"])),
+        Stage2Config(**{**LEGACY_STAGE2, **json.loads(meta["config"])}),
     )
     load_state_checked(model, checkpoint.tensors, "stage-2 checkpoint (trained for another LLM or backbone?)")
     return model.eval()

@@ -24,29 +24,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Stage2TrainingConfig:
-    epochs: int = 1  # (int) passes over the (capped) training users
-    batch_size: int = 4  # (int) samples per forward pass
-    grad_accumulation: int = 1  # (int) forward passes per optimizer step
-    lr: float = 1e-4  # (float) Adam learning rate
-    max_train_users: int | None = None  # (int|null) seeded cap on training users (CPU budget); null: all
-    # (str) each training sample's target: held_out: the item after the user's training sequence, which the CF
-    # model never trained on (users of the frozen validation rows left out) | last_training_item: the last item
-    # of the training sequence, which the CF model has fitted (its x_u is then far more often right than on new
-    # rows)
-    targets: str = "held_out"
-    n_negatives: int = (
-        19  # (int) uniformly sampled never-touched items per training sample, re-drawn each epoch
+    """Stage 2's loop; no field has a default: the values come from ``stage2.training`` (conf/base)."""
+
+    epochs: int  # (int >= 1) passes over the (capped) training users
+    batch_size: int  # (int >= 1) samples per forward pass
+    grad_accumulation: int  # (int >= 1) forward passes per optimizer step
+    lr: float  # (float > 0) Adam learning rate of the projectors
+    max_train_users: int | None  # (int >= 1|null) seeded cap on training users; null: all
+    targets: str  # (str) held_out: the item after the training sequence | last_training_item: its last item
+    n_negatives: (
+        int  # (int >= 1) uniformly sampled never-touched items per training sample, re-drawn each epoch
     )
-    max_valid_rows: int = 100  # (int) validation rows scored per epoch to pick the best (if epochs > 1)
-    # (int) embedding_head: epochs of fitting the head alone on frozen features of the first epoch's samples
-    # before joint training (one extra forward pass per sample); 0: off
-    head_warmup_epochs: int = 0
-    # (int|null) embedding_head: training users whose frozen features the warm-up fits the head on (one forward
-    # pass each, no backward); null: the joint training's users
-    head_warmup_users: int | None = None
-    # (float|null) embedding_head: the head's learning rate in joint training; 0 keeps the (warmed-up) head
-    # fixed while the projectors learn to feed it; null: lr
-    head_lr: float | None = None
+    max_valid_rows: int  # (int >= 0) validation rows scored per epoch to pick the best (if epochs > 1)
+    head_warmup_epochs: (
+        int  # (int >= 0) embedding_head: epochs fitting the head alone on frozen features; 0: off
+    )
+    head_warmup_users: (
+        int | None
+    )  # (int >= 1|null) embedding_head: users the warm-up reads; null: max_train_users
+    head_lr: (
+        float | None
+    )  # (float >= 0|null) embedding_head: the head's lr in joint training; 0: fixed; null: lr
 
 
 @dataclass

@@ -36,14 +36,16 @@ LOSS_TERMS = ("matching", "item_recon", "text_recon", "rec")
 
 @dataclass
 class AlignmentConfig:
-    latent_dim: int = 128  # (int) d': the joint space of e_i and q_i
-    alpha: float = 0.5  # (float) weight of the item reconstruction loss
-    beta: float = 0.5  # (float) weight of the text reconstruction loss (the paper: 0.2 for Beauty and Toys)
-    use_matching: bool = True  # (bool) ablation switch: the matching term
-    use_item_recon: bool = True  # (bool) ablation switch: the item reconstruction term
-    use_text_recon: bool = True  # (bool) ablation switch: the text reconstruction term
-    use_rec: bool = True  # (bool) ablation switch: the recommendation term
-    standardize_inputs: bool = True  # (bool) standardise E_i and SBERT vectors per dimension before the encoders (see the NOTE above)
+    """Stage 1's networks and losses; no field has a default: the values come from ``stage1.alignment``."""
+
+    latent_dim: int  # (int) d': the joint space of e_i and q_i
+    alpha: float  # (float) weight of the item reconstruction loss
+    beta: float  # (float) weight of the text reconstruction loss (the paper: 0.2 for Beauty and Toys)
+    use_matching: bool  # (bool) ablation switch: the matching term
+    use_item_recon: bool  # (bool) ablation switch: the item reconstruction term
+    use_text_recon: bool  # (bool) ablation switch: the text reconstruction term
+    use_rec: bool  # (bool) ablation switch: the recommendation term
+    standardize_inputs: bool  # (bool) standardise E_i and SBERT vectors per dimension before the encoders (see the NOTE above)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,18 +20,16 @@ from .text_encoder import CachedTextEncoder, PrecomputedTextEncoder
 
 @dataclass
 class Stage1TrainingConfig:
-    epochs: int = 1  # (int) passes over the training signal with SBERT fine-tuned
-    frozen_text_epochs: int = 0  # (int) further passes with SBERT frozen and every item text encoded once
-    batch_size: int = 32  # (int) users per step
-    lr: float = 1e-4  # (float) Adam learning rate of the alignment networks (and of SBERT unless sbert_lr)
-    sbert_lr: float | None = None  # (float|null) Adam learning rate of SBERT's trainable layers; null: lr
-    all_items: bool = (
-        False  # (bool) every position of every training sequence (A-LLMRec_all), not just the last item
-    )
-    max_examples: int | None = (
-        None  # (int|null) seeded cap on training examples per epoch (CPU budget); null: all
-    )
-    recall_sample: int = 1000  # (int) items sampled for the alignment Recall@10 diagnostic
+    """Stage 1's loop; no field has a default: the values come from ``stage1.training``."""
+
+    epochs: int  # (int) passes over the training signal with SBERT fine-tuned
+    frozen_text_epochs: int  # (int) further passes with SBERT frozen and every item text encoded once
+    batch_size: int  # (int) users per step
+    lr: float  # (float) Adam learning rate of the alignment networks (and of SBERT unless sbert_lr)
+    sbert_lr: float | None  # (float|null) Adam learning rate of SBERT's trainable layers; null: lr
+    all_items: bool  # (bool) every position of every training sequence (A-LLMRec_all), not just the last item
+    max_examples: int | None  # (int|null) seeded cap on training examples per epoch (CPU budget); null: all
+    recall_sample: int  # (int) items sampled for the alignment Recall@10 diagnostic
 
 
 @dataclass

@@ -17,11 +17,12 @@ from torch import nn
 
 @dataclass
 class BackboneConfig:
-    """Fields every backbone config shares."""
+    """Fields every backbone config shares. No field has a default: the values come from
+    ``pretrain_cf.models.<backbone>`` (conf/base), or from a checkpoint's metadata."""
 
-    hidden_size: int = 64  # (int) d: item embedding and user representation size
-    dropout: float = 0.2  # (float) dropout on embeddings and hidden layers
-    max_seq_len: int = 50  # (int) histories are truncated from the left to this many items
+    hidden_size: int  # (int >= 1) d: item embedding and user representation size
+    dropout: float  # (float in [0, 1)) dropout on embeddings and hidden layers
+    max_seq_len: int  # (int >= 1) histories are truncated from the left to this many items
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,9 +17,7 @@ from .base import BackboneConfig, CFBackbone
 
 @dataclass
 class GRU4RecConfig(BackboneConfig):
-    hidden_size: int = 64  # (int) d: embedding and GRU state size
-    num_layers: int = 1  # (int) stacked GRU layers
-    dropout: float = 0.25  # (float) dropout on the input embeddings
+    num_layers: int  # (int >= 1) stacked GRU layers
 
 
 class GRU4Rec(CFBackbone):

@@ -9,7 +9,7 @@ the mean of the history's item embeddings through an MLP (the FISM / item-based 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,9 +19,8 @@ from .base import BackboneConfig, CFBackbone
 
 @dataclass
 class NCFConfig(BackboneConfig):
-    hidden_size: int = 64  # (int) d: item embedding and user vector size
-    mlp_layers: list[int] = field(default_factory=lambda: [64, 32])  # (list[int]) widths of NeuMF's MLP tower
-    score_chunk: int = 2048  # (int) items scored per chunk in full ranking and CE (bounds memory)
+    mlp_layers: list[int]  # (list[int >= 1]) widths of NeuMF's MLP tower
+    score_chunk: int  # (int >= 1) items scored per chunk in full ranking and CE (bounds memory)
 
 
 class NCF(CFBackbone):

@@ -6,7 +6,7 @@ keeps every position causal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,12 +17,9 @@ from .base import BackboneConfig, CFBackbone
 
 @dataclass
 class NextItNetConfig(BackboneConfig):
-    hidden_size: int = 64  # (int) d: embedding and channel size
-    kernel_size: int = 3  # (int) convolution width
-    dilations: list[int] = field(
-        default_factory=lambda: [1, 2, 4, 8]
-    )  # (list[int]) dilation of each block in a stack
-    num_stacks: int = 1  # (int) how many times the dilation list is repeated
+    kernel_size: int  # (int >= 1) convolution width
+    dilations: list[int]  # (list[int >= 1]) dilation of each block in a stack
+    num_stacks: int  # (int >= 1) how many times the dilation list is repeated
 
 
 class _ResidualBlock(nn.Module):

@@ -18,9 +18,8 @@ from .base import BackboneConfig, CFBackbone
 
 @dataclass
 class SASRecConfig(BackboneConfig):
-    hidden_size: int = 50  # (int) d; the paper's A-LLMRec configuration uses 50
-    num_blocks: int = 2  # (int) self-attention blocks
-    num_heads: int = 1  # (int) attention heads per block
+    num_blocks: int  # (int >= 1) self-attention blocks
+    num_heads: int  # (int >= 1) attention heads per block
 
 
 class _PointWiseFeedForward(nn.Module):

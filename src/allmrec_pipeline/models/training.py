@@ -23,24 +23,22 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 200  # (int) maximum epochs
-    batch_size: int = 128  # (int) users per step
-    lr: float = 1e-3  # (float) Adam learning rate
-    weight_decay: float = 0.0  # (float) Adam L2 penalty
-    loss: str = (
-        "bce"  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
-    )
-    patience: int = 10  # (int) stop after this many evaluations without a better validation NDCG@10
-    lr_decay: float | None = None  # (float|null) lr factor after a validation plateau; null: constant
-    lr_decay_patience: int = 1  # (int) evaluations without a better NDCG@10 tolerated before each decay
-    ema_decay: float | None = None  # (float|null) keep an EMA of the weights (decay per step); null: raw
-    lr_schedule: str = "constant"  # (str) constant | cosine: anneal the lr to 0 over `epochs`, every step
-    eval_every: int = 1  # (int) evaluate on the validation rows every this many epochs
-    eval_batch_size: int = 512  # (int) rows per scoring batch
-    windows: bool = (
-        False  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
-    )
-    window_stride: int | None = None  # (int|null) with windows: items between window ends; null: max_seq_len
+    """The CF backbone's loop; no field has a default: the values come from ``pretrain_cf.training``."""
+
+    epochs: int  # (int) maximum epochs
+    batch_size: int  # (int) users per step
+    lr: float  # (float) Adam learning rate
+    weight_decay: float  # (float) Adam L2 penalty
+    loss: str  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
+    patience: int  # (int) stop after this many evaluations without a better validation NDCG@10
+    lr_decay: float | None  # (float|null) lr factor after a validation plateau; null: constant
+    lr_decay_patience: int  # (int) evaluations without a better NDCG@10 tolerated before each decay
+    ema_decay: float | None  # (float|null) keep an EMA of the weights (decay per step); null: raw
+    lr_schedule: str  # (str) constant | cosine: anneal the lr to 0 over `epochs`, every step
+    eval_every: int  # (int) evaluate on the validation rows every this many epochs
+    eval_batch_size: int  # (int) rows per scoring batch
+    windows: bool  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
+    window_stride: int | None  # (int|null) with windows: items between window ends; null: max_seq_len
 
 
 @dataclass

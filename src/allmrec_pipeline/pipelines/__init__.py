@@ -1,4 +1,4 @@
-"""The six pipelines of the chain, plus ``ablations``.
+"""The six pipelines of the chain (``ablations``, their stage-2 ablation nodes, is composed in the registry).
 
 Each package exposes ``create_pipeline`` lazily (``lazy_create_pipeline``), so that its node modules (plain
 functions) can be imported where Kedro is not installed, e.g. by a benchmark on a bare GPU machine.

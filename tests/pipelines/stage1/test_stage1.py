@@ -19,6 +19,7 @@ from allmrec_pipeline.pipelines.stage1.nodes import (
     load_text_encoder,
     render_item_texts,
 )
+from tests.configs import BACKBONE_CONFIGS
 from tests.conftest import PROJECT_ROOT, run_in_memory
 
 PRETRAIN = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_pretrain_cf.yml").read_text())["pretrain_cf"]
@@ -166,7 +167,9 @@ def test_unknown_template_field_names_the_key(split_tables):
 def test_missing_sbert_directory_fails_clearly(split_tables):
     from allmrec_pipeline.pipelines.stage1.nodes import align_collaborative_and_text
 
-    model = build_backbone("sasrec", len(split_tables["item_index"]), {"hidden_size": 8})
+    model = build_backbone(
+        "sasrec", len(split_tables["item_index"]), {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 8}
+    )
     params = {**stage1_params(), "sbert": {**STAGE1["sbert"], "model": "/nonexistent/nq-distilbert-base-v1"}}
     with pytest.raises(
         ConfigError,

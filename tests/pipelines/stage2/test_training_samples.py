@@ -7,7 +7,7 @@ import pytest
 
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.inputs import training_samples
-from allmrec_pipeline.llm.training import Stage2TrainingConfig
+from tests.configs import stage2_training_config
 from tests.models.test_backbones import N_ITEMS, tiny
 
 # full sequences; training sequences are all but the last two items (user 4: train-only, no next item)
@@ -21,7 +21,7 @@ TRAIN = pd.DataFrame({"user_idx": [1, 2, 3, 4], "items": [[5, 6, 7], [10, 11], [
 
 
 def _samples(targets: str, exclude=()):
-    config = Stage2TrainingConfig(targets=targets, n_negatives=5)
+    config = stage2_training_config(targets=targets, n_negatives=5)
     make, n_users = training_samples(TRAIN, SEQUENCES, tiny("sasrec"), N_ITEMS, config, 0, exclude)
     return make(1), n_users
 

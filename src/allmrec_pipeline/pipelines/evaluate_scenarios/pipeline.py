@@ -8,7 +8,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from ..stage2.pipeline import ABLATION_VARIANTS
+from allmrec_pipeline.variants import ABLATION_TAG, ABLATION_VARIANTS
+
 from .nodes import (
     choose_cf_text_weight,
     compare_models,
@@ -105,21 +106,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 },
                 outputs="ablation_predictions",
                 name="evaluate_ablations",
-                tags=["ablation"],
+                tags=[ABLATION_TAG],
             ),
             Node(
                 func=summarize_scenarios,
                 inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
                 outputs=["ablation_scenario_metrics", "ablation_mlflow_metrics"],
                 name="summarize_ablations",
-                tags=["ablation"],
+                tags=[ABLATION_TAG],
             ),
             Node(
                 func=compare_models,
                 inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
                 outputs=["ablation_paired_differences", "ablation_paired_mlflow_metrics"],
                 name="compare_ablations",
-                tags=["ablation"],
+                tags=[ABLATION_TAG],
             ),
         ]
     )

@@ -8,10 +8,9 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_projectors
+from allmrec_pipeline.variants import ABLATION_TAG, ABLATION_VARIANTS, DEFAULT_VARIANTS
 
-DEFAULT_VARIANTS = ("a_llmrec", "mlp_llm")
-ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip", "no_gate")
+from .nodes import train_projectors
 
 INPUTS = {
     "cf_model": "cf_model",
@@ -44,5 +43,5 @@ def _node(variant: str, tags: tuple[str, ...] = ()) -> Node:
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, ("ablation",)) for v in ABLATION_VARIANTS]
+        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, (ABLATION_TAG,)) for v in ABLATION_VARIANTS]
     )
