@@ -24,7 +24,10 @@ def _params(env: str) -> dict:
     config loader alone: a session would start the project's hooks, and kedro-mlflow's set the tracking URI of
     this process to the project's own database)."""
     loader = OmegaConfigLoader(
-        str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env, merge_strategy={"parameters": "soft"}
+        str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env=env,
+        merge_strategy={"parameters": "soft"},
     )
     return dict(loader["parameters"])
 
@@ -131,6 +134,10 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
         (
             lambda p: p["llms"]["smollm2"].__setitem__("device", "gpu"),
             r"llms\.smollm2\.device: .*'gpu' is not a device",
+        ),
+        (
+            lambda p: p["evaluate_scenarios"]["models"].append("no_user"),
+            r"evaluate_scenarios\.models\.6: Input should be 'cf', 'popularity'.* \(got 'no_user'\)",
         ),
         (
             lambda p: p["split"]["popularity"].pop("fraction"),

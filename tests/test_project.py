@@ -283,6 +283,7 @@ def test_viz_build_lists_all_six_pipelines(project_copy):
 
 def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     from allmrec_pipeline.pipeline_registry import register_pipelines
+    from allmrec_pipeline.variants import ABLATION_RUN_MODELS
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
@@ -292,7 +293,8 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_titles_only",
         "train_projectors_no_cf_skip",
         "train_projectors_no_gate",
-        "evaluate_ablations",
+        *(f"ablation_evaluate_{m}" for m in ABLATION_RUN_MODELS),
+        "ablation_collect_predictions",
         "summarize_ablations",
         "compare_ablations",
     }

@@ -12,6 +12,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
 from allmrec_pipeline.schema import check_parameters
+from allmrec_pipeline.variants import WITHOUT_LLM
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,10 @@ class PreflightHook:
             model = self.params.get("stage1", {}).get("sbert", {}).get("model", "embedded")
             if model != "embedded" and not Path(model).is_dir():
                 problems.append(f"stage1.sbert.model: SBERT directory {model!r} does not exist")
-        if nodes & {"train_projectors", "evaluate_models"}:
+        listed = self.params.get("evaluate_scenarios", {})
+        llm_models = {*listed.get("models", []), *listed.get("ablation_models", [])} - set(WITHOUT_LLM)
+        scores_llm = {n.removeprefix("ablation_") for n in nodes} & {f"evaluate_{m}" for m in llm_models}
+        if scores_llm or any(n.startswith("train_projectors") for n in nodes):
             problem = _llm_problem(self.params.get("llms", {}), self.params.get("llm"))
             if problem:
                 problems.append(problem)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.variants import ABLATION_RUN_MODELS, DEFAULT_MODELS
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -294,8 +295,8 @@ class Generate(Section):
 
 class EvaluateScenarios(Section):
     mode: Literal["rank", "generate"]
-    models: list[str] = Field(min_length=1)
-    ablation_models: list[str]
+    models: list[Literal[DEFAULT_MODELS]] = Field(min_length=1)  # the ablations: ablation_models
+    ablation_models: list[Literal[ABLATION_RUN_MODELS]]
     scenarios: list[Literal["overall", "cold_item", "warm_item", "cold_user", "cross_domain"]] = Field(
         min_length=1
     )

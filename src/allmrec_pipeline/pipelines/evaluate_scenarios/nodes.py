@@ -26,25 +26,12 @@ from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.models.text_encoder import load_sentence_transformer
 from allmrec_pipeline.seeding import rng_for
+from allmrec_pipeline.variants import FLOORS, MODELS, WITHOUT_LLM
 
 from . import report, scorers
 
 logger = logging.getLogger(__name__)
 
-FLOORS = ("popularity", "text_overlap", "text_cosine", "cf_text")  # no LLM, no training on the rows' users
-WITHOUT_LLM = ("cf", *FLOORS)  # scored on every row, always in rank mode
-MODELS = (
-    *WITHOUT_LLM,
-    "llm_only",
-    "a_llmrec",
-    "a_llmrec_sbert",
-    "mlp_llm",
-    "no_user",  # the stage-2 ablations (kedro run --pipeline ablations)
-    "random_items",
-    "titles_only",
-    "no_cf_skip",  # A-LLMRec's head alone, without the CF logits (scored with the ablations)
-    "no_gate",  # the CF skip without the count gate: the head a correction of the CF logits
-)
 LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm", "cf_skip": False}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
 
@@ -196,36 +183,44 @@ def choose_cf_text_weight(
     return choice, {"weight": best, "valid_hit_at_1": by_weight[best]}
 
 
-def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
-    """Score every configured model on every scenario's frozen test rows.
+PREDICTION_COLUMNS = [
+    "model",
+    "scenario",
+    "row",
+    "user_idx",
+    "target_item_idx",
+    "candidates",
+    "scores",
+    "target_rank",
+    "generation",
+    "valid",
+    "hit",
+    "hit_lenient",
+]
 
-    Models without an LLM (``cf`` and the floors) score every row (``max_rows``); the LLM-based ones score a
-    seeded subset of those rows (``max_llm_rows``), the same subset for each of them.
+
+def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -> pd.DataFrame:
+    """Score one model on every scenario's frozen test rows (one node per model; see ``pipeline.py``).
+
+    A model without an LLM (``cf`` and the floors) scores every row (``max_rows``); an LLM-based one a seeded
+    subset of those rows (``max_llm_rows``), the same subset for each of them. A model that
+    ``evaluate_scenarios.<models_key>`` does not list scores nothing (an empty frame; its inputs were loaded).
 
     Args:
-        models_key: The key of ``evaluate_scenarios`` that lists the models (``models``, or
-            ``ablation_models`` for the ablation run).
-        **inputs: The catalog inputs (see ``pipeline.py``): models, embeddings, frozen candidates of both
-            domains, and the ``evaluate_scenarios``, ``stage2`` and ``llms`` parameters.
+        model_name: The model (a name of ``MODELS``).
+        models_key: The key of ``evaluate_scenarios`` that lists the models (``models``, or ``ablation_models``
+            for the ablation run).
+        **inputs: The catalog inputs the pipeline wires to this model: the frozen candidates and items of both
+            domains, the CF model, the embeddings, the parameters, and what the model alone needs (its stage-2
+            checkpoint, the title vectors, the ``cf_text`` weight).
 
     Returns:
-        ``predictions(model, scenario, row, user_idx, target_item_idx, candidates, scores, target_rank,
-        generation, valid, hit, hit_lenient)``; the last four are null in rank mode.
+        ``predictions`` (``PREDICTION_COLUMNS``); ``generation``, ``valid``, ``hit`` and ``hit_lenient`` are null
+        in rank mode.
     """
     params = inputs["evaluate_scenarios"]
-    model_names = list(params[models_key])
-    unknown = sorted(set(model_names) - set(MODELS))
-    if unknown:
-        raise ConfigError(
-            f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
-        )
-    missing = sorted({name for m in model_names for name in _required_inputs(m)} - set(inputs))
-    if missing:
-        raise ConfigError(
-            f"params 'evaluate_scenarios.{models_key}' needs {missing}, which this pipeline does not load: "
-            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`, and the text_cosine and "
-            "cf_text floors by the default pipeline"
-        )
+    if model_name not in params[models_key]:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
     settings = _floor_settings(params)
     max_rows, max_llm_rows = _positive_or_null(params, "max_rows"), _positive_or_null(params, "max_llm_rows")
     mode, seed = params["mode"], int(inputs["seed"])
@@ -235,11 +230,11 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
     scenarios = [s for s in params["scenarios"] if s != "cross_domain" or inputs["cross_domain_enabled"]]
     if "cross_domain" in scenarios:
         domains["cross_domain"] = _cross_domain(inputs, stage2)
-    llm_models = [m for m in model_names if m not in WITHOUT_LLM]
+    uses_llm = model_name not in WITHOUT_LLM
     # training interactions per item: the popularity model's scores and what the count gate reads
     counts = popularity_counts(inputs["item_popularity"], len(inputs["item_index"]))
     model = tokenizer = None
-    if llm_models:
+    if uses_llm:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
     frames = []
     for scenario in scenarios:
@@ -250,20 +245,19 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             logger.warning("Scenario %s has no test rows: skipped", scenario)
             continue
         floors = _FloorScores(backbone, rows, domain, settings["n_history"])
-        for name in (m for m in model_names if m in WITHOUT_LLM):
-            if name == "popularity":  # the source domain's counts say nothing about foreign items
+        if not uses_llm:
+            if model_name == "popularity":  # the source domain's counts say nothing about foreign items
                 scored = scorers.score_popularity(counts if scenario != "cross_domain" else None, rows)
-            elif name == "cf_text":
+            elif model_name == "cf_text":
                 scored = scorers.Scored(
                     text_floors.fuse(
                         floors.cf.scores, floors.overlap.scores, inputs["cf_text_weight"]["weight"]
                     )
                 )
             else:
-                scored = floors.get(name)
-            frames.append(_predictions(name, scenario, rows, scored, "rank"))
+                scored = floors.get(model_name)
+            frames.append(_predictions(model_name, scenario, rows, scored, "rank"))
             _log(frames[-1])
-        if not llm_models:
             continue
         subset = _llm_rows(rows, scenario, max_llm_rows, seed)
         positions = np.searchsorted(
@@ -278,28 +272,67 @@ def evaluate_models(models_key: str = "models", **inputs: Any) -> pd.DataFrame:
             floors.cf.scores[positions],
             counts if scenario != "cross_domain" else np.zeros(len(domain.titles), dtype=np.float64),
         )
-        for name in llm_models:
-            recommender = _recommender(
-                name,
-                inputs,
-                model,
-                tokenizer,
-                domain,
-                backbone.item_embeddings.detach(),
-                backbone.hidden_size,
-            )
-            scored = scorers.score_llm(
-                recommender,
-                samples,
-                mode,
-                int(params["batch_size"]),
-                int(params["generate"]["max_new_tokens"]),
-                float(params["generate"]["fuzzy_threshold"]),
-                desc=f"{name} / {scenario}",
-            )
-            frames.append(_predictions(name, scenario, subset, scored, mode))
-            _log(frames[-1])
-    return pd.concat(frames, ignore_index=True)
+        recommender = _recommender(
+            model_name,
+            inputs,
+            model,
+            tokenizer,
+            domain,
+            backbone.item_embeddings.detach(),
+            backbone.hidden_size,
+        )
+        scored = scorers.score_llm(
+            recommender,
+            samples,
+            mode,
+            int(params["batch_size"]),
+            int(params["generate"]["max_new_tokens"]),
+            float(params["generate"]["fuzzy_threshold"]),
+            desc=f"{model_name} / {scenario}",
+        )
+        frames.append(_predictions(model_name, scenario, subset, scored, mode))
+        _log(frames[-1])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
+
+
+def collect_predictions(
+    evaluate_scenarios: dict[str, Any],
+    *frames: pd.DataFrame,
+    wired: tuple[str, ...],
+    models_key: str = "models",
+) -> pd.DataFrame:
+    """The models' predictions as one table, in the order the report lists them: by scenario, the models
+    without an LLM before the LLM-based ones, each group in the configured order.
+
+    Raises:
+        ConfigError: ``evaluate_scenarios.<models_key>`` names a model that is unknown, or that this pipeline
+            has no node for (``wired``: e.g. an ablation in ``models``).
+    """
+    model_names = list(evaluate_scenarios[models_key])
+    unknown = sorted(set(model_names) - set(MODELS))
+    if unknown:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
+        )
+    unwired = sorted(set(model_names) - set(wired))
+    if unwired:
+        raise ConfigError(
+            f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
+            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`, and the text_cosine, "
+            "cf_text and mlp_llm models by the default pipeline"
+        )
+    table = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    scenarios = {name: i for i, name in enumerate(evaluate_scenarios["scenarios"])}
+    order = {name: (name not in WITHOUT_LLM, i) for i, name in enumerate(model_names)}
+    keys = pd.DataFrame(
+        {
+            "scenario": table["scenario"].map(scenarios),
+            "llm": table["model"].map(lambda m: order[m][0]),
+            "model": table["model"].map(lambda m: order[m][1]),
+            "position": np.arange(len(table)),
+        }
+    )
+    return table.iloc[keys.sort_values(["scenario", "llm", "model", "position"]).index].reset_index(drop=True)
 
 
 class _FloorScores:
@@ -402,17 +435,6 @@ def _recommender(
 def _checkpoint_input(model_name: str) -> str:
     """The catalog input holding a model's stage-2 checkpoint (A-LLMRec and its SBERT variant share one)."""
     return "stage2_model" if model_name in ("a_llmrec", "a_llmrec_sbert") else f"stage2_{model_name}_model"
-
-
-def _required_inputs(model_name: str) -> tuple[str, ...]:
-    """The catalog inputs a model needs beyond the shared ones."""
-    if model_name in ("cf", "popularity", "text_overlap", "llm_only"):
-        return ()
-    if model_name == "text_cosine":
-        return ("item_title_vectors", "cross_item_title_vectors")
-    if model_name == "cf_text":
-        return ("cf_text_weight",)
-    return (_checkpoint_input(model_name),)
 
 
 def _predictions(

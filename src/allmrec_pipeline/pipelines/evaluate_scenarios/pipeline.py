@@ -1,6 +1,7 @@
 """Wiring of ``evaluate_scenarios``: all models, all scenarios, the same frozen rows.
 
-The stage-2 ablations are scored by their own nodes (tag ``ablation``) on the same rows, so that the default
+One node per model (``evaluate_<model>``), each wired to the inputs it reads, then one table of predictions.
+The stage-2 ablations are scored by nodes of their own (tag ``ablation``) on the same rows, so that the default
 run never needs their checkpoints; ``kedro run --pipeline ablations`` trains and scores them.
 """
 
@@ -8,20 +9,26 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from allmrec_pipeline.variants import ABLATION_TAG, ABLATION_VARIANTS
+from allmrec_pipeline.variants import (
+    ABLATION_RUN_MODELS,
+    ABLATION_TAG,
+    DEFAULT_MODELS,
+    WITHOUT_LLM,
+)
 
 from .nodes import (
     choose_cf_text_weight,
+    collect_predictions,
     compare_models,
     encode_item_titles,
-    evaluate_models,
+    evaluate_model,
     summarize_scenarios,
     write_report,
 )
 
-SHARED_INPUTS = {
+# what every model reads: the frozen rows and items of both domains, the CF model, the embeddings, parameters
+ROW_INPUTS = {
     "cf_model": "cf_model",
-    "stage2_model": "stage2_model",
     "joint_item_embeddings": "joint_item_embeddings",
     "text_item_embeddings": "text_item_embeddings",
     "eval_candidates": "eval_candidates",
@@ -34,19 +41,60 @@ SHARED_INPUTS = {
     "foreign_item_embeddings": "cross_domain_foreign_item_embeddings",
     "evaluate_scenarios": "params:evaluate_scenarios",
     "stage2": "params:stage2",
-    "llms": "params:llms",
-    "llm": "params:llm",
     "dataset": "params:dataset",
     "cross_domain_dataset": "params:cross_domain_dataset",
     "cross_domain_enabled": "params:cross_domain_enabled",
     "seed": "params:seed",
 }
+LLM_INPUTS = {"llms": "params:llms", "llm": "params:llm"}
+
+
+def model_inputs(model: str) -> dict[str, str]:
+    """The catalog inputs of ``model``'s node: the rows, plus the LLM and its stage-2 checkpoint, the title
+    vectors (``text_cosine``) or the chosen weight (``cf_text``)."""
+    own = {
+        "text_cosine": {
+            "item_title_vectors": "item_title_vectors",
+            "cross_item_title_vectors": "cross_domain_item_title_vectors",
+        },
+        "cf_text": {"cf_text_weight": "cf_text_weight"},
+    }.get(model, {})
+    if model in WITHOUT_LLM:
+        return {**ROW_INPUTS, **own}
+    if model == "llm_only":  # the frozen LLM with titles only: no checkpoint
+        return {**ROW_INPUTS, **LLM_INPUTS}
+    checkpoint = "stage2_model" if model in ("a_llmrec", "a_llmrec_sbert") else f"stage2_{model}_model"
+    return {**ROW_INPUTS, **LLM_INPUTS, checkpoint: checkpoint}
+
+
+def _scoring_nodes(
+    models: tuple[str, ...], prefix: str, models_key: str, tags: tuple[str, ...]
+) -> list[Node]:
+    """One node per model, then the node collecting their predictions into ``<prefix>predictions``."""
+    nodes = [
+        Node(
+            func=update_wrapper(partial(evaluate_model, model, models_key=models_key), evaluate_model),
+            inputs=model_inputs(model),
+            outputs=f"{prefix}predictions_{model}",
+            name=f"{prefix}evaluate_{model}",
+            tags=list(tags),
+        )
+        for model in models
+    ]
+    collect = partial(collect_predictions, wired=models, models_key=models_key)
+    nodes.append(
+        Node(
+            func=update_wrapper(collect, collect_predictions),
+            inputs=["params:evaluate_scenarios", *(f"{prefix}predictions_{model}" for model in models)],
+            outputs=f"{prefix}predictions",
+            name=f"{prefix}collect_predictions",
+            tags=list(tags),
+        )
+    )
+    return nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    evaluate_ablations = update_wrapper(
-        partial(evaluate_models, models_key="ablation_models"), evaluate_models
-    )
     return Pipeline(
         [
             Node(
@@ -68,18 +116,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["cf_text_weight", "cf_text_mlflow_metrics"],
                 name="choose_cf_text_weight",
             ),
-            Node(
-                func=evaluate_models,
-                inputs={
-                    **SHARED_INPUTS,
-                    "stage2_mlp_llm_model": "stage2_mlp_llm_model",
-                    "item_title_vectors": "item_title_vectors",
-                    "cross_item_title_vectors": "cross_domain_item_title_vectors",
-                    "cf_text_weight": "cf_text_weight",
-                },
-                outputs="predictions",
-                name="evaluate_models",
-            ),
+            *_scoring_nodes(DEFAULT_MODELS, "", "models", ()),
             Node(
                 func=summarize_scenarios,
                 inputs=["predictions", "params:evaluate_scenarios", "params:seed"],
@@ -98,16 +135,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["results_markdown", "results_plots"],
                 name="write_report",
             ),
-            Node(
-                func=evaluate_ablations,
-                inputs={
-                    **SHARED_INPUTS,
-                    **{f"stage2_{v}_model": f"stage2_{v}_model" for v in ABLATION_VARIANTS},
-                },
-                outputs="ablation_predictions",
-                name="evaluate_ablations",
-                tags=[ABLATION_TAG],
-            ),
+            *_scoring_nodes(ABLATION_RUN_MODELS, "ablation_", "ablation_models", (ABLATION_TAG,)),
             Node(
                 func=summarize_scenarios,
                 inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
