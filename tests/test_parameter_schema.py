@@ -120,12 +120,12 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
             r"pretrain_cf\.training\.loss: Input should be 'bce' or 'ce' \(got 'bpr'\)",
         ),
         (
-            lambda p: p["pretrain_cf"]["training"].__setitem__("lr_schedule", "step"),
-            r"pretrain_cf\.training\.lr_schedule: Input should be 'constant' or 'cosine'",
+            lambda p: p["pretrain_cf"]["training"].__setitem__("lr_schedule", "cosine"),
+            r"pretrain_cf\.training\.lr_schedule: unknown key",  # a bench knob, not a pipeline parameter
         ),
         (
-            lambda p: p["pretrain_cf"]["training"].__setitem__("windows", "no"),
-            r"pretrain_cf\.training\.windows: Input should be a valid boolean \(got 'no'\)",
+            lambda p: p["pretrain_cf"]["evaluation"].__setitem__("full_ranking", "no"),
+            r"pretrain_cf\.evaluation\.full_ranking: Input should be a valid boolean \(got 'no'\)",
         ),
         (
             lambda p: p["pretrain_cf"]["training"].__setitem__("epochs", 2.5),

@@ -97,14 +97,8 @@ class CFTraining(Section):
     weight_decay: NonNegative
     loss: Literal["bce", "ce"]
     patience: PositiveInt
-    lr_decay: Annotated[float, Field(gt=0, lt=1)] | None
-    lr_decay_patience: Count
-    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None
-    lr_schedule: Literal["constant", "cosine"]
     eval_every: PositiveInt
     eval_batch_size: PositiveInt
-    windows: bool
-    window_stride: PositiveInt | None
 
 
 class Backbone(Section):
@@ -238,7 +232,6 @@ class Stage2Model(Section):
     length_normalize: bool
     title_format: Literal["plain", "quoted"]
     head_dim: PositiveInt
-    head_tied: bool
     head_layer: PositiveInt | None
     cf_skip: bool
     head_reads: Literal["titles", "soft_tokens"]

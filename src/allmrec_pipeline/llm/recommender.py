@@ -90,7 +90,6 @@ class Stage2Config:
         str  # (str) the answer scored in rank mode and trained by lm: plain: ' Title' | quoted: ' "Title"'
     )
     head_dim: int  # (int >= 1) embedding_head: query/key size
-    head_tied: bool  # (bool) embedding_head: keys share the query's linear map
     head_layer: (
         int | None
     )  # (int >= 1|null) embedding_head: read the hidden states after this many layers; null: all
@@ -100,6 +99,7 @@ class Stage2Config:
     )
     # the mean over the history titles' tokens against the mean over each candidate title's tokens (in context)
     gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
+    head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,7 +23,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class TrainingConfig:
-    """The CF backbone's loop; no field has a default: the values come from ``pretrain_cf.training``."""
+    """The CF backbone's loop: the values come from ``pretrain_cf.training``; only the bench knobs at the end have
+    defaults (off)."""
 
     epochs: int  # (int) maximum epochs
     batch_size: int  # (int) users per step
@@ -31,14 +32,17 @@ class TrainingConfig:
     weight_decay: float  # (float) Adam L2 penalty
     loss: str  # (str) bce: sampled-negative binary cross-entropy per position | ce: softmax over all items
     patience: int  # (int) stop after this many evaluations without a better validation NDCG@10
-    lr_decay: float | None  # (float|null) lr factor after a validation plateau; null: constant
-    lr_decay_patience: int  # (int) evaluations without a better NDCG@10 tolerated before each decay
-    ema_decay: float | None  # (float|null) keep an EMA of the weights (decay per step); null: raw
-    lr_schedule: str  # (str) constant | cosine: anneal the lr to 0 over `epochs`, every step
     eval_every: int  # (int) evaluate on the validation rows every this many epochs
     eval_batch_size: int  # (int) rows per scoring batch
-    windows: bool  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
-    window_stride: int | None  # (int|null) with windows: items between window ends; null: max_seq_len
+    # bench knobs (bench/cf_vs_recbole.py's arguments), not in conf/base: off unless a bench sets them
+    lr_decay: float | None = None  # (float|null) lr factor after a validation plateau; null: constant
+    lr_decay_patience: int = 1  # (int) evaluations without a better NDCG@10 tolerated before each decay
+    ema_decay: float | None = None  # (float|null) keep an EMA of the weights (decay per step); null: raw
+    lr_schedule: str = "constant"  # (str) constant | cosine: anneal the lr to 0 over `epochs`, every step
+    windows: bool = (
+        False  # (bool) cut sequences longer than max_seq_len+1 into windows, so every position trains
+    )
+    window_stride: int | None = None  # (int|null) with windows: items between window ends; null: max_seq_len
 
 
 @dataclass
