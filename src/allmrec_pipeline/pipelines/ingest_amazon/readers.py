@@ -13,9 +13,10 @@ and line by line (to locate and count its bad lines) only when Arrow rejects it.
 from __future__ import annotations
 
 import ast
-import csv
 import io
 import json
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,28 @@ CANONICAL_TABLE = ReviewFields("user_id", "item_id", "timestamp", "rating", rati
 def _open(path: str, mode: str = "rb"):
     """Open a local or remote file; ``.gz`` and other compressions are inferred from the name."""
     return fsspec.open(path, mode, compression="infer")
+
+
+def _require_content(path: str) -> None:
+    """A 0-byte file is a ``DataError`` naming it (an empty table would otherwise become the newest version)."""
+    handle = fsspec.open(path, "rb")
+    if handle.fs.size(handle.path) == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+
+
+def _decoded_lines(path: str, log: BadLineLog) -> Iterator[tuple[int, str]]:
+    """``(line_no, text)`` of each line decoded as UTF-8 (line breaks stripped); a line that does not decode is
+    counted as ``bad_encoding`` with the byte offset of the first bad byte, and skipped."""
+    _require_content(path)
+    offset = 0
+    with _open(path) as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                yield line_no, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                log.add_lines(path, 1)
+                log.record("bad_encoding", path, line_no, f"invalid UTF-8 at byte {offset + exc.start}")
+            offset += len(raw)
 
 
 def _is_json_lines(path: str) -> bool:
@@ -140,6 +163,14 @@ def _canonical_from_arrow(
             for line_no in line_numbers:
                 log.record("missing_field", path, int(line_no), f"field '{name}' is missing or empty")
             bad = pc.or_(bad, missing)
+    negative = pc.fill_null(pc.less(table[fields.timestamp], 0), False)
+    newly = pc.and_(negative, pc.invert(bad))
+    if pc.any(newly).as_py():
+        if log is None:
+            raise _NotClean
+        for line_no in np.flatnonzero(newly.to_numpy(zero_copy_only=False)) + first_line:
+            log.record("bad_timestamp", path, int(line_no), f"'{fields.timestamp}' is negative")
+        bad = pc.or_(bad, negative)
     if pc.any(bad).as_py():
         table = table.filter(pc.invert(bad))
     rating = (
@@ -222,6 +253,20 @@ def _validate_interactions(
         unparsable, "bad_timestamp", line_numbers, path, log, f"'{fields.timestamp}' is not a number"
     )
     bad |= unparsable
+    values = timestamp.to_numpy(dtype=np.float64, na_value=0.0)
+    with np.errstate(invalid="ignore"):
+        # not a whole, non-negative number that fits int64: inf, 1e23, 1005.7, -5 would be stored wrong
+        invalid = ~np.isfinite(values) | (values < 0) | (values >= 2.0**63) | (values != np.floor(values))
+    invalid &= ~bad
+    _record_rows(
+        invalid,
+        "bad_timestamp",
+        line_numbers,
+        path,
+        log,
+        f"'{fields.timestamp}' is not a whole number >= 0 below 2^63",
+    )
+    bad |= invalid
 
     if fields.rating and fields.rating in frame.columns:
         rating = pd.to_numeric(frame[fields.rating], errors="coerce")
@@ -257,6 +302,7 @@ def read_json_reviews(
     chunk by chunk, and the chunks Arrow rejects line by line, so that every bad (or blank) line is counted
     with its line number.
     """
+    _require_content(path)
     table = _read_json_clean(path, fields)
     if table is not None:
         log.add_lines(path, table.num_rows)
@@ -307,31 +353,68 @@ def _arrow_input(path: str):
     return _open(path)
 
 
-def _table_chunks(path: str) -> Iterator[pd.DataFrame]:
+def _table_chunks(path: str, log: BadLineLog) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """``(chunk, line_numbers)`` of a CSV or Parquet table (Parquet: row numbers from 1).
+
+    A CSV row with more fields than the header is counted as ``wrong_field_count`` with its line and skipped;
+    a fault that leaves the rest of the file unreadable (a quote never closed, bytes that are not UTF-8) is a
+    ``DataError`` naming the file. Line numbers assume one line per row.
+    """
+    _require_content(path)
     if path.lower().endswith(".parquet"):
+        first = 1
         with _open(path) as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=CSV_CHUNK_ROWS):
-                yield batch.to_pandas().astype(object)
-    elif _is_csv(path):
-        with _open(path, "rt") as handle:
-            yield from pd.read_csv(
-                handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=CSV_CHUNK_ROWS
-            )
-    else:
+                yield batch.to_pandas().astype(object), np.arange(first, first + batch.num_rows)
+                first += batch.num_rows
+        return
+    if not _is_csv(path):
         raise DataError(f"{path}: unsupported table format (expected .csv, .csv.gz or .parquet)")
+    next_line, skipped = 2, set()
+    with _open(path) as handle, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        chunks = _csv_chunks(path, handle)
+        for chunk in chunks:
+            for warning in caught:
+                for line_no, detail in re.findall(r"Skipping line (\d+): ([^\n]*)", str(warning.message)):
+                    skipped.add(int(line_no))
+                    log.record("wrong_field_count", path, int(line_no), detail)
+            caught.clear()
+            numbers = []
+            while len(numbers) < len(chunk):
+                if next_line not in skipped:
+                    numbers.append(next_line)
+                next_line += 1
+            log.add_lines(path, len(chunk))
+            yield chunk, np.asarray(numbers, dtype=np.int64)
+    log.add_lines(path, len(skipped))
+
+
+def _csv_chunks(path: str, handle) -> Iterator[pd.DataFrame]:
+    """pandas' chunks of a CSV (rows with extra fields skipped with a ``ParserWarning`` each); a fault that
+    stops the parser is a ``DataError`` naming the file."""
+    try:
+        yield from pd.read_csv(
+            handle,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=CSV_CHUNK_ROWS,
+            encoding="utf-8",
+            on_bad_lines="warn",
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: unreadable CSV: {str(exc).strip().splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 ({exc.reason}): re-encode the file as UTF-8") from None
 
 
 def read_table_reviews(path: str, fields: ReviewFields, log: BadLineLog) -> pd.DataFrame:
-    """Read a CSV or Parquet interactions table in chunks into canonical interactions.
-
-    Line numbers of CSV rows assume one line per row after the header.
-    """
-    tables, next_row = [], 2 if _is_csv(path) else 1
-    for chunk in _table_chunks(path):
-        line_numbers = np.arange(next_row, next_row + len(chunk), dtype=np.int64)
-        tables.append(_validate_interactions(chunk.reset_index(drop=True), line_numbers, fields, path, log))
-        log.add_lines(path, len(chunk))
-        next_row += len(chunk)
+    """Read a CSV or Parquet interactions table in chunks into canonical interactions."""
+    tables = [
+        _validate_interactions(chunk.reset_index(drop=True), line_numbers, fields, path, log)
+        for chunk, line_numbers in _table_chunks(path, log)
+    ]
     return _to_pandas(tables)
 
 
@@ -345,20 +428,19 @@ def read_reviews(path: str, fields: ReviewFields, log: BadLineLog) -> pd.DataFra
 def read_sequence_file(path: str, log: BadLineLog) -> pd.DataFrame:
     """Read ``user item item ...`` lines; the position in a line becomes an increasing timestamp."""
     users, items, positions = [], [], []
-    with _open(path, "rt") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            tokens = line.split()
-            log.add_lines(path, 1)
-            if not tokens:
-                log.record("blank_line", path, line_no)
-                continue
-            if len(tokens) == 1:
-                log.record("empty_sequence", path, line_no, f"user '{tokens[0]}' has no items")
-                continue
-            n = len(tokens) - 1
-            users.extend([tokens[0]] * n)
-            items.extend(tokens[1:])
-            positions.extend(range(n))
+    for line_no, line in _decoded_lines(path, log):
+        tokens = line.split()
+        log.add_lines(path, 1)
+        if not tokens:
+            log.record("blank_line", path, line_no)
+            continue
+        if len(tokens) == 1:
+            log.record("empty_sequence", path, line_no, f"user '{tokens[0]}' has no items")
+            continue
+        n = len(tokens) - 1
+        users.extend([tokens[0]] * n)
+        items.extend(tokens[1:])
+        positions.extend(range(n))
     table = pa.table(
         {
             "user_id": users,
@@ -393,25 +475,24 @@ def read_meta_lines(
 ) -> pd.DataFrame:
     """Read one JSON (or Python-literal) object per line, keeping id, title and description."""
     rows = []
-    with _open(path, "rt") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            log.add_lines(path, 1)
-            if not line.strip():
-                log.record("blank_line", path, line_no)
-                continue
-            try:
-                record = parse(line)
-            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-                log.record("malformed_json", path, line_no, str(exc)[:200])
-                continue
-            if not isinstance(record, dict):
-                log.record("malformed_json", path, line_no, "not an object")
-                continue
-            item_id = record.get(id_field)
-            if item_id is None or not str(item_id).strip():
-                log.record("missing_field", path, line_no, f"field '{id_field}' is missing or empty")
-                continue
-            rows.append((str(item_id), record.get("title"), record.get("description")))
+    for line_no, line in _decoded_lines(path, log):
+        log.add_lines(path, 1)
+        if not line.strip():
+            log.record("blank_line", path, line_no)
+            continue
+        try:
+            record = parse(line)
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            log.record("malformed_json", path, line_no, str(exc)[:200])
+            continue
+        if not isinstance(record, dict):
+            log.record("malformed_json", path, line_no, "not an object")
+            continue
+        item_id = record.get(id_field)
+        if item_id is None or not str(item_id).strip():
+            log.record("missing_field", path, line_no, f"field '{id_field}' is missing or empty")
+            continue
+        rows.append((str(item_id), record.get("title"), record.get("description")))
     return pd.DataFrame(rows, columns=ITEM_COLUMNS, dtype=object)
 
 
@@ -420,8 +501,9 @@ def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
 
     A ``description`` cell that holds a Python list literal (the 2023 benchmark CSV) is parsed into a list.
     """
-    frames = []
-    for chunk in _table_chunks(path):
+    frames, numbers = [], []
+    for chunk, line_numbers in _table_chunks(path, log):
+        numbers.append(line_numbers)
         for required in (id_field, "title"):
             if required not in chunk.columns:
                 raise DataError(
@@ -432,12 +514,12 @@ def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
         if "description" not in chunk.columns:
             chunk["description"] = None
         chunk["description"] = chunk["description"].map(_maybe_list_literal)
-        log.add_lines(path, len(chunk))
         frames.append(chunk)
     items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
     missing = _blank(items["item_id"])
+    line_numbers = np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)
     for row in np.flatnonzero(missing):
-        log.record("missing_field", path, int(row) + 2, "field 'item_id' is missing or empty")
+        log.record("missing_field", path, int(line_numbers[row]), "field 'item_id' is missing or empty")
     return items[~missing].reset_index(drop=True)
 
 
@@ -452,23 +534,24 @@ def _maybe_list_literal(value: object) -> object:
 
 def read_items_tsv(path: str, log: BadLineLog) -> pd.DataFrame:
     """Read the shipped ``asin<TAB>title[<TAB>extra...]`` items file (unquoted; titles may contain quotes)."""
-    with _open(path, "rt") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if not header or "title" not in header or not {"asin", "item_id"} & set(header):
-            raise DataError(
-                f"{path}:1: expected a header with 'asin' (or 'item_id') and 'title', got {header}"
-            )
+    lines = _decoded_lines(path, log)
+    first = next(lines, None)
+    header = first[1].split("\t") if first is not None and first[0] == 1 else None
+    if not header or "title" not in header or not {"asin", "item_id"} & set(header):
+        raise DataError(f"{path}:1: expected a header with 'asin' (or 'item_id') and 'title', got {header}")
+    log.add_lines(path, 1)
+    key = header.index("asin" if "asin" in header else "item_id")
+    rows = []
+    for line_no, line in lines:  # unquoted: a tab always separates fields
+        fields = line.split("\t")
         log.add_lines(path, 1)
-        rows = []
-        for line_no, fields in enumerate(reader, start=2):
-            log.add_lines(path, 1)
-            if len(fields) != len(header):
-                log.record(
-                    "wrong_field_count", path, line_no, f"{len(fields)} fields, header has {len(header)}"
-                )
-                continue
-            rows.append(fields)
+        if len(fields) != len(header):
+            log.record("wrong_field_count", path, line_no, f"{len(fields)} fields, header has {len(header)}")
+            continue
+        if not fields[key].strip():
+            log.record("missing_field", path, line_no, f"field '{header[key]}' is empty")
+            continue
+        rows.append(fields)
     items = pd.DataFrame(rows, columns=["item_id" if c == "asin" else c for c in header], dtype=object)
     if "description" not in items.columns:
         items["description"] = None

@@ -1,0 +1,123 @@
+"""Faults that used to surface as a raw library error or a silently wrong value: each is now a counted, skipped
+line (with its file and line) or a DataError naming the file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from allmrec_pipeline.errors import DataError
+from allmrec_pipeline.pipelines.ingest_amazon import readers
+from allmrec_pipeline.pipelines.ingest_amazon.badlines import BadLineLog
+
+HEADER = "user_id,item_id,timestamp,rating\n"
+GOOD = [f"u{i},i{i % 3},{1000 + i},5\n" for i in range(8)]
+
+
+def _csv(tmp_path, rows: list[str], body: bytes | None = None):
+    path = tmp_path / "interactions.csv"
+    if body is not None:
+        path.write_bytes(body)
+    else:
+        path.write_text(HEADER + "".join(rows))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("seq.txt", readers.read_sequence_file),
+        ("items.tsv", readers.read_items_tsv),
+        ("reviews.csv", lambda p, log: readers.read_table_reviews(p, readers.CANONICAL_TABLE, log)),
+        ("items.csv", lambda p, log: readers.read_items_table(p, "item_id", log)),
+        ("reviews.json", lambda p, log: readers.read_json_reviews(p, readers.AMAZON_2018_REVIEWS, log)),
+        ("meta.json", lambda p, log: readers.read_meta_lines(p, "asin", log)),
+    ],
+)
+def test_a_zero_byte_file_is_a_data_error_naming_it(tmp_path, name, read):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=rf"{path}: the file is empty \(0 bytes\)"):
+        read(str(path), BadLineLog())
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("inf", False), ("99999999999999999999999", False), ("1005.7", False), ("-5", False), ("1005", True)],
+)
+def test_timestamps_that_are_not_whole_non_negative_int64_are_bad_lines(tmp_path, value, kept):
+    path = _csv(tmp_path, [*GOOD[:3], f"ux,i1,{value},4\n", *GOOD[3:]])
+    log = BadLineLog()
+    frame = readers.read_table_reviews(path, readers.CANONICAL_TABLE, log)
+    assert len(frame) == len(GOOD) + kept
+    assert (frame["timestamp"] >= 0).all()
+    if not kept:
+        assert log.to_report()["by_reason"] == {"bad_timestamp": 1}
+        assert log.to_report()["examples"]["bad_timestamp"] == [f"{path}:5"]
+
+
+def test_a_negative_timestamp_in_clean_json_leaves_the_fast_path_and_is_counted(tmp_path):
+    record = {"reviewerID": "A1", "asin": "B1", "unixReviewTime": 1400000000, "overall": 5.0}
+    lines = [json.dumps({**record, "reviewerID": f"A{i}"}) for i in range(5)]
+    lines.insert(2, json.dumps({**record, "unixReviewTime": -5}))
+    path = tmp_path / "reviews.json"
+    path.write_text("\n".join(lines) + "\n")
+    log = BadLineLog()
+    frame = readers.read_json_reviews(str(path), readers.AMAZON_2018_REVIEWS, log)
+    assert len(frame) == 5 and (frame["timestamp"] > 0).all()
+    assert log.to_report()["examples"] == {"bad_timestamp": [f"{path}:3"]}
+
+
+def test_a_csv_row_with_extra_fields_is_counted_with_its_line_and_the_rest_kept(tmp_path):
+    path = _csv(tmp_path, [*GOOD[:4], "u9,i1,1009,5,extra,fields,here\n", *GOOD[4:]])
+    log = BadLineLog()
+    frame = readers.read_table_reviews(path, readers.CANONICAL_TABLE, log)
+    assert len(frame) == len(GOOD)
+    assert log.to_report()["by_reason"] == {"wrong_field_count": 1}
+    assert log.to_report()["examples"]["wrong_field_count"] == [f"{path}:6"]
+    assert log.to_report()["lines_read"][path] == len(GOOD) + 1
+
+
+def test_rows_after_a_skipped_csv_row_keep_their_own_line_numbers(tmp_path):
+    path = _csv(tmp_path, [GOOD[0], "a,b,c,d,e\n", GOOD[1], "u5,,1005,5\n", *GOOD[2:]])
+    log = BadLineLog()
+    readers.read_table_reviews(path, readers.CANONICAL_TABLE, log)
+    assert log.to_report()["examples"] == {
+        "missing_field": [f"{path}:5"],  # the 4th data line, after the skipped 3rd
+        "wrong_field_count": [f"{path}:3"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ((HEADER + 'u1,"i1,1000,5\n' + "".join(GOOD)).encode(), "unreadable CSV"),
+        ((HEADER + "u1,i\xe91,1000,5\n").encode("latin-1") + "".join(GOOD).encode(), "not UTF-8"),
+    ],
+)
+def test_a_csv_that_cannot_be_read_on_is_a_data_error_naming_it(tmp_path, body, message):
+    path = _csv(tmp_path, [], body=body)
+    with pytest.raises(DataError, match=rf"{path}: {message}"):
+        readers.read_table_reviews(path, readers.CANONICAL_TABLE, BadLineLog())
+
+
+def test_invalid_utf8_in_a_sequence_file_is_a_bad_line_with_its_byte_offset(tmp_path):
+    path = tmp_path / "seq.txt"
+    path.write_bytes(b"u1 i1 i2\nu2 i\xff3 i4\nu3 i5 i6\n")
+    log = BadLineLog()
+    frame = readers.read_sequence_file(str(path), log)
+    assert sorted(set(frame["user_id"])) == ["u1", "u3"]
+    assert log.to_report()["by_reason"] == {"bad_encoding": 1}
+    assert log.first_bad[str(path)] == f"{path}:2 (bad_encoding): invalid UTF-8 at byte 13"
+    assert log.to_report()["lines_read"][str(path)] == 3
+
+
+def test_items_tsv_invalid_utf8_and_empty_ids_are_bad_lines(tmp_path):
+    path = tmp_path / "items.tsv"
+    path.write_bytes(b"asin\ttitle\nB1\tLipstick\nB\xfe2\tCream\n\tNo id\nB4\tSoap\n")
+    log = BadLineLog()
+    items = readers.read_items_tsv(str(path), log)
+    assert list(items["item_id"]) == ["B1", "B4"]
+    assert log.to_report()["by_reason"] == {"bad_encoding": 1, "missing_field": 1}
+    assert log.to_report()["examples"]["missing_field"] == [f"{path}:4"]
