@@ -48,7 +48,9 @@ def beauty():
     files = {"sequences": [str(seq / "user_sequence.txt")], "items": [str(seq / "items_asin_title.tsv")]}
     interactions, raw_items, _ = read_raw_source(files, {"kind": "sequence_file"})
     items, _ = clean_items(raw_items, {})
-    interactions, items, _ = filter_interactions(interactions, items, {"user_k": 1, "item_k": 1})
+    interactions, items, _ = filter_interactions(
+        interactions, items, {"user_k": 1, "item_k": 1, "max_unknown_item_fraction": 0.05}
+    )
     return interactions, items
 
 

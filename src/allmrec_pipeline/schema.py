@@ -58,6 +58,7 @@ class Filters(Section):
     rating_operator: Literal[">=", ">"]
     user_k: PositiveInt
     item_k: PositiveInt
+    max_unknown_item_fraction: Fraction
 
 
 class Ingest(Section):

@@ -12,7 +12,13 @@ def _params(enabled: bool = True) -> dict:
     return {
         "source": {"enabled": enabled, "kind": "sequence_file", "max_bad_fraction": 0.01},
         "text": {"missing_title_policy": "drop", "placeholder_title": "Item {item_id}"},
-        "filters": {"rating_threshold": None, "rating_operator": ">=", "user_k": 5, "item_k": 2},
+        "filters": {
+            "rating_threshold": None,
+            "rating_operator": ">=",
+            "user_k": 5,
+            "item_k": 2,
+            "max_unknown_item_fraction": 0.05,
+        },
     }
 
 

@@ -121,3 +121,46 @@ def test_items_tsv_invalid_utf8_and_empty_ids_are_bad_lines(tmp_path):
     assert list(items["item_id"]) == ["B1", "B4"]
     assert log.to_report()["by_reason"] == {"bad_encoding": 1, "missing_field": 1}
     assert log.to_report()["examples"]["missing_field"] == [f"{path}:4"]
+
+
+def test_an_enabled_source_that_reads_no_interaction_fails_instead_of_saving_an_empty_table(tmp_path):
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import read_raw_source
+
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text(HEADER)  # the header alone
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\ni1,Soap\n")
+    files = {"interactions": [str(interactions)], "items": [str(items)]}
+    with pytest.raises(DataError, match=r"no interaction was read from .*interactions\.csv"):
+        read_raw_source(files, {"kind": "tables", "enabled": True, "max_bad_fraction": 0.01})
+
+
+def _events(n_known: int, n_unknown: int):
+    import pandas as pd
+
+    rows = [(f"u{i}", "i1" if i < n_known else f"gone{i}", i, None) for i in range(n_known + n_unknown)]
+    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
+    items = pd.DataFrame({"item_id": ["i1"], "title": ["Soap"], "description": [""]})
+    return interactions, items
+
+
+FILTERS = {"rating_threshold": None, "rating_operator": ">=", "user_k": 1, "item_k": 1}
+
+
+def test_interactions_of_unknown_items_fail_above_the_share_and_warn_below(caplog):
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import filter_interactions
+
+    interactions, items = _events(80, 20)
+    with pytest.raises(DataError, match=r"20 of 100 interactions \(20\.0%\) name an item .*'gone80'"):
+        filter_interactions(interactions, items, {**FILTERS, "max_unknown_item_fraction": 0.05})
+    kept, _, report = filter_interactions(interactions, items, {**FILTERS, "max_unknown_item_fraction": 0.25})
+    assert len(kept) == 80 and report["interactions_dropped_for_items_without_text"] == 20
+    assert "20 of 100 interactions (20.0%)" in caplog.text
+
+
+def test_filters_that_leave_nothing_fail_naming_the_step():
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import filter_interactions
+
+    interactions, items = _events(10, 0)
+    with pytest.raises(DataError, match=r"no interaction is left after the step 'k_core'"):
+        filter_interactions(interactions, items, {**FILTERS, "user_k": 5, "max_unknown_item_fraction": 0.05})

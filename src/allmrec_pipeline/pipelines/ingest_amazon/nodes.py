@@ -9,7 +9,7 @@ import pandas as pd
 
 from allmrec_pipeline import contracts
 from allmrec_pipeline.datasets.raw_source import file_exists
-from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.errors import ConfigError, DataError
 
 from . import cleaning
 from .badlines import BadLineLog
@@ -55,6 +55,12 @@ def read_raw_source(
     log = BadLineLog()
     interactions, items = spec.read(raw_files, log)
     log.check(float(source.get("max_bad_fraction", 0.01)))
+    if interactions.empty:
+        raise DataError(
+            f"ingest: no interaction was read from {raw_files} (kind {source['kind']!r}; bad lines: "
+            f"{log.to_report()['by_reason']}); an empty table would become the newest version every later "
+            "pipeline loads"
+        )
     bad = log.to_report()
     if bad["total"]:
         logger.warning(
@@ -119,6 +125,7 @@ def filter_interactions(
 
     known = events["item_id"].isin(items["item_id"])
     unknown_items = int(events.loc[~known, "item_id"].nunique())
+    _check_unknown_share(events, known, float(filters["max_unknown_item_fraction"]))
     events = events[known.to_numpy()]
     steps.append({"step": "drop_items_without_text", **_counts(events)})
 
@@ -130,6 +137,12 @@ def filter_interactions(
     events, passes = cleaning.k_core(events, int(filters.get("user_k", 1)), int(filters.get("item_k", 1)))
     steps.append({"step": "k_core", **_counts(events)})
 
+    if len(raw_interactions) and events.empty:
+        emptied = next(step["step"] for step in steps if step["interactions"] == 0)
+        raise DataError(
+            f"ingest: no interaction is left after the step '{emptied}' (interactions per step: "
+            f"{[(step['step'], step['interactions']) for step in steps]}); loosen ingest.filters"
+        )
     # Stable sort: each user's events in time order, ties kept in file order.
     events = events.sort_values(["user_id", "timestamp"], kind="stable")
     interactions = contracts.enforce(events, "interactions")
@@ -144,6 +157,25 @@ def filter_interactions(
     }
     logger.info("Filtered: %s after %d k-core pass(es)", report["final"], passes)
     return interactions, kept_items, report
+
+
+def _check_unknown_share(events: pd.DataFrame, known: pd.Series, max_fraction: float) -> None:
+    """Fail when more than ``max_fraction`` of the events name an item without a clean row: absent from the items
+    file (a join on the wrong id, a truncated file) or dropped for an empty title; below it, a WARNING."""
+    if not len(events) or known.all():
+        return
+    unknown = events.loc[~known.to_numpy(), "item_id"]
+    share = len(unknown) / len(events)
+    examples = list(dict.fromkeys(unknown))[:5]
+    message = (
+        f"{len(unknown)} of {len(events)} interactions ({share:.1%}) name an item that is absent from the items "
+        f"file or was dropped for an empty title ({unknown.nunique()} items, e.g. {examples})"
+    )
+    if share > max_fraction:
+        raise DataError(
+            f"ingest: {message}; more than ingest.filters.max_unknown_item_fraction={max_fraction}"
+        )
+    logger.warning("%s: dropped", message)
 
 
 def summarize_ingest(
