@@ -164,3 +164,14 @@ def test_filters_that_leave_nothing_fail_naming_the_step():
     interactions, items = _events(10, 0)
     with pytest.raises(DataError, match=r"no interaction is left after the step 'k_core'"):
         filter_interactions(interactions, items, {**FILTERS, "user_k": 5, "max_unknown_item_fraction": 0.05})
+
+
+@pytest.mark.parametrize("title", ["\u200b", " \u200b\u200d ", "\ufeff", "\u00ad\u2060"])
+def test_an_invisible_only_title_counts_as_missing(title):
+    import pandas as pd
+
+    from allmrec_pipeline.pipelines.ingest_amazon.cleaning import apply_title_policy, clean_item_text
+
+    raw = pd.DataFrame({"item_id": ["i1", "i2"], "title": [title, "Soap\u200b Bar"], "description": ["", ""]})
+    items, missing = apply_title_policy(clean_item_text(raw), "drop", "Item {item_id}")
+    assert missing == 1 and list(items["title"]) == ["Soap Bar"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import operator
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ TITLE_POLICIES = ("drop", "placeholder")
 
 
 def clean_text(value: object) -> str:
-    """Unescape HTML entities, strip tags and normalise whitespace; anything not a string becomes ``""``."""
+    """Unescape HTML entities, strip tags and invisible format characters (zero-width spaces and joiners, soft
+    hyphens, byte-order marks: Unicode category ``Cf``) and normalise whitespace; anything not a string becomes
+    ``""``, so an invisible-only title counts as missing."""
     if not isinstance(value, str):
         return ""
     text = _TAG.sub(" ", html.unescape(value))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf") if not text.isascii() else text
     return _SPACE.sub(" ", text).strip()
 
 
