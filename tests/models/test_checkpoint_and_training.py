@@ -138,6 +138,30 @@ def test_checkpoint_round_trip_through_the_versioned_dataset(tmp_path):
     torch.testing.assert_close(model.eval().score(history, candidates), restored.score(history, candidates))
 
 
+def test_a_save_killed_halfway_leaves_the_previous_version_the_newest(tmp_path, monkeypatch):
+    from kedro.io.core import Version
+
+    from allmrec_pipeline.models.checkpoint import Checkpoint
+
+    def versioned(save: str | None) -> SafetensorsDataset:
+        return SafetensorsDataset(filepath=str(tmp_path / "m.safetensors"), version=Version(None, save))
+
+    versioned("2026-01-01T00.00.00.000Z").save(Checkpoint({"w": torch.ones(2)}, {"kind": "first"}))
+    second = versioned("2026-01-02T00.00.00.000Z")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies between the write and the rename
+
+    monkeypatch.setattr(second._fs, "mv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        second.save(Checkpoint({"w": torch.zeros(2)}, {"kind": "second"}))
+    monkeypatch.undo()
+    leftovers = sorted(p.name for p in (tmp_path / "m.safetensors").rglob("*") if p.is_file())
+    assert leftovers == ["m.safetensors"]  # the partial file is removed, no truncated second version
+    tensors, metadata = versioned(None).load()
+    assert metadata["kind"] == "first" and torch.equal(tensors["w"], torch.ones(2))
+
+
 def test_checkpoint_from_another_dataset_is_refused():
     model, _ = _train(5)
     with pytest.raises(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import PurePosixPath
 from typing import Any
@@ -60,11 +61,20 @@ class SafetensorsDataset(AbstractVersionedDataset[Checkpoint, Checkpoint]):
         return Checkpoint(tensors, header.get("__metadata__", {}))
 
     def save(self, data: Checkpoint) -> None:
+        """Write to a temporary file next to the target, then rename it: a run killed while saving leaves no
+        truncated file under the version's name (loading the latest version then finds the previous one)."""
         tensors, metadata = data
         path = get_filepath_str(self._get_save_path(), self._protocol)
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        with self._fs.open(path, "wb") as file:
-            file.write(safetensors.torch.save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
+        partial = f"{path}.partial-{os.getpid()}"
+        try:
+            with self._fs.open(partial, "wb") as file:
+                file.write(safetensors.torch.save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
+            self._fs.mv(partial, path)
+        except BaseException:
+            if self._fs.exists(partial):
+                self._fs.rm(partial)
+            raise
 
     def _exists(self) -> bool:
         try:
