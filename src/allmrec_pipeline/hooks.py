@@ -95,11 +95,12 @@ def _log_saved_files(catalog: Any, name: str, folder: str) -> None:
     ``<filepath>/<save version>/<file name>``."""
     config, _, _, save_version = catalog.to_config()
     entry = config.get(name) or {}
+    entry = {**entry, **entry.get("kwargs", {})}  # a subclass of a kedro dataset is written as its arguments
     if not entry.get("filepath"):
         logger.warning("Dataset %s has no filepath: nothing attached to MLflow", name)
         return
     path = Path(str(entry["filepath"]))
-    if entry.get("versioned"):
+    if entry.get("versioned") or entry.get("version") is not None:
         path = path / str(save_version) / path.name
     if path.is_dir():
         mlflow.log_artifacts(str(path), artifact_path=folder)

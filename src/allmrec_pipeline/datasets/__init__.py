@@ -1,7 +1,8 @@
 """Project-specific Kedro datasets."""
 
 from .mlflow_metrics import MlflowMetricsDataset
+from .parquet_dataset import ParquetDataset
 from .raw_source import RawSourceDataset
 from .safetensors_dataset import SafetensorsDataset
 
-__all__ = ["MlflowMetricsDataset", "RawSourceDataset", "SafetensorsDataset"]
+__all__ = ["MlflowMetricsDataset", "ParquetDataset", "RawSourceDataset", "SafetensorsDataset"]
