@@ -10,26 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.schema import base_parameters, check_parameters, merge_variant
-from tests.conftest import PROJECT_ROOT
-
-
-def _params(env: str) -> dict:
-    """The merged parameters of ``conf/base`` + ``conf/<env>``, as a run of that environment loads them (a
-    config loader alone: a session would start the project's hooks, and kedro-mlflow's set the tracking URI of
-    this process to the project's own database)."""
-    loader = OmegaConfigLoader(
-        str(PROJECT_ROOT / "conf"),
-        base_env="base",
-        default_run_env=env,
-        merge_strategy={"parameters": "soft"},
-    )
-    return dict(loader["parameters"])
+from allmrec_pipeline.schema import base_parameters, check_parameters, load_parameters, merge_variant
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +37,7 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("env", ["base", "paper", "video_games", "baselines"])
 def test_every_shipped_environment_passes(env):
-    check_parameters(_params(env))  # raises on any fault
+    check_parameters(load_parameters(env))  # raises on any fault
 
 
 def test_a_misspelled_key_in_conf_local_fails_before_the_first_node(project_copy):

@@ -330,15 +330,21 @@ def base_parameters() -> dict[str, Any]:
 
 @functools.cache
 def _base_parameters() -> dict[str, Any]:
+    params = load_parameters("base")
+    check_parameters(params)
+    return params
+
+
+def load_parameters(env: str) -> dict[str, Any]:
+    """The merged parameters of ``conf/base`` + ``conf/<env>`` as a run of that environment reads them (the
+    run-time switches at their defaults), unchecked; a config loader alone, so no project hook runs."""
     from kedro.config import OmegaConfigLoader
 
     conf = Path(__file__).resolve().parents[2] / "conf"
     loader = OmegaConfigLoader(
-        str(conf), base_env="base", default_run_env="base", merge_strategy={"parameters": "soft"}
+        str(conf), base_env="base", default_run_env=env, merge_strategy={"parameters": "soft"}
     )
-    params = dict(loader["parameters"])
-    check_parameters(params)
-    return params
+    return dict(loader["parameters"])
 
 
 def merge_variant(stage2: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -370,11 +376,10 @@ def check_parameters(params: dict[str, Any]) -> None:
     """
     problems = _problems(Parameters, params, ())
     stage2 = params.get("stage2")
-    if not problems and isinstance(stage2, dict):
-        core = {key: value for key, value in stage2.items() if key != "variants"}
+    if not problems and isinstance(stage2, dict):  # the base passed: a variant's faults are its overrides'
         for name in stage2.get("variants") or {}:
             merged = {k: v for k, v in merge_variant(stage2, name).items() if k != "variants"}
-            problems += _problems(Stage2Core, merged, ("stage2", "variants", name), core)
+            problems += _problems(Stage2Core, merged, ("stage2", "variants", name))
     if problems:
         raise ConfigError(
             "The run's parameters do not pass the schema (conf/base is the reference; check conf/<env>, "
@@ -382,16 +387,13 @@ def check_parameters(params: dict[str, Any]) -> None:
         )
 
 
-def _problems(schema: type[BaseModel], values: Any, prefix: tuple, base: dict | None = None) -> list[str]:
+def _problems(schema: type[BaseModel], values: Any, prefix: tuple) -> list[str]:
     try:
         schema.model_validate(values)
     except ValidationError as exc:
         found: dict[str, list[dict]] = {}
         for error in exc.errors():
             location = _value_path(values, tuple(error["loc"]))
-            # a variant's error inside keys its overrides did not set is the base's, reported once there
-            if base is not None and _get(base, location) is not _MISSING and _same(base, values, location):
-                continue
             found.setdefault(".".join(map(str, prefix + location)), []).append({**error, "loc": location})
         lines = []
         for key, errors in found.items():
@@ -410,9 +412,6 @@ def _problems(schema: type[BaseModel], values: Any, prefix: tuple, base: dict | 
     return []
 
 
-_MISSING = object()
-
-
 def _number_hint(value: Any) -> str:
     """YAML reads ``1e-4`` (no dot) as a string: say how to write the number."""
     if isinstance(value, str):
@@ -422,14 +421,6 @@ def _number_hint(value: Any) -> str:
             return ""
         return f"; YAML reads {value!r} as text: write {number!r}"
     return ""
-
-
-def _get(tree: Any, location: tuple) -> Any:
-    for step in location:
-        if not isinstance(tree, dict) or step not in tree:
-            return _MISSING
-        tree = tree[step]
-    return tree
 
 
 def _value_path(values: Any, location: tuple) -> tuple:
@@ -452,10 +443,6 @@ def _value_path(values: Any, location: tuple) -> tuple:
             break
         path.append(step)
     return tuple(path)
-
-
-def _same(base: dict, values: dict, location: tuple) -> bool:
-    return _get(base, location) == _get(values, location)
 
 
 def _known_keys(schema: type[BaseModel], location: tuple) -> list[str]:

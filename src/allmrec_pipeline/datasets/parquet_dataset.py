@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from kedro.io import DatasetError
 from kedro.io.core import get_filepath_str
 from kedro_datasets.pandas import ParquetDataset as _KedroParquetDataset
+
+from .atomic import atomic_target
 
 
 class ParquetDataset(_KedroParquetDataset):
@@ -33,13 +34,9 @@ class ParquetDataset(_KedroParquetDataset):
                 f"{self.__class__.__name__} does not support save argument 'partition_cols'. "
                 "Please use 'kedro.io.PartitionedDataset' instead."
             )
-        partial = f"{target}.partial-{os.getpid()}"
-        try:
-            with self._fs.open(partial, **self._fs_open_args_save) as file:
-                data.to_parquet(file, **self._save_args)
-            self._fs.mv(partial, target)
-        except BaseException:
-            if self._fs.exists(partial):
-                self._fs.rm(partial)
-            raise
+        with (
+            atomic_target(self._fs, target) as partial,
+            self._fs.open(partial, **self._fs_open_args_save) as file,
+        ):
+            data.to_parquet(file, **self._save_args)
         self._invalidate_cache()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,6 +13,8 @@ from kedro.io import DatasetError
 from kedro.io.core import AbstractVersionedDataset, Version, get_filepath_str, get_protocol_and_path
 
 from allmrec_pipeline.models.checkpoint import Checkpoint
+
+from .atomic import atomic_target
 
 
 class SafetensorsDataset(AbstractVersionedDataset[Checkpoint, Checkpoint]):
@@ -66,15 +67,9 @@ class SafetensorsDataset(AbstractVersionedDataset[Checkpoint, Checkpoint]):
         tensors, metadata = data
         path = get_filepath_str(self._get_save_path(), self._protocol)
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        partial = f"{path}.partial-{os.getpid()}"
-        try:
-            with self._fs.open(partial, "wb") as file:
-                file.write(safetensors.torch.save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
-            self._fs.mv(partial, path)
-        except BaseException:
-            if self._fs.exists(partial):
-                self._fs.rm(partial)
-            raise
+        payload = safetensors.torch.save(tensors, metadata={k: str(v) for k, v in metadata.items()})
+        with atomic_target(self._fs, path) as partial, self._fs.open(partial, "wb") as file:
+            file.write(payload)
 
     def _exists(self) -> bool:
         try:

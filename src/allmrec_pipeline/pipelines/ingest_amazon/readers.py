@@ -371,15 +371,22 @@ def _table_chunks(path: str, log: BadLineLog) -> Iterator[tuple[pd.DataFrame, np
     if not _is_csv(path):
         raise DataError(f"{path}: unsupported table format (expected .csv, .csv.gz or .parquet)")
     next_line, skipped = 2, set()
-    with _open(path) as handle, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
+    with _open(path) as handle:
         chunks = _csv_chunks(path, handle)
-        for chunk in chunks:
+        while True:
+            # the capture spans the parse alone: warnings of the caller between chunks are not swallowed
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                chunk = next(chunks, None)
             for warning in caught:
-                for line_no, detail in re.findall(r"Skipping line (\d+): ([^\n]*)", str(warning.message)):
+                found = re.findall(r"Skipping line (\d+): ([^\n]*)", str(warning.message))
+                if not found:
+                    warnings.warn(warning.message, warning.category, stacklevel=1)
+                for line_no, detail in found:
                     skipped.add(int(line_no))
                     log.record("wrong_field_count", path, int(line_no), detail)
-            caught.clear()
+            if chunk is None:
+                break
             numbers = []
             while len(numbers) < len(chunk):
                 if next_line not in skipped:
