@@ -42,10 +42,22 @@ class Evaluate(Section):
 
 
 # ---- parameters_ingest_amazon.yml -------------------------------------------------------------------------------
+Bounds = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
 class Source(Section):
     enabled: bool
     kind: Literal["amazon2018", "amazon2014", "amazon2023", "sequence_file", "tables"]
     max_bad_fraction: Fraction
+    timestamp_range: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None
+    rating_range: Bounds | None
+
+    @field_validator("timestamp_range", "rating_range")
+    @classmethod
+    def _ordered(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"the lower bound {value[0]} is above the upper bound {value[1]}")
+        return value
 
 
 class Text(Section):

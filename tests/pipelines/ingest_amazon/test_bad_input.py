@@ -10,7 +10,7 @@ import pytest
 
 from allmrec_pipeline.errors import DataError
 from allmrec_pipeline.pipelines.ingest_amazon import readers
-from allmrec_pipeline.pipelines.ingest_amazon.badlines import BadLineLog
+from allmrec_pipeline.pipelines.ingest_amazon.badlines import BadLineLog, ValueRanges
 from allmrec_pipeline.pipelines.ingest_amazon.nodes import read_raw_source
 
 
@@ -94,10 +94,10 @@ def test_too_many_bad_lines_fail_naming_file_count_and_first_line(tmp_path, genu
 def test_clean_file_takes_the_streaming_path_and_matches_the_exact_path(tmp_path, genuine_reviews):
     path = tmp_path / "reviews.json"
     path.write_text("\n".join(genuine_reviews) + "\n")
-    assert readers._read_json_clean(str(path), readers.AMAZON_2018_REVIEWS) is not None
+    assert readers._read_json_clean(str(path), readers.AMAZON_2018_REVIEWS, ValueRanges()) is not None
     fast = readers.read_json_reviews(str(path), readers.AMAZON_2018_REVIEWS, BadLineLog())
     path.write_text("\n".join(genuine_reviews) + "\nnot json\n")
-    assert readers._read_json_clean(str(path), readers.AMAZON_2018_REVIEWS) is None
+    assert readers._read_json_clean(str(path), readers.AMAZON_2018_REVIEWS, ValueRanges()) is None
     exact = readers.read_json_reviews(str(path), readers.AMAZON_2018_REVIEWS, BadLineLog(), chunk_bytes=8192)
     pd.testing.assert_frame_equal(fast, exact)
 

@@ -9,7 +9,7 @@ import pytest
 
 from allmrec_pipeline.errors import DataError
 from allmrec_pipeline.pipelines.ingest_amazon import readers
-from allmrec_pipeline.pipelines.ingest_amazon.badlines import BadLineLog
+from allmrec_pipeline.pipelines.ingest_amazon.badlines import BadLineLog, ValueRanges
 
 HEADER = "user_id,item_id,timestamp,rating\n"
 GOOD = [f"u{i},i{i % 3},{1000 + i},5\n" for i in range(8)]
@@ -175,3 +175,65 @@ def test_an_invisible_only_title_counts_as_missing(title):
     raw = pd.DataFrame({"item_id": ["i1", "i2"], "title": [title, "Soap\u200b Bar"], "description": ["", ""]})
     items, missing = apply_title_policy(clean_item_text(raw), "drop", "Item {item_id}")
     assert missing == 1 and list(items["title"]) == ["Soap Bar"]
+
+
+RANGES = ValueRanges(timestamp=(631152000, 4102444800), rating=(0, 5))
+IN_RANGE = [f"u{i},i{i % 3},{1400000000 + i},{1 + i % 5}\n" for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("ux,i1,1e3,4\n", "timestamp_out_of_range"),  # 1970: a plausible-looking typo
+        ("ux,i1,1000,4\n", "timestamp_out_of_range"),
+        ("ux,i1,9999999999,4\n", "timestamp_out_of_range"),  # the year 2286
+        ("ux,i1,1400000000,-3\n", "rating_out_of_range"),
+        ("ux,i1,1400000000,7.5\n", "rating_out_of_range"),
+    ],
+)
+def test_values_outside_the_configured_ranges_are_bad_lines_by_reason(tmp_path, row, reason):
+    path = _csv(tmp_path, [*IN_RANGE[:3], row, *IN_RANGE[3:]])
+    log = BadLineLog(ranges=RANGES)
+    frame = readers.read_table_reviews(path, readers.CANONICAL_TABLE, log)
+    assert len(frame) == len(IN_RANGE)
+    assert log.to_report()["by_reason"] == {reason: 1}
+    assert log.to_report()["examples"][reason] == [f"{path}:5"]
+    assert "ingest.source." in log.first_bad[path]  # names the key that sets the range
+    # without ranges the same row is kept: the check is the configured one, not a hidden constant
+    unbounded = BadLineLog()
+    assert len(readers.read_table_reviews(path, readers.CANONICAL_TABLE, unbounded)) == len(IN_RANGE) + 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"unixReviewTime": 1000}, "timestamp_out_of_range"), ({"overall": -3.0}, "rating_out_of_range")],
+)
+def test_out_of_range_values_in_clean_json_leave_the_fast_path_and_are_counted(tmp_path, change, reason):
+    record = {"reviewerID": "A1", "asin": "B1", "unixReviewTime": 1400000000, "overall": 5.0}
+    lines = [json.dumps({**record, "reviewerID": f"A{i}"}) for i in range(5)]
+    lines.insert(2, json.dumps({**record, **change}))
+    path = tmp_path / "reviews.json"
+    path.write_text("\n".join(lines) + "\n")
+    log = BadLineLog(ranges=RANGES)
+    frame = readers.read_json_reviews(str(path), readers.AMAZON_2018_REVIEWS, log)
+    assert len(frame) == 5
+    assert log.to_report()["examples"] == {reason: [f"{path}:3"]}
+
+
+def test_millisecond_timestamps_are_checked_in_seconds(tmp_path):
+    record = {"user_id": "A1", "parent_asin": "B1", "timestamp": 1400000000123, "rating": 5.0}
+    lines = [json.dumps({**record, "user_id": f"A{i}"}) for i in range(4)]
+    lines.append(json.dumps({**record, "timestamp": 1400000000}))  # seconds where milliseconds are due: 1970
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    log = BadLineLog(ranges=RANGES)
+    frame = readers.read_json_reviews(str(path), readers.AMAZON_2023_REVIEWS, log)
+    assert len(frame) == 4 and (frame["timestamp"] == 1400000000).all()
+    assert log.to_report()["examples"] == {"timestamp_out_of_range": [f"{path}:5"]}
+
+
+def test_the_node_reads_the_ranges_from_ingest_source():
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import value_ranges
+
+    ranges = value_ranges({"timestamp_range": [1, 2], "rating_range": None})
+    assert ranges.timestamp == (1.0, 2.0) and ranges.rating is None

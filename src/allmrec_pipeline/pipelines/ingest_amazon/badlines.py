@@ -10,6 +10,17 @@ from allmrec_pipeline.errors import DataError
 MAX_EXAMPLES = 5
 
 
+@dataclass(frozen=True)
+class ValueRanges:
+    """The accepted values of the read fields (closed ranges; ``None``: unbounded). A value outside its range
+    makes its line bad (``timestamp_out_of_range`` / ``rating_out_of_range``); ``source`` names the config
+    section the ranges come from, for the messages."""
+
+    timestamp: tuple[float, float] | None = None  # seconds since 1970-01-01 UTC
+    rating: tuple[float, float] | None = None
+    source: str = "ingest.source"
+
+
 @dataclass
 class BadLineLog:
     """Bad lines seen while reading one source, grouped by reason.
@@ -23,6 +34,7 @@ class BadLineLog:
     lines_read: Counter = field(default_factory=Counter)  # per file
     bad_per_file: Counter = field(default_factory=Counter)
     first_bad: dict[str, str] = field(default_factory=dict)  # file -> "file:line (reason): detail"
+    ranges: ValueRanges = field(default_factory=ValueRanges)  # what the readers accept
 
     def record(self, reason: str, file: str, line_no: int, detail: str = "") -> None:
         """Count one bad line of ``file`` (1-based ``line_no``) under ``reason``."""

@@ -12,7 +12,7 @@ from allmrec_pipeline.datasets.raw_source import file_exists
 from allmrec_pipeline.errors import ConfigError, DataError
 
 from . import cleaning
-from .badlines import BadLineLog
+from .badlines import BadLineLog, ValueRanges
 from .sources import resolve_source_kind
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,16 @@ def _counts(interactions: pd.DataFrame) -> dict[str, int]:
     }
 
 
+def value_ranges(source: dict[str, Any]) -> ValueRanges:
+    """The accepted timestamp and rating ranges of ``ingest.source`` (a missing or null range: unbounded)."""
+
+    def bounds(key: str) -> tuple[float, float] | None:
+        value = source.get(key)
+        return None if value is None else (float(value[0]), float(value[1]))
+
+    return ValueRanges(timestamp=bounds("timestamp_range"), rating=bounds("rating_range"))
+
+
 def read_raw_source(
     raw_files: dict[str, list[str]], source: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -33,7 +43,8 @@ def read_raw_source(
 
     Args:
         raw_files: File paths by role, from the ``raw_source`` catalog entry.
-        source: ``ingest.source`` parameters (``enabled``, ``kind``, ``max_bad_fraction``).
+        source: ``ingest.source`` parameters (``enabled``, ``kind``, ``max_bad_fraction``, ``timestamp_range``,
+            ``rating_range``).
 
     Returns:
         Raw interactions, raw items (uncleaned text), and the read section of the report.
@@ -52,7 +63,7 @@ def read_raw_source(
             f"Raw source file(s) not found: {'; '.join(missing)}. Check 'files' of the catalog entry "
             "'raw_source' (conf/<env>/catalog*.yml), or put the files there."
         )
-    log = BadLineLog()
+    log = BadLineLog(ranges=value_ranges(source))
     interactions, items = spec.read(raw_files, log)
     log.check(float(source.get("max_bad_fraction", 0.01)))
     if interactions.empty:

@@ -19,6 +19,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from allmrec_pipeline.errors import DataError
 
-from .badlines import BadLineLog
+from .badlines import BadLineLog, ValueRanges
 
 CHUNK_BYTES = 16 * 1024 * 1024
 CSV_CHUNK_ROWS = 200_000
@@ -137,7 +138,12 @@ def _parse_json_chunk_fast(chunk: bytes, n_lines: int, schema: pa.Schema) -> pa.
 
 
 def _canonical_from_arrow(
-    table: pa.Table, first_line: int, fields: ReviewFields, path: str, log: BadLineLog | None
+    table: pa.Table,
+    first_line: int,
+    fields: ReviewFields,
+    path: str,
+    log: BadLineLog | None,
+    ranges: ValueRanges,
 ) -> pa.Table:
     """Canonical columns from an Arrow-parsed chunk (already typed); only missing values can be bad here.
 
@@ -163,14 +169,15 @@ def _canonical_from_arrow(
             for line_no in line_numbers:
                 log.record("missing_field", path, int(line_no), f"field '{name}' is missing or empty")
             bad = pc.or_(bad, missing)
-    negative = pc.fill_null(pc.less(table[fields.timestamp], 0), False)
-    newly = pc.and_(negative, pc.invert(bad))
-    if pc.any(newly).as_py():
-        if log is None:
-            raise _NotClean
-        for line_no in np.flatnonzero(newly.to_numpy(zero_copy_only=False)) + first_line:
-            log.record("bad_timestamp", path, int(line_no), f"'{fields.timestamp}' is negative")
-        bad = pc.or_(bad, negative)
+    for reason, outside, detail in _value_checks(table, fields, ranges):
+        outside = pc.fill_null(outside, False)
+        newly = pc.and_(outside, pc.invert(bad))
+        if pc.any(newly).as_py():
+            if log is None:
+                raise _NotClean
+            for line_no in np.flatnonzero(newly.to_numpy(zero_copy_only=False)) + first_line:
+                log.record(reason, path, int(line_no), detail)
+            bad = pc.or_(bad, outside)
     if pc.any(bad).as_py():
         table = table.filter(pc.invert(bad))
     rating = (
@@ -190,6 +197,28 @@ def _canonical_from_arrow(
         },
         schema=CANONICAL_SCHEMA,
     )
+
+
+def _value_checks(table: pa.Table, fields: ReviewFields, ranges: ValueRanges) -> list[tuple[str, Any, str]]:
+    """``(reason, outside, detail)`` of every value check of an Arrow-typed chunk (``outside`` may hold nulls)."""
+    timestamp = table[fields.timestamp]
+    checks = [("bad_timestamp", pc.less(timestamp, 0), f"'{fields.timestamp}' is negative")]
+    if ranges.timestamp is not None:
+        low, high = (bound * fields.timestamp_divisor for bound in ranges.timestamp)
+        outside = pc.or_(pc.less(timestamp, low), pc.greater(timestamp, high))
+        checks.append(("timestamp_out_of_range", outside, _range_detail(fields.timestamp, "timestamp", ranges)))
+    if fields.rating and ranges.rating is not None:
+        low, high = ranges.rating
+        rating = table[fields.rating]
+        outside = pc.or_(pc.less(rating, low), pc.greater(rating, high))
+        checks.append(("rating_out_of_range", outside, _range_detail(fields.rating, "rating", ranges)))
+    return checks
+
+
+def _range_detail(field_name: str, kind: str, ranges: ValueRanges) -> str:
+    low, high = getattr(ranges, kind)
+    unit = " seconds" if kind == "timestamp" else ""
+    return f"'{field_name}' is outside {ranges.source}.{kind}_range [{low:g}, {high:g}]{unit}"
 
 
 def _parse_json_chunk_slow(
@@ -267,6 +296,13 @@ def _validate_interactions(
         f"'{fields.timestamp}' is not a whole number >= 0 below 2^63",
     )
     bad |= invalid
+    ranges = log.ranges
+    if ranges.timestamp is not None:
+        seconds = np.floor(values / fields.timestamp_divisor)
+        outside = ((seconds < ranges.timestamp[0]) | (seconds > ranges.timestamp[1])) & ~bad
+        detail = _range_detail(fields.timestamp, "timestamp", ranges)
+        _record_rows(outside, "timestamp_out_of_range", line_numbers, path, log, detail)
+        bad |= outside
 
     if fields.rating and fields.rating in frame.columns:
         rating = pd.to_numeric(frame[fields.rating], errors="coerce")
@@ -275,6 +311,14 @@ def _validate_interactions(
             non_numeric, "non_numeric_rating", line_numbers, path, log, f"'{fields.rating}' is not numeric"
         )
         bad |= non_numeric
+        if ranges.rating is not None:
+            numbers = rating.to_numpy(dtype=np.float64, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                outside = ((numbers < ranges.rating[0]) | (numbers > ranges.rating[1])) & ~bad
+            _record_rows(
+                outside, "rating_out_of_range", line_numbers, path, log, _range_detail(fields.rating, "rating", ranges)
+            )
+            bad |= outside
     else:
         rating = pd.Series(np.nan, index=frame.index)
 
@@ -303,7 +347,7 @@ def read_json_reviews(
     with its line number.
     """
     _require_content(path)
-    table = _read_json_clean(path, fields)
+    table = _read_json_clean(path, fields, log.ranges)
     if table is not None:
         log.add_lines(path, table.num_rows)
         return _to_pandas([table])
@@ -314,7 +358,7 @@ def read_json_reviews(
         progress.update(n_lines)
         table = _parse_json_chunk_fast(chunk, n_lines, schema)
         if table is not None:
-            tables.append(_canonical_from_arrow(table, next_line, fields, path, log))
+            tables.append(_canonical_from_arrow(table, next_line, fields, path, log, log.ranges))
         else:
             frame, line_numbers = _parse_json_chunk_slow(chunk, next_line, fields, path, log)
             tables.append(_validate_interactions(frame, line_numbers, fields, path, log))
@@ -328,7 +372,7 @@ class _NotClean(Exception):
     """A batch has a missing required field: locate it with the line-exact reader instead."""
 
 
-def _read_json_clean(path: str, fields: ReviewFields) -> pa.Table | None:
+def _read_json_clean(path: str, fields: ReviewFields, ranges: ValueRanges) -> pa.Table | None:
     """The whole file through Arrow's streaming reader, or ``None`` at the first bad line or missing field."""
     options = pa_json.ParseOptions(explicit_schema=_arrow_schema(fields), unexpected_field_behavior="ignore")
     read_options = pa_json.ReadOptions(block_size=CHUNK_BYTES)
@@ -339,7 +383,8 @@ def _read_json_clean(path: str, fields: ReviewFields) -> pa.Table | None:
         ):
             batches = []
             for batch in pa_json.open_json(source, read_options=read_options, parse_options=options):
-                batches.append(_canonical_from_arrow(pa.Table.from_batches([batch]), 1, fields, path, None))
+                batch_table = pa.Table.from_batches([batch])
+                batches.append(_canonical_from_arrow(batch_table, 1, fields, path, None, ranges))
                 progress.update(batch.num_rows)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, _NotClean):
         return None
