@@ -206,7 +206,9 @@ def _value_checks(table: pa.Table, fields: ReviewFields, ranges: ValueRanges) ->
     if ranges.timestamp is not None:
         low, high = (bound * fields.timestamp_divisor for bound in ranges.timestamp)
         outside = pc.or_(pc.less(timestamp, low), pc.greater(timestamp, high))
-        checks.append(("timestamp_out_of_range", outside, _range_detail(fields.timestamp, "timestamp", ranges)))
+        checks.append(
+            ("timestamp_out_of_range", outside, _range_detail(fields.timestamp, "timestamp", ranges))
+        )
     if fields.rating and ranges.rating is not None:
         low, high = ranges.rating
         rating = table[fields.rating]
@@ -316,7 +318,12 @@ def _validate_interactions(
             with np.errstate(invalid="ignore"):
                 outside = ((numbers < ranges.rating[0]) | (numbers > ranges.rating[1])) & ~bad
             _record_rows(
-                outside, "rating_out_of_range", line_numbers, path, log, _range_detail(fields.rating, "rating", ranges)
+                outside,
+                "rating_out_of_range",
+                line_numbers,
+                path,
+                log,
+                _range_detail(fields.rating, "rating", ranges),
             )
             bad |= outside
     else:
