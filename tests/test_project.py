@@ -99,6 +99,19 @@ def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
     assert "reports/split_users_report.json" not in artifacts  # in-memory sections are not attached
 
 
+def test_a_truncated_newest_version_does_not_block_the_next_run(project_copy, caplog):
+    _run(project_copy, "ingest_amazon")
+    _run(project_copy, "ingest_amazon")
+    folder = project_copy / "data/02_intermediate/beauty/interactions.parquet"
+    older, newest = sorted(folder.iterdir())
+    damaged = newest / "interactions.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a copy cut short, a disk that filled up
+    with caplog.at_level("WARNING"):
+        _run(project_copy, "split_sequences")
+    assert f"{damaged} is unreadable" in caplog.text and older.name in caplog.text
+    assert _runs(project_copy).sort_values("start_time").iloc[-1]["status"] == "FINISHED"
+
+
 def test_pretrain_cf_runs_once_per_backbone_with_identical_metric_keys(project_copy):
     with (project_copy / "conf/local/parameters.yml").open("a") as file:
         file.write("pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n")

@@ -36,3 +36,49 @@ def test_it_saves_and_loads_like_kedro_datasets_parquet(tmp_path):
     dataset.save(frame)
     pd.testing.assert_frame_equal(dataset.load(), frame)
     assert [p.name for p in tmp_path.iterdir()] == ["plain.parquet"]
+
+
+def _truncate(path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_an_unreadable_newest_version_is_passed_over_with_a_warning(tmp_path, caplog):
+    _versioned(tmp_path, "2026-01-01T00.00.00.000Z").save(pd.DataFrame({"a": [1, 2]}))
+    _versioned(tmp_path, "2026-01-02T00.00.00.000Z").save(pd.DataFrame({"a": [3]}))
+    newest = tmp_path / "t.parquet/2026-01-02T00.00.00.000Z/t.parquet"
+    _truncate(newest)
+    with caplog.at_level("WARNING"):
+        loaded = _versioned(tmp_path, None).load()
+    pd.testing.assert_frame_equal(loaded, pd.DataFrame({"a": [1, 2]}))
+    assert f"{newest} is unreadable" in caplog.text and "2026-01-01T00.00.00.000Z" in caplog.text
+    assert newest.exists()  # nothing is deleted behind the user's back
+
+
+def test_a_pinned_or_only_version_that_is_unreadable_is_a_clear_error(tmp_path):
+    from kedro.io import DatasetError
+
+    _versioned(tmp_path, "2026-01-01T00.00.00.000Z").save(pd.DataFrame({"a": [1, 2]}))
+    _truncate(tmp_path / "t.parquet/2026-01-01T00.00.00.000Z/t.parquet")
+    with pytest.raises(DatasetError, match=r"is unreadable .* no earlier version reads either: rerun"):
+        _versioned(tmp_path, None).load()
+    pinned = ParquetDataset(
+        filepath=str(tmp_path / "t.parquet"), version=Version("2026-01-01T00.00.00.000Z", None)
+    )
+    with pytest.raises(DatasetError, match="this pinned version"):
+        pinned.load()
+
+
+def test_a_truncated_newest_checkpoint_is_passed_over_too(tmp_path):
+    import torch
+
+    from allmrec_pipeline.datasets import SafetensorsDataset
+    from allmrec_pipeline.models.checkpoint import Checkpoint
+
+    def dataset(save):
+        return SafetensorsDataset(filepath=str(tmp_path / "m.safetensors"), version=Version(None, save))
+
+    dataset("2026-01-01T00.00.00.000Z").save(Checkpoint({"w": torch.ones(3)}, {"kind": "x"}))
+    dataset("2026-01-02T00.00.00.000Z").save(Checkpoint({"w": torch.zeros(300)}, {"kind": "x"}))
+    _truncate(tmp_path / "m.safetensors/2026-01-02T00.00.00.000Z/m.safetensors")
+    assert torch.equal(dataset(None).load().tensors["w"], torch.ones(3))

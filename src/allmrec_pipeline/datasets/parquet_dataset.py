@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from kedro.io import DatasetError
 from kedro.io.core import get_filepath_str
 from kedro_datasets.pandas import ParquetDataset as _KedroParquetDataset
 
 from .atomic import atomic_target
+from .versions import ReadableVersionMixin
 
 
-class ParquetDataset(_KedroParquetDataset):
+class ParquetDataset(ReadableVersionMixin, _KedroParquetDataset):
     """``pandas.ParquetDataset`` whose ``save`` writes a temporary file next to the target and then renames it,
     so a run killed while saving leaves no truncated file under the version's name: loading the latest version
     then finds the previous, complete one. Takes the same catalog arguments.
@@ -24,6 +26,16 @@ class ParquetDataset(_KedroParquetDataset):
           filepath: data/02_intermediate/beauty/interactions.parquet
           versioned: true
     """
+
+    def load(self) -> pd.DataFrame:
+        return self._load_readable(self._read, (pa.ArrowInvalid, OSError))
+
+    def _read(self, path: str) -> pd.DataFrame:
+        if self._protocol == "file":
+            return pd.read_parquet(path, **self._load_args)
+        return pd.read_parquet(
+            f"{self._protocol}://{path}", storage_options=self._storage_options, **self._load_args
+        )
 
     def save(self, data: pd.DataFrame) -> None:
         target = get_filepath_str(self._get_save_path(), self._protocol)

@@ -15,9 +15,14 @@ from kedro.io.core import AbstractVersionedDataset, Version, get_filepath_str, g
 from allmrec_pipeline.models.checkpoint import Checkpoint
 
 from .atomic import atomic_target
+from .versions import ReadableVersionMixin
 
 
-class SafetensorsDataset(AbstractVersionedDataset[Checkpoint, Checkpoint]):
+class _Unreadable(Exception):
+    """The bytes of a file are not a safetensors file."""
+
+
+class SafetensorsDataset(ReadableVersionMixin, AbstractVersionedDataset[Checkpoint, Checkpoint]):
     """Saves and loads a ``Checkpoint(tensors, metadata)``: a state dict and the string metadata that rebuilds
     its model (name, sizes, config). Never pickles code, so loading is safe. With ``metadata: {mlflow_artifact:
     <folder>}`` the project hook attaches the saved file to the active MLflow run.
@@ -50,15 +55,18 @@ class SafetensorsDataset(AbstractVersionedDataset[Checkpoint, Checkpoint]):
         )
 
     def load(self) -> Checkpoint:
-        path = get_filepath_str(self._get_load_path(), self._protocol)
-        with self._fs.open(path, "rb") as file:
+        """The load version's checkpoint; past an unreadable newest version to the newest readable one."""
+        return self._load_readable(self._read, (_Unreadable,))
+
+    def _read(self, path: str) -> Checkpoint:
+        with self._fs.open(get_filepath_str(PurePosixPath(path), self._protocol), "rb") as file:
             raw = file.read()
         try:
             (header_len,) = struct.unpack("<Q", raw[:8])
             header = json.loads(raw[8 : 8 + header_len])
             tensors = safetensors.torch.load(raw)
         except (struct.error, ValueError, safetensors.SafetensorError) as exc:
-            raise DatasetError(f"{path} is not a readable safetensors file: {exc}") from exc
+            raise _Unreadable(f"not a readable safetensors file: {exc}") from exc
         return Checkpoint(tensors, header.get("__metadata__", {}))
 
     def save(self, data: Checkpoint) -> None:
