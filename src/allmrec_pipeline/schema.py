@@ -316,6 +316,11 @@ class EvaluateScenarios(Section):
 
 
 # ---- the whole tree ---------------------------------------------------------------------------------------------
+class Checkpoints(Section):
+    dir: str | None
+    stage2_every_steps: PositiveInt
+
+
 class Parameters(Section):
     dataset: str
     cross_domain_dataset: str
@@ -324,6 +329,7 @@ class Parameters(Section):
     seed: Count
     cross_domain_enabled: bool
     evaluate: Evaluate
+    checkpoints: Checkpoints
     ingest: Ingest
     cross_domain: CrossDomain
     split: Split

@@ -4,6 +4,7 @@ on validation NDCG@10 over the frozen candidate rows, best epoch kept."""
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .base import CFBackbone
 from .data import CandidateRows, NextItemExamples, sample_negatives
 
 LR_SCHEDULES = ("constant", "cosine")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TrainingResult:
     seconds_to_best: float = 0.0  # training + validation wall time up to the end of the best epoch
     seconds_total: float = 0.0
     stopped_early: bool = False
+    resumed_from_epoch: int = 0  # the checkpointed epoch a rerun continued after; 0: started afresh
 
 
 @torch.no_grad()
@@ -103,6 +107,7 @@ def train(
     seed: int,
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, float], CFBackbone], None] | None = None,
+    checkpoints: TrainingCheckpoints | None = None,
 ) -> TrainingResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch.
 
@@ -114,7 +119,10 @@ def train(
         seed: Seeds dropout, the batch order and the negative sampler.
         progress: Show a progress bar.
         on_epoch: Called after each epoch with its number, its figures and the model that was validated (the
-            weight average with ``ema_decay``), e.g. by a benchmark.
+            weight average with ``ema_decay``), e.g. by a benchmark or to log the epoch as it ends.
+        checkpoints: Where the loop's whole state is saved after every epoch (weights, optimizer, schedules,
+            generators, early stopping, curves); a checkpoint found at the start is resumed from, so that the
+            result equals an uninterrupted run's. Removed when training ends.
     """
     if config.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"training.lr_schedule: unknown {config.lr_schedule!r}; use one of {LR_SCHEDULES}")
@@ -164,8 +172,44 @@ def train(
     )
     validated = model if averaged is None else averaged.module
     best_state, waited, elapsed = None, 0, 0.0
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {model.name}", unit="epoch", disable=not progress)
-    for epoch in bar:
+    schedules = {"scheduler": scheduler, "annealing": annealing, "averaged": averaged}
+
+    def state(epoch: int) -> dict:
+        return {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            **{key: None if value is None else value.state_dict() for key, value in schedules.items()},
+            "sampler": sampler.get_state(),
+            "rng": rng_state(),
+            "loop": {"best_state": best_state, "waited": waited, "elapsed": elapsed},
+            "result": dict(result.__dict__),
+        }
+
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        for key, value in schedules.items():
+            if value is not None:
+                value.load_state_dict(saved[key])
+        sampler.set_state(saved["sampler"])
+        restore_rng(saved["rng"])
+        best_state, waited, elapsed = (saved["loop"][k] for k in ("best_state", "waited", "elapsed"))
+        result = TrainingResult(**saved["result"])
+        result.resumed_from_epoch = saved["epoch"]
+        logger.info("%s: resuming after epoch %d from %s", model.name, saved["epoch"], checkpoints.path)
+    first = result.resumed_from_epoch + 1
+    bar = tqdm(
+        range(first, config.epochs + 1),
+        desc=f"train {model.name}",
+        unit="epoch",
+        disable=not progress,
+        initial=first - 1,
+        total=config.epochs,
+    )
+    result.stopped_early = waited >= config.patience  # a checkpoint written as early stopping struck
+    for epoch in [] if result.stopped_early else bar:
         start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         model.train()
         order = torch.randperm(len(examples), generator=sampler)
@@ -216,10 +260,14 @@ def train(
         )
         if on_epoch is not None:
             on_epoch(epoch, figures, validated)
+        if checkpoints is not None:
+            checkpoints.save(state(epoch))
         if waited >= config.patience:
             result.stopped_early = True
             break
     result.seconds_total = elapsed
     if best_state is not None:
         model.load_state_dict(best_state)
+    if checkpoints is not None:
+        checkpoints.clear()
     return result

@@ -26,6 +26,7 @@ def _run(split_tables, backbone: str, **training) -> DataCatalog:
     catalog["params:pretrain_cf"] = params
     catalog["params:backbone"] = backbone
     catalog["params:seed"] = 3
+    catalog["params:checkpoints"] = {"dir": None, "stage2_every_steps": 1}
     return run_in_memory(create_pipeline(), catalog)
 
 
@@ -34,7 +35,9 @@ def test_one_epoch_smoke_run(split_tables, backbone):
     catalog = _run(split_tables, backbone)
     model = load_backbone(catalog.load("cf_model"), expected_n_items=len(split_tables["item_index"]))
     assert model.name == backbone
-    curves = catalog.load("cf_training_metrics")
+    summary = catalog.load("cf_training_metrics")
+    assert summary["best_epoch"] == 1 and summary["resumed_from_epoch"] == 0
+    curves = catalog.load("cf_report")["history"]
     assert len(curves["train_loss"]) == 1 and len(curves["valid_ndcg_at_10"]) == 1
     test = catalog.load("cf_test_metrics")
     for scenario in SCENARIOS:

@@ -20,6 +20,8 @@ from allmrec_pipeline.models.training import (
     full_ranking_metrics,
     train,
 )
+from allmrec_pipeline.resume import TrainingCheckpoints, fingerprint
+from allmrec_pipeline.tracking import epoch_logger, log_history
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,14 @@ def train_backbone(
     pretrain_cf: dict[str, Any],
     backbone: str,
     seed: int,
+    checkpoints: dict[str, Any],
 ) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train ``backbone`` on the training sequences, early-stopped on the frozen validation rows.
+
+    Each epoch's figures go to the MLflow run as the epoch ends (``cf.train_loss``, ``cf.valid_ndcg_at_10``, …
+    at step = epoch). The loop checkpoints after every epoch under ``checkpoints.dir``, keyed by the backbone,
+    its config, the loop's config, the seed and the training and validation tensors: an interrupted run rerun
+    with the same settings resumes after its last finished epoch.
 
     Args:
         train_sequences: ``train_sequences(user_idx, items)`` from split_sequences.
@@ -54,9 +62,10 @@ def train_backbone(
         pretrain_cf: ``pretrain_cf`` parameters.
         backbone: Backbone name (``sasrec``, ``gru4rec``, ``nextitnet``, ``ncf``).
         seed: The global seed.
+        checkpoints: ``checkpoints`` parameters (``dir``; null: no checkpoints).
 
     Returns:
-        The best epoch's checkpoint, per-epoch metrics and the training section of the report.
+        The best epoch's checkpoint, its summary metrics and the training section of the report.
     """
     model_config, training = _build_configs(pretrain_cf, backbone)
     torch.manual_seed(seed)
@@ -70,7 +79,22 @@ def train_backbone(
     )
     valid = candidate_rows(eval_candidates, "overall", "valid", max_len)
     logger.info("Training %s on %d users (%d validation rows)", backbone, len(examples), len(valid))
-    result = train(model, examples, valid, training, seed)
+    key = fingerprint(
+        backbone, model.config.to_dict(), training.__dict__, seed, examples.inputs, examples.positives,
+        valid.histories, valid.candidates, valid.target_pos,
+    )  # fmt: skip
+    log_epoch = epoch_logger("cf")
+    result = train(
+        model,
+        examples,
+        valid,
+        training,
+        seed,
+        on_epoch=lambda epoch, figures, _: log_epoch(epoch, figures),
+        checkpoints=TrainingCheckpoints(checkpoints["dir"], f"cf_{backbone}", key),
+    )
+    if result.resumed_from_epoch:  # the epochs before went to the interrupted run: this run gets them too
+        log_history("cf", result.history, 1, result.resumed_from_epoch)
     logger.info(
         "%s: best validation NDCG@10 %.4f at epoch %d (%.1f s to best)",
         backbone,
@@ -78,7 +102,6 @@ def train_backbone(
         result.best_epoch,
         result.seconds_to_best,
     )
-    curves = {key: values for key, values in result.history.items()}
     summary = {
         "best_epoch": result.best_epoch,
         "best_valid_ndcg_at_10": result.best_valid_ndcg_at_10,
@@ -86,6 +109,7 @@ def train_backbone(
         "seconds_total": result.seconds_total,
         "epochs_run": len(result.history["train_loss"]),
         "stopped_early": result.stopped_early,
+        "resumed_from_epoch": result.resumed_from_epoch,
     }
     report = {
         "backbone": backbone,
@@ -93,7 +117,8 @@ def train_backbone(
         "training": training.__dict__,
         **summary,
     }
-    return backbone_checkpoint(model), {**curves, **{k: float(v) for k, v in summary.items()}}, report
+    report["history"] = result.history
+    return backbone_checkpoint(model), {k: float(v) for k, v in summary.items()}, report
 
 
 def evaluate_backbone(

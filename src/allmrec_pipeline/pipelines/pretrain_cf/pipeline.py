@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "pretrain_cf": "params:pretrain_cf",
                     "backbone": "params:backbone",
                     "seed": "params:seed",
+                    "checkpoints": "params:checkpoints",
                 },
                 outputs=["cf_model", "cf_training_metrics", "cf_training_report"],
                 name="train_backbone",
