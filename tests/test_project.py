@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -109,6 +111,55 @@ def test_a_truncated_newest_version_does_not_block_the_next_run(project_copy, ca
     with caplog.at_level("WARNING"):
         _run(project_copy, "split_sequences")
     assert f"{damaged} is unreadable" in caplog.text and older.name in caplog.text
+    assert _runs(project_copy).sort_values("start_time").iloc[-1]["status"] == "FINISHED"
+
+
+def _wait_for_training(project: Path, process: subprocess.Popen, known: set[str]) -> str:
+    """The id of the new RUNNING run, once it has logged a first epoch (live metrics)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        runs = _runs(project)
+        if "metrics.cf.train_loss" in runs.columns:
+            new = runs[~runs["run_id"].isin(known) & runs["metrics.cf.train_loss"].notna()]
+            if len(new):
+                assert new.iloc[0]["status"] == "RUNNING"
+                return new.iloc[0]["run_id"]
+        time.sleep(1)
+    raise AssertionError("no epoch was logged within 300 s")
+
+
+def test_interrupted_runs_end_killed_in_mlflow(project_copy):
+    _run(project_copy, "ingest_amazon")
+    _run(project_copy, "split_sequences")
+    with (project_copy / "conf/local/parameters.yml").open("a") as file:
+        file.write("pretrain_cf:\n  training:\n    epochs: 100000\n    patience: 100000\n")
+    command = [str(Path(sys.executable).parent / "kedro"), "run", "--pipeline", "pretrain_cf"]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=project_copy, env=env, stderr=subprocess.PIPE, text=True)
+
+    # Ctrl-C while an epoch trains: the run ends KILLED (not FINISHED), with the epochs it finished logged
+    known = set(_runs(project_copy)["run_id"])
+    process = start()
+    interrupted = _wait_for_training(project_copy, process, known)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) != 0
+    run = mlflow.MlflowClient().get_run(interrupted)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["host"] and run.data.tags["pid"] == str(process.pid)
+
+    # SIGKILL leaves no chance to say anything: the run stays RUNNING until the next run on this host sees that
+    # its process is gone and marks it KILLED
+    known.add(interrupted)
+    process = start()
+    killed = _wait_for_training(project_copy, process, known)
+    process.kill()
+    process.wait(timeout=60)
+    assert mlflow.MlflowClient().get_run(killed).info.status == "RUNNING"
+    _run(project_copy, "split_sequences")
+    assert mlflow.MlflowClient().get_run(killed).info.status == "KILLED"
     assert _runs(project_copy).sort_values("start_time").iloc[-1]["status"] == "FINISHED"
 
 

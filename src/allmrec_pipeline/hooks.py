@@ -1,4 +1,6 @@
-"""Project hooks: tag every MLflow run (dataset, backbone, LLM, commit) and attach the pipelines' reports."""
+"""Project hooks: tag every MLflow run (dataset, backbone, LLM, commit, host and process), keep its state honest
+(KILLED on SIGINT / SIGTERM; stale RUNNING runs of dead processes marked KILLED) and attach the pipelines'
+reports."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
+from allmrec_pipeline.run_state import KilledOnSignal, mark_stale_runs_killed, process_tags
 from allmrec_pipeline.schema import check_parameters
 from allmrec_pipeline.variants import WITHOUT_LLM
 
@@ -39,12 +42,15 @@ def git_commit(project_path: Path) -> str:
 
 
 class RunTaggingHook:
-    """Adds dataset / backbone / LLM / git-commit tags to the run that kedro-mlflow opened."""
+    """Adds dataset / backbone / LLM / git-commit / host and process tags to the run that kedro-mlflow opened;
+    while the pipeline runs, SIGINT and SIGTERM end that run KILLED (``run_state.py``), and before it starts,
+    RUNNING runs of this experiment whose process is gone are marked KILLED."""
 
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
         self.project_path = Path.cwd()
         self.catalog = None
+        self.signals = KilledOnSignal()
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -59,7 +65,18 @@ class RunTaggingHook:
             return
         tags = {key: str(self.params[key]) for key in TAGGED_PARAMETERS if key in self.params}
         tags["git_commit"] = git_commit(self.project_path)
-        mlflow.set_tags(tags)
+        mlflow.set_tags({**tags, **process_tags()})
+        run = mlflow.active_run()
+        mark_stale_runs_killed(run.info.experiment_id, run.info.run_id)
+        self.signals.install()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.signals.uninstall()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self.signals.uninstall()
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
