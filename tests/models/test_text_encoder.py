@@ -121,3 +121,62 @@ def test_frozen_text_epochs_train_the_alignment_networks_on_a_fixed_sbert():
         if param.requires_grad:
             torch.testing.assert_close(param.detach(), sbert_before[name], msg=name)
     assert not torch.equal(alignment.item.encoder.weight, alignment2.item.encoder.weight)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("killed_after", [1, 2, 3])  # in SBERT's fine-tuning epochs, then in the frozen ones
+def test_stage1_interrupted_after_an_epoch_resumes_and_ends_as_an_uninterrupted_run(
+    tmp_path, killed_after, cache
+):
+    """Bit-equal without the frozen-layer cache; with it, equal to float rounding: the cache holds each item's
+    frozen-layer output from the batch it was first encoded in, and a resumed run fills it in other batches."""
+    from allmrec_pipeline import resume
+    from allmrec_pipeline.models import build_backbone
+    from allmrec_pipeline.models.alignment import CollaborativeTextAlignment
+    from allmrec_pipeline.models.alignment_training import frozen_user_signal, train_alignment
+
+    torch.manual_seed(0)
+    backbone = build_backbone(
+        "sasrec",
+        len(TEXTS) - 1,
+        {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 8, "num_blocks": 1, "num_heads": 1, "max_seq_len": 5},
+    ).requires_grad_(False)
+    signal = frozen_user_signal(backbone, [[1, 2, 3], [4, 5, 6], [2, 4], [6, 1, 3]], all_items=False)
+    config = stage1_training_config(epochs=2, frozen_text_epochs=2, batch_size=2, lr=1e-2, recall_sample=6)
+
+    def run(checkpoints):
+        encoder = _encoder(trainable_layers=1, cache=cache)
+        torch.manual_seed(1)
+        alignment = CollaborativeTextAlignment(8, encoder.dim, alignment_config(latent_dim=4))
+        result = train_alignment(
+            alignment, backbone, encoder, signal, config, seed=0, progress=False, checkpoints=checkpoints
+        )
+        return alignment, encoder, result
+
+    class Killed(BaseException):
+        pass
+
+    class DiesAfterSaving(resume.TrainingCheckpoints):
+        def save(self, state):
+            super().save(state)
+            if state["epoch"] == killed_after:
+                raise Killed
+
+    with pytest.raises(Killed):
+        run(DiesAfterSaving(tmp_path, "stage1", "k"))
+    alignment, encoder, result = run(resume.TrainingCheckpoints(tmp_path, "stage1", "k"))
+    assert result.resumed_from_epoch == killed_after and list(tmp_path.iterdir()) == []
+    whole_alignment, whole_encoder, whole = run(None)
+    tolerance = {"rtol": 1e-4, "atol": 1e-5} if cache else {"rtol": 0, "atol": 0}
+    assert result.steps == whole.steps and result.history.keys() == whole.history.keys()
+    for key, values in whole.history.items():
+        torch.testing.assert_close(
+            torch.tensor(result.history[key]), torch.tensor(values), **tolerance, msg=key
+        )
+    # SBERT's weights only without the cache: an attention key bias has a zero true gradient, and Adam scales
+    # the float noise it gets instead up to full steps; SBERT's outputs (the vectors table) are compared instead
+    pairs = [(alignment, whole_alignment)] + ([] if cache else [(encoder, whole_encoder)])
+    for mine, theirs in pairs:
+        for (name, value), other in zip(mine.state_dict().items(), theirs.state_dict().values(), strict=True):
+            torch.testing.assert_close(value, other, **tolerance, msg=lambda m, name=name: f"{name}: {m}")
+    torch.testing.assert_close(result.text_vectors.table, whole.text_vectors.table, **tolerance)

@@ -3,6 +3,7 @@ texts through the (fine-tuned) SBERT and trains the four alignment networks."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +13,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
+
 from .alignment import LOSS_TERMS, CollaborativeTextAlignment
 from .base import CFBackbone
 from .data import pad_left
 from .text_encoder import CachedTextEncoder, PrecomputedTextEncoder
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Stage1Result:
     seconds: list[float] = field(default_factory=list)  # training seconds per epoch (diagnostics excluded)
     steps: list[int] = field(default_factory=list)  # optimizer steps per epoch
     text_vectors: PrecomputedTextEncoder | None = None  # the final SBERT's output for every item, when built
+    resumed_from_epoch: int = 0  # the checkpointed epoch a rerun continued after; 0: started afresh
 
 
 @torch.no_grad()
@@ -132,6 +138,8 @@ def train_alignment(
     progress: bool = True,
     user_vectors: Callable[[torch.Tensor], torch.Tensor] | None = None,
     fused_adam: bool = True,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoints: TrainingCheckpoints | None = None,
 ) -> Stage1Result:
     """Train the alignment networks (and SBERT's trainable layers) in place.
 
@@ -141,6 +149,10 @@ def train_alignment(
     ``user_vectors(example_indexes) -> (B, d)`` replaces the precomputed ``signal.users`` (the benchmark's
     naive variant recomputes them with the backbone at every step, as the authors' code does);
     ``fused_adam=False`` is the authors' plain ``torch.optim.Adam`` (same updates, a slower step on CPUs).
+    ``on_epoch(epoch, figures)`` is called as each epoch ends (its losses and diagnostics). With ``checkpoints``
+    the loop saves its whole state after every epoch (alignment, SBERT's trainable weights, optimizer,
+    generators, curves) and resumes from a checkpoint it finds, ending as an uninterrupted run would; the file
+    is removed when training ends.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -159,7 +171,21 @@ def train_alignment(
         sample = torch.randperm(backbone.n_items, generator=generator)[: config.recall_sample] + 1
         alignment.fit_input_scales(item_table[1:], text_encoder.encode_all(sample))
     encoder: CachedTextEncoder | PrecomputedTextEncoder = text_encoder
-    for epoch in range(1, config.epochs + config.frozen_text_epochs + 1):
+    trainable_text = {name: p for name, p in text_encoder.named_parameters() if p.requires_grad}
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is not None:
+        alignment.load_state_dict(saved["alignment"])
+        with torch.no_grad():
+            for name, value in saved["text_encoder"].items():
+                trainable_text[name].copy_(value)
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        restore_rng(saved["rng"])
+        result.history, result.seconds, result.steps = saved["history"], saved["seconds"], saved["steps"]
+        result.resumed_from_epoch = saved["epoch"]
+        logger.info("stage 1: resuming after epoch %d from %s", saved["epoch"], checkpoints.path)
+    total_epochs = config.epochs + config.frozen_text_epochs
+    for epoch in range(result.resumed_from_epoch + 1, total_epochs + 1):
         start = time.perf_counter()
         cap = config.max_examples
         # SBERT is done: its outputs become a fixed table (Adam skips its weights, whose grads stay unset)
@@ -184,6 +210,25 @@ def train_alignment(
             alignment, item_table, encoder, config.recall_sample, generator
         ).items():
             result.history.setdefault(key, []).append(value)
+        if on_epoch is not None:
+            figures = {key: values[-1] for key, values in result.history.items()}
+            on_epoch(epoch, {**figures, "epoch_seconds": result.seconds[-1]})
+        if checkpoints is not None:
+            checkpoints.save(
+                {
+                    "epoch": epoch,
+                    "alignment": alignment.state_dict(),
+                    "text_encoder": trainable_text,
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "rng": rng_state(),
+                    "history": result.history,
+                    "seconds": result.seconds,
+                    "steps": result.steps,
+                }
+            )
+    if checkpoints is not None:
+        checkpoints.clear()
     return result
 
 

@@ -62,6 +62,7 @@ def stage1_catalog(split_tables) -> DataCatalog:
     catalog["params:seed"] = 3
     catalog["params:stage1"] = stage1_params()
     catalog["params:cross_domain_enabled"] = True
+    catalog["params:checkpoints"] = {"dir": None, "stage2_every_steps": 1}
     return run_in_memory(pretrain_pipeline() + stage1_pipeline(), catalog)
 
 
@@ -71,7 +72,8 @@ def test_end_to_end_outputs(stage1_catalog, split_tables):
     text = stage1_catalog.load("text_item_embeddings")
     assert joint["item_idx"].tolist() == list(range(1, n_items + 1)) == text["item_idx"].tolist()
     assert np.stack(joint["e"]).shape == (n_items, 128)
-    metrics = stage1_catalog.load("stage1_metrics")
+    assert stage1_catalog.load("stage1_metrics")["resumed_from_epoch"] == 0
+    metrics = stage1_catalog.load("stage1_report")["history"]
     for key in (
         "loss_total",
         "loss_matching",

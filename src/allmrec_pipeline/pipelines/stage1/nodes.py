@@ -32,6 +32,8 @@ from allmrec_pipeline.models.text_encoder import (
     load_sentence_transformer,
     set_trainable_layers,
 )
+from allmrec_pipeline.resume import TrainingCheckpoints, fingerprint
+from allmrec_pipeline.tracking import epoch_logger, log_history
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +89,13 @@ def align_collaborative_and_text(
     items: pd.DataFrame,
     stage1: dict[str, Any],
     seed: int,
+    checkpoints: dict[str, Any],
 ) -> tuple[Checkpoint, Checkpoint, Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train the four alignment networks (and fine-tune SBERT) against the frozen backbone.
+
+    Each epoch's losses and diagnostics go to the MLflow run as the epoch ends (``stage1.*`` at step = epoch).
+    The loop checkpoints after every epoch under ``checkpoints.dir``, keyed by the backbone's weights, the item
+    texts, the ``stage1`` parameters and the seed: an interrupted run rerun with the same inputs resumes.
 
     Args:
         cf_model: The pre-trained backbone (pretrain_cf).
@@ -97,10 +104,11 @@ def align_collaborative_and_text(
         items: Item texts (title, description).
         stage1: ``stage1`` parameters.
         seed: The global seed.
+        checkpoints: ``checkpoints`` parameters (``dir``; null: no checkpoints).
 
     Returns:
         The alignment checkpoint, the fine-tuned SBERT checkpoint, the fine-tuned SBERT's vector of every item
-        text (``(N+1, d_sbert)``, row 0 zero), per-epoch metrics and the training report.
+        text (``(N+1, d_sbert)``, row 0 zero), summary metrics and the training report (with the curves).
     """
     backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
     alignment_config, training = _configs(stage1)
@@ -126,7 +134,19 @@ def align_collaborative_and_text(
         trainable,
         alignment_config.to_dict(),
     )
-    result = train_alignment(alignment, backbone, encoder, signal, training, seed)
+    key = fingerprint(cf_model.tensors, cf_model.metadata, texts, stage1, seed, signal.positives)
+    result = train_alignment(
+        alignment,
+        backbone,
+        encoder,
+        signal,
+        training,
+        seed,
+        on_epoch=epoch_logger("stage1"),
+        checkpoints=TrainingCheckpoints(checkpoints["dir"], f"stage1_{backbone.name}", key),
+    )
+    if result.resumed_from_epoch:  # the epochs before went to the interrupted run: this run gets them too
+        log_history("stage1", result.history, 1, result.resumed_from_epoch)
     final = {key: values[-1] for key, values in result.history.items()}
     logger.info("Stage 1 final epoch: %s", {k: round(v, 4) for k, v in final.items()})
     checkpoint = module_checkpoint(
@@ -154,8 +174,14 @@ def align_collaborative_and_text(
         "trainable_sbert_parameters": trainable,
         "seconds_per_epoch": result.seconds,
         "final": final,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "history": result.history,
     }
-    metrics = {**result.history, "seconds_per_epoch": result.seconds}
+    metrics = {
+        **{f"final.{key}": value for key, value in final.items()},
+        "seconds_total": float(sum(result.seconds)),
+        "resumed_from_epoch": result.resumed_from_epoch,
+    }
     return checkpoint, sbert_checkpoint, vectors_checkpoint, metrics, report
 
 

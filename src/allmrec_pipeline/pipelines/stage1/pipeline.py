@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "items": "items",
                     "stage1": "params:stage1",
                     "seed": "params:seed",
+                    "checkpoints": "params:checkpoints",
                 },
                 outputs=[
                     "stage1_model",
