@@ -184,6 +184,7 @@ def test_missing_sbert_directory_fails_clearly(split_tables):
             split_tables["items"],
             params,
             0,
+            {"dir": None},
         )
 
 
