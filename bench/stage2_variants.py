@@ -203,6 +203,7 @@ def main() -> None:
             load("params:llm"),
             load("params:dataset"),
             seed,
+            {"dir": None, "stage2_every_steps": 1},  # a bench measures whole runs: no checkpoints
             variant=variant,
         )
         seconds = time.perf_counter() - started

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import safetensors
 import safetensors.torch
 import torch
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 def fingerprint(*parts: Any) -> str:
     """A SHA-256 hex digest of ``parts``: JSON-able values by their canonical JSON, tensors and arrays by their
-    dtype, shape and bytes (nested in dicts and lists alike)."""
+    dtype, shape and bytes, data frames column by column (nested in dicts and lists alike)."""
     digest = hashlib.sha256()
 
     def visit(value: Any) -> None:
@@ -37,6 +38,10 @@ def fingerprint(*parts: Any) -> str:
             value = value.detach().cpu().contiguous()
             digest.update(f"tensor:{value.dtype}:{tuple(value.shape)}:".encode())
             digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        elif isinstance(value, pd.DataFrame):
+            digest.update(f"frame:{list(value.columns)}:{len(value)}:".encode())
+            for column in value.columns:
+                visit([np.asarray(v) if isinstance(v, list | np.ndarray) else v for v in value[column]])
         elif isinstance(value, np.ndarray):
             digest.update(f"array:{value.dtype}:{value.shape}:".encode())
             digest.update(np.ascontiguousarray(value).tobytes())

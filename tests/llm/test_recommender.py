@@ -431,3 +431,55 @@ def test_head_reads_titles_averages_the_hidden_states_over_each_title_s_tokens()
         torch.testing.assert_close(query[row], torch.stack(means).mean(0))
     with pytest.raises(ValueError, match="head_reads"):
         recommender("embedding_head", head_reads="middle")
+
+
+@pytest.mark.parametrize("killed_at", [(1, 2), (1, 6), (2, 4)])  # (epoch, batches done): inside, at the end
+def test_stage2_interrupted_resumes_and_ends_as_an_uninterrupted_run(tmp_path, killed_at):
+    from allmrec_pipeline import resume
+    from allmrec_pipeline.llm.training import train_stage2
+
+    config = stage2_training_config(
+        epochs=2, batch_size=2, lr=1e-2, head_warmup_epochs=2, max_valid_rows=4, n_negatives=3
+    )
+
+    def evaluate(scores, valid):
+        return float((scores.argmax(1) == np.array([s.target_pos for s in valid])).mean())
+
+    class Killed(BaseException):
+        pass
+
+    class DiesAfterSaving(resume.TrainingCheckpoints):
+        def save(self, state):
+            super().save(state)
+            if (state["epoch"], state["step"]) == killed_at:
+                raise Killed
+
+    def run(checkpoints):
+        model = recommender("embedding_head")
+        result = train_stage2(
+            model,
+            lambda epoch: samples(12),
+            samples(4),
+            config,
+            0,
+            evaluate,
+            False,
+            checkpoints,
+            every_steps=2,
+        )
+        return model, result
+
+    with pytest.raises(Killed):
+        run(DiesAfterSaving(tmp_path, "stage2", "k"))
+    model, result = run(resume.TrainingCheckpoints(tmp_path, "stage2", "k"))
+    assert result.resumed_from == killed_at and list(tmp_path.iterdir()) == []
+    whole_model, whole = run(None)
+    assert whole.resumed_from == (0, 0)
+    assert result.step_loss == whole.step_loss and len(whole.step_loss) == 12
+    assert result.epoch_valid_hit_at_1 == whole.epoch_valid_hit_at_1 and result.best_epoch == whole.best_epoch
+    timing = ("seconds", "feature_seconds")
+    assert {k: v for k, v in result.head_warmup.items() if k not in timing} == {
+        k: v for k, v in whole.head_warmup.items() if k not in timing
+    }
+    for key, value in whole_model.trainable_state().items():
+        assert torch.equal(model.trainable_state()[key], value), key

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .recommender import Sample, SoftPromptRecommender
 
@@ -52,9 +53,14 @@ class Stage2Result:
     step_loss: list[float] = field(default_factory=list)
     step_samples_per_s: list[float] = field(default_factory=list)
     epoch_valid_hit_at_1: list[float] = field(default_factory=list)
+    epoch_train_loss: list[float] = field(default_factory=list)  # the mean step loss of each epoch
     head_warmup: dict = field(default_factory=dict)  # warm_up_head's figures, when it ran
     best_epoch: int = 0
     seconds: float = 0.0
+    resumed_from: tuple[int, int] = (
+        0,
+        0,
+    )  # (epoch, batches done in it) a rerun continued after; (0, 0): afresh
 
 
 @torch.no_grad()
@@ -303,6 +309,9 @@ def train_stage2(
     seed: int,
     evaluate: Callable[[np.ndarray, list[Sample]], float],
     progress: bool = True,
+    checkpoints: TrainingCheckpoints | None = None,
+    every_steps: int = 200,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> Stage2Result:
     """Train in place; on return ``model`` holds the best epoch's trainable weights.
 
@@ -316,6 +325,12 @@ def train_stage2(
         seed: Seeds the projectors' dropout-free init order and the batch order.
         evaluate: ``(scores, samples) -> Hit@1`` on the validation samples.
         progress: Show a progress bar.
+        checkpoints: Where the loop's state (trainable weights, optimizer, generators, the head warm-up's
+            result, the best epoch so far, curves) is saved every ``every_steps`` optimizer steps and at each
+            epoch's end; a checkpoint found at the start is resumed from (the warm-up is not redone), ending as
+            an uninterrupted run would. Removed when training ends.
+        every_steps: Optimizer steps between checkpoints inside an epoch.
+        on_epoch: ``(epoch, figures)`` as each epoch ends (its mean training loss and validation Hit@1).
     """
     if config.head_warmup_epochs < 0:
         raise ValueError(
@@ -338,7 +353,21 @@ def train_stage2(
     started = time.perf_counter()  # the warm-up is part of training's cost
     # the warm-up and the first epoch share one draw of the first epoch's samples
     make_samples = functools.lru_cache(maxsize=1)(make_samples)
-    if config.head_warmup_epochs and model.head is not None:
+    best_score, best_state, spent = float("-inf"), None, 0.0
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"], strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        restore_rng(saved["rng"])
+        best_score, best_state, spent = saved["best_score"], saved["best_state"], saved["seconds"]
+        result = Stage2Result(**{**saved["result"], "resumed_from": (saved["epoch"], saved["step"])})
+        logger.info(
+            "stage 2: resuming at epoch %d after %d batches from %s",
+            saved["epoch"],
+            saved["step"],
+            checkpoints.path,
+        )
+    elif config.head_warmup_epochs and model.head is not None:
         result.head_warmup = warm_up_head(
             model,
             make_samples(1)[: config.head_warmup_users],
@@ -348,15 +377,43 @@ def train_stage2(
             batch_size=config.batch_size,
             progress=progress,
         )
-    best_score, best_state = float("-inf"), None
-    for epoch in range(1, config.epochs + 1):
+
+    def save(epoch: int, step: int, batches: int, epoch_generator: torch.Tensor) -> None:
+        checkpoints.save(
+            {
+                "epoch": epoch,
+                "step": step,  # batches done in the epoch
+                "batches": batches,
+                "epoch_generator": epoch_generator,  # before the epoch's batch order was drawn
+                "generator": generator.get_state(),
+                "model": model.trainable_state(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng_state(),
+                "best_score": best_score,
+                "best_state": best_state,
+                "seconds": spent + time.perf_counter() - started,
+                "result": {k: v for k, v in result.__dict__.items() if k != "resumed_from"},
+            }
+        )
+
+    first_epoch, skip = 1, 0
+    # saved as an epoch ended: the next one starts; saved inside one: its batch order is drawn again, and the
+    # batches done are skipped
+    if saved is not None and saved["step"] == saved["batches"]:
+        first_epoch = saved["epoch"] + 1
+        generator.set_state(saved["generator"])
+    elif saved is not None:
+        first_epoch, skip = saved["epoch"], saved["step"]
+        generator.set_state(saved["epoch_generator"])
+    for epoch in range(first_epoch, config.epochs + 1):
+        epoch_generator = generator.get_state()
         samples = make_samples(epoch)[: config.max_train_users]
         order = torch.randperm(len(samples), generator=generator).tolist()
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         model.train()
         model.zero_grad(set_to_none=True)
-        bar = tqdm(batches, desc=f"stage2 epoch {epoch}", unit="batch", disable=not progress)
-        for step, batch in enumerate(bar, start=1):
+        bar = tqdm(batches, desc=f"stage2 epoch {epoch}", unit="batch", disable=not progress, initial=skip)
+        for step, batch in enumerate(batches[skip:], start=skip + 1):
             tick = time.perf_counter()
             loss = model.loss([samples[i] for i in batch])
             if not torch.isfinite(loss):
@@ -365,12 +422,18 @@ def train_stage2(
                     "(try llms.<key>.dtype float32 or a lower stage2.training.lr)"
                 )
             (loss / config.grad_accumulation).backward()
+            result.step_loss.append(loss.item())
+            result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
+            bar.update()
+            bar.set_postfix(loss=f"{np.mean(result.step_loss[-20:]):.4f}")
             if step % config.grad_accumulation == 0 or step == len(batches):
                 optimizer.step()
                 model.zero_grad(set_to_none=True)  # the fixed head's too: no optimizer clears it
-            result.step_loss.append(loss.item())
-            result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
-            bar.set_postfix(loss=f"{np.mean(result.step_loss[-20:]):.4f}")
+                inside = step < len(batches) and step % (config.grad_accumulation * every_steps) == 0
+                if checkpoints is not None and inside:
+                    save(epoch, step, len(batches), epoch_generator)
+        bar.close()
+        skip = 0
         # one epoch leaves nothing to choose: its validation scoring would only cost time (NaN is logged)
         choose = valid and config.epochs > 1
         score = evaluate(candidate_scores(model, valid, config.batch_size), valid) if choose else float("nan")
@@ -378,6 +441,15 @@ def train_stage2(
         if best_state is None or score > best_score:
             best_score, result.best_epoch = score, epoch
             best_state = copy.deepcopy(model.trainable_state())
+        result.epoch_train_loss.append(
+            float(np.mean(result.step_loss[-len(batches) :])) if batches else float("nan")
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, {"train_loss": result.epoch_train_loss[-1], "valid_hit_at_1": score})
+        if checkpoints is not None:
+            save(epoch, len(batches), len(batches), epoch_generator)
     model.load_state_dict(best_state, strict=False)
-    result.seconds = time.perf_counter() - started
+    result.seconds = spent + time.perf_counter() - started
+    if checkpoints is not None:
+        checkpoints.clear()
     return result

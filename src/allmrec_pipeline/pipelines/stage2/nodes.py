@@ -26,7 +26,9 @@ from allmrec_pipeline.llm.recommender import Sample
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
 from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.resume import TrainingCheckpoints, fingerprint
 from allmrec_pipeline.schema import merge_variant
+from allmrec_pipeline.tracking import epoch_logger
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
     )
 
 
-def train_projectors(
+def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     cf_model: Checkpoint,
     joint_item_embeddings: pd.DataFrame,
     train_sequences: pd.DataFrame,
@@ -52,12 +54,16 @@ def train_projectors(
     llm: str,
     dataset: str,
     seed: int,
+    checkpoints: dict[str, Any],
     variant: str = "a_llmrec",
 ) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train ``F_U``, ``F_I`` (and the head) with the configured objective; keep the best validation epoch.
 
     ``variant`` names the entry of ``stage2.variants`` whose overrides apply: ``a_llmrec`` (the paper's model),
-    ``mlp_llm`` (raw CF item embeddings, stage 1 skipped) or an ablation.
+    ``mlp_llm`` (raw CF item embeddings, stage 1 skipped) or an ablation. Each epoch's mean loss and validation
+    Hit@1 go to the MLflow run as the epoch ends (``stage2[.<variant>].train_loss`` / ``valid_hit_at_1`` at step
+    = epoch). The loop checkpoints every ``checkpoints.stage2_every_steps`` optimizer steps and at each epoch's
+    end under ``checkpoints.dir``, keyed by its inputs, parameters and seed: a rerun resumes.
 
     Returns:
         The projector checkpoint (never the LLM), per-step and per-epoch metrics, and the report (with the LLM
@@ -93,7 +99,36 @@ def train_projectors(
         n_users,
         len(valid),
     )
-    result = train_stage2(recommender, make_samples, valid, training, seed, hit_at_1)
+    key = fingerprint(
+        cf_model.tensors, recommender.item_table, titles, stage2, llms[llm], seed, variant,
+        train_sequences, sequences, valid_rows, counts,
+    )  # fmt: skip
+    prefix = "stage2" if variant == "a_llmrec" else f"stage2.{variant}"
+    log_epoch, logged = epoch_logger(prefix), set()
+
+    def on_epoch(epoch: int, figures: dict[str, float]) -> None:
+        log_epoch(epoch, figures)
+        logged.add(epoch)
+
+    result = train_stage2(
+        recommender,
+        make_samples,
+        valid,
+        training,
+        seed,
+        hit_at_1,
+        checkpoints=TrainingCheckpoints(checkpoints["dir"], f"stage2_{variant}", key),
+        every_steps=int(checkpoints["stage2_every_steps"]),
+        on_epoch=on_epoch,
+    )
+    for epoch in sorted(set(range(1, len(result.epoch_train_loss) + 1)) - logged):  # before a resume
+        log_epoch(
+            epoch,
+            {
+                "train_loss": result.epoch_train_loss[epoch - 1],
+                "valid_hit_at_1": result.epoch_valid_hit_at_1[epoch - 1],
+            },
+        )
     example = recommender.render(valid[0]) if valid else ""
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     checkpoint = module_checkpoint(
@@ -113,8 +148,8 @@ def train_projectors(
     curves = {
         "step_loss": result.step_loss,
         "step_samples_per_s": result.step_samples_per_s,
-        "valid_hit_at_1": result.epoch_valid_hit_at_1,
         "best_epoch": float(result.best_epoch),
+        "resumed_from_epoch": float(result.resumed_from[0]),
         "seconds": result.seconds,
         "samples_per_s": float(n_users * training.epochs / result.seconds)
         if result.seconds
@@ -131,6 +166,7 @@ def train_projectors(
         "valid_hit_at_1_by_epoch": [None if np.isnan(v) else v for v in result.epoch_valid_hit_at_1],
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "resumed_from": {"epoch": result.resumed_from[0], "batches_done": result.resumed_from[1]},
         "head_warmup": result.head_warmup or None,
         "rendered_template_example": example,
         "mlflow_tags": {

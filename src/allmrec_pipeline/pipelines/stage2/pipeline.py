@@ -26,6 +26,7 @@ INPUTS = {
     "llm": "params:llm",
     "dataset": "params:dataset",
     "seed": "params:seed",
+    "checkpoints": "params:checkpoints",
 }
 
 
