@@ -237,3 +237,21 @@ def test_the_node_reads_the_ranges_from_ingest_source():
 
     ranges = value_ranges({"timestamp_range": [1, 2], "rating_range": None})
     assert ranges.timestamp == (1.0, 2.0) and ranges.rating is None
+
+
+def test_a_quoted_cell_spanning_lines_keeps_later_line_numbers_and_an_id_with_a_break_is_bad(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text('item_id,title\nI1,"a title\non two lines"\n"I2\nI3",swallowed\nI4,four\nI5,\n')
+    log = BadLineLog()
+    items = readers.read_items_table(str(path), "item_id", log)
+    assert items["item_id"].tolist() == ["I1", "I4", "I5"]  # I5's missing title is the cleaning step's
+    assert log.to_report()["examples"] == {"line_break_in_id": [f"{path}:4"]}
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text(HEADER + '"u\n1",i1,1005,4\nu2,i2,1006,4\nu3,,1007,4\n')
+    log = BadLineLog()
+    frame = readers.read_table_reviews(str(interactions), readers.CANONICAL_TABLE, log)
+    assert frame["user_id"].tolist() == ["u2"]
+    assert log.to_report()["examples"] == {
+        "line_break_in_id": [f"{interactions}:2"],
+        "missing_field": [f"{interactions}:5"],  # line 5: the first row spans lines 2 and 3
+    }

@@ -256,6 +256,11 @@ def _blank(values: pd.Series) -> np.ndarray:
     return (values.isna() | as_text.str.strip().eq("")).to_numpy(dtype=bool)
 
 
+def _has_line_break(values: pd.Series) -> np.ndarray:
+    """A value holding a line break (only a quoted CSV cell can): never part of an id."""
+    return values.astype("string").str.contains("[\r\n]", regex=True).fillna(False).to_numpy(dtype=bool)
+
+
 def _record_rows(
     mask: np.ndarray, reason: str, line_numbers: np.ndarray, path: str, log: BadLineLog, detail: str
 ):
@@ -277,6 +282,10 @@ def _validate_interactions(
         missing = _blank(frame[name]) & ~bad
         _record_rows(missing, "missing_field", line_numbers, path, log, f"field '{name}' is missing or empty")
         bad |= missing
+    for name in (fields.user_id, fields.item_id):
+        broken = _has_line_break(frame[name]) & ~bad
+        _record_rows(broken, "line_break_in_id", line_numbers, path, log, f"'{name}' holds a line break")
+        bad |= broken
 
     timestamp = pd.to_numeric(frame[fields.timestamp], errors="coerce")
     unparsable = timestamp.isna().to_numpy() & ~bad
@@ -410,7 +419,8 @@ def _table_chunks(path: str, log: BadLineLog) -> Iterator[tuple[pd.DataFrame, np
 
     A CSV row with more fields than the header is counted as ``wrong_field_count`` with its line and skipped;
     a fault that leaves the rest of the file unreadable (a quote never closed, bytes that are not UTF-8) is a
-    ``DataError`` naming the file. Line numbers assume one line per row.
+    ``DataError`` naming the file. A row's line number is that of its first line (a quoted cell may span
+    lines).
     """
     _require_content(path)
     if path.lower().endswith(".parquet"):
@@ -439,10 +449,13 @@ def _table_chunks(path: str, log: BadLineLog) -> Iterator[tuple[pd.DataFrame, np
                     log.record("wrong_field_count", path, int(line_no), detail)
             if chunk is None:
                 break
+            # a quoted cell may hold line breaks: its row then spans as many more lines
+            spans = 1 + sum(chunk[c].fillna("").str.count("\n").to_numpy() for c in chunk.columns)
             numbers = []
             while len(numbers) < len(chunk):
                 if next_line not in skipped:
                     numbers.append(next_line)
+                    next_line += int(spans[len(numbers) - 1]) - 1
                 next_line += 1
             log.add_lines(path, len(chunk))
             yield chunk, np.asarray(numbers, dtype=np.int64)
@@ -462,6 +475,8 @@ def _csv_chunks(path: str, handle) -> Iterator[pd.DataFrame]:
             encoding="utf-8",
             on_bad_lines="warn",
         )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: no header line (the file holds only blank space)") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: unreadable CSV: {str(exc).strip().splitlines()[0]}") from None
     except UnicodeDecodeError as exc:
@@ -579,7 +594,9 @@ def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
     line_numbers = np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)
     for row in np.flatnonzero(missing):
         log.record("missing_field", path, int(line_numbers[row]), "field 'item_id' is missing or empty")
-    return items[~missing].reset_index(drop=True)
+    broken = _has_line_break(items["item_id"]) & ~missing
+    _record_rows(broken, "line_break_in_id", line_numbers, path, log, f"'{id_field}' holds a line break")
+    return items[~(missing | broken)].reset_index(drop=True)
 
 
 def _maybe_list_literal(value: object) -> object:
