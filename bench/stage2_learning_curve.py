@@ -132,7 +132,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
     items = table("data/02_intermediate/beauty/items.parquet")
     rows = table("data/05_model_input/beauty/eval_candidates.parquet")
     rows = rows[(rows["scenario"] == "overall") & (rows["split"] == "valid")].head(args.valid_rows)
-    joint = table(f"data/07_model_output/beauty/{args.backbone}/joint_item_embeddings.parquet")
+    joint = table(f"data/06_models/beauty/{args.backbone}/joint_item_embeddings.parquet")
     titles = item_titles(items, item_index)
 
     spec = LLMSpec(

@@ -27,7 +27,7 @@ def tracking(tmp_path):
     ("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
 )
 def test_a_signal_ends_the_active_run_killed_and_then_acts_as_before(tracking, signum, raised):
-    run = mlflow.start_run()
+    run = mlflow.start_run(experiment_id=tracking.create_experiment("signals"))
     handler = KilledOnSignal()
     before = signal.getsignal(signum)
     handler.install()
