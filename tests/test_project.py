@@ -185,8 +185,25 @@ def test_pretrain_cf_runs_once_per_backbone_with_identical_metric_keys(project_c
     ]
     assert keys[0] == keys[1] and "metrics.cf.test.cold_item.hit_at_1_ci_low" in keys[0]
     client = mlflow.MlflowClient()
+    # the documented filter selects exactly the backbone runs, named after what differs
+    selected = mlflow.search_runs(
+        experiment_names=["allmrec_pipeline"], filter_string="tags.pipeline = 'pretrain_cf'"
+    )
+    assert sorted(selected["tags.mlflow.runName"]) == [
+        "pretrain_cf:beauty/nextitnet/smollm2",
+        "pretrain_cf:beauty/sasrec/smollm2",
+    ]
+    assert len(_runs(project_copy)) == 4  # ingest and split are runs too, left out by the filter
+    experiment = client.get_experiment_by_name("allmrec_pipeline")
+    assert (
+        experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    )  # the UI opens the runs table
     for _, run in runs.iterrows():
-        assert len(client.get_metric_history(run["run_id"], "cf.train_loss")) == 2  # one point per epoch
+        own = {c for c in runs.columns if c.startswith("params.") and pd.notna(run[c])}
+        assert "params.cf_backbone_config.hidden_size" in own
+        assert not any(c.startswith("params.pretrain_cf.models") for c in own)  # no other backbone's settings
+        history = client.get_metric_history(run["run_id"], "cf.train_loss")
+        assert sorted(m.step for m in history) == [1, 2]  # one point per epoch, from epoch 1
         assert [a.path for a in client.list_artifacts(run["run_id"], "models/cf_model")] == [
             "models/cf_model/cf_model.safetensors"
         ]
@@ -237,17 +254,20 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert len(client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")) == 4
     models = ("cf", "popularity", "text_overlap", "text_cosine", "cf_text", "a_llmrec")
     baselines = ("llm_only", "a_llmrec_sbert", "mlp_llm")  # the paper's LLM baselines: `make baselines`
-    assert not any(f"metrics.{m}.overall.hit_at_1" in runs.columns for m in baselines)
+    assert not any(f"metrics.eval.{m}.overall.hit_at_1" in runs.columns for m in baselines)
     for model in models:
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
-            assert f"metrics.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
+            assert f"metrics.eval.{model}.{scenario}.hit_at_1" in runs.columns, (model, scenario)
+            assert f"metrics.eval.{model}.{scenario}.hit_at_1_n" in runs.columns, (model, scenario)
             if model != "cf":
-                assert f"metrics.{model}.{scenario}.hit_at_1_minus_cf_ci_low" in runs.columns, (
+                assert f"metrics.eval.{model}.{scenario}.hit_at_1_minus_cf_ci_low" in runs.columns, (
                     model,
                     scenario,
                 )
-    assert not pd.isna(run["metrics.a_llmrec.overall.ndcg_at_10_minus_best_floor"])
-    assert 0 <= run["metrics.cf_text.weight"] <= 3
+    assert not pd.isna(run["metrics.eval.a_llmrec.overall.ndcg_at_10_minus_best_floor"])
+    # the evaluation's own prefix: pretrain_cf's cf.test.* and the evaluation's eval.cf.* cannot be confused
+    assert not any(c.startswith(("metrics.cf.overall", "metrics.a_llmrec.")) for c in runs.columns)
+    assert 0 <= run["metrics.eval.cf_text.weight"] <= 3
     results = {a.path for a in client.list_artifacts(run["run_id"], "results")}
     assert {
         "results/predictions.parquet",
@@ -292,6 +312,9 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert "Random floor: 1/20" in outputs and "warm - cold" in outputs and "minus cf" in outputs
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images  # loading the project switches no matplotlib backend: the notebook shows its plots
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    noise = [o for o in first.get("outputs", []) if o.get("name") == "stderr"]
+    assert sum(str(o.get("text", "")).count("\n") for o in noise) <= 2, noise  # the loading is quiet
 
     # the stage-2 ablations: their own run, after the default chain, on the same rows
     _run(project_copy, "ablations", {"llm": "tiny"})
@@ -299,9 +322,9 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert len(runs) == 2
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
     for model in ("a_llmrec", "no_user", "random_items", "titles_only", "no_cf_skip", "no_gate"):
-        assert f"metrics.ablation.{model}.overall.hit_at_1" in runs.columns, model
-        assert f"metrics.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
-        assert not pd.isna(ablation_run[f"metrics.ablation.{model}.cold_item.hit_at_1"]), model
+        assert f"metrics.eval.ablation.{model}.overall.hit_at_1" in runs.columns, model
+        assert f"metrics.eval.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
+        assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.cold_item.hit_at_1"]), model
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
 
     # the paper's LLM baselines: `make baselines`, their own run over the same trained models and rows
@@ -311,8 +334,8 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     baseline_run = runs[~runs["run_id"].isin([run["run_id"], ablation_run["run_id"]])].iloc[0]
     for model in (*models, *baselines):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
-            assert not pd.isna(baseline_run[f"metrics.{model}.{scenario}.hit_at_1"]), (model, scenario)
-    assert not pd.isna(baseline_run["metrics.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
+            assert not pd.isna(baseline_run[f"metrics.eval.{model}.{scenario}.hit_at_1"]), (model, scenario)
+    assert not pd.isna(baseline_run["metrics.eval.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
 
 
 def test_failing_run_ends_failed(project_copy):
@@ -327,7 +350,7 @@ def test_failing_run_ends_failed(project_copy):
     assert runs["status"].tolist() == ["FAILED"]
 
 
-def test_viz_build_lists_all_six_pipelines(project_copy):
+def test_viz_build_lists_all_six_pipelines_with_layers_in_a_line(project_copy):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "kedro"), "viz", "build"],
@@ -343,6 +366,14 @@ def test_viz_build_lists_all_six_pipelines(project_copy):
     assert {pipeline["id"] for pipeline in main["pipelines"]} >= PIPELINES
     names = {node["name"] for node in main["nodes"]}
     assert {"read_raw_source", "filter_interactions"} <= names
+    # kedro-viz's own layer sort: the whole chain's layers form the data-engineering line (a cycle among them
+    # would leave the list empty, and kedro-viz would draw no layer bands); every pipeline's view has its layers
+    line = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
+    # (the copy's conf/local redefines the raw sources without their layer: `raw` is absent here)
+    assert main["layers"] == [layer for layer in line if layer != "raw"]
+    for pipeline in main["pipelines"]:
+        layers = json.loads((project_copy / "build/api/pipelines" / pipeline["id"]).read_text())["layers"]
+        assert sorted(layers) == sorted(main["layers"]), pipeline["id"]
 
 
 def test_ablation_nodes_run_only_in_the_ablations_pipeline():

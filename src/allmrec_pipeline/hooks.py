@@ -41,8 +41,22 @@ def git_commit(project_path: Path) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+def pipeline_label(run_params: dict[str, Any]) -> str:
+    """The pipeline(s) a run ran: ``default`` for ``kedro run`` alone, else the names joined by ``+``."""
+    names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
+    names = [name for name in names if name and name != "__default__"]
+    return "+".join(names) or "default"
+
+
+def run_name(tags: dict[str, str]) -> str:
+    """``<pipeline>:<dataset>/<backbone>/<llm>``: what tells two runs apart in the MLflow UI's lists and legends."""
+    parts = [tags.get(key, "?") for key in ("dataset", "backbone", "llm")]
+    return f"{tags['pipeline']}:{'/'.join(parts)}"
+
+
 class RunTaggingHook:
-    """Adds dataset / backbone / LLM / git-commit / host and process tags to the run that kedro-mlflow opened;
+    """Names the run that kedro-mlflow opened after what varies (``<pipeline>:<dataset>/<backbone>/<llm>``) and adds
+    dataset / backbone / LLM / pipeline / git-commit / host and process tags;
     while the pipeline runs, SIGINT and SIGTERM end that run KILLED (``run_state.py``), and before it starts,
     RUNNING runs of this experiment whose process is gone are marked KILLED."""
 
@@ -59,14 +73,20 @@ class RunTaggingHook:
 
     # trylast: kedro-mlflow's own before_pipeline_run must have started the run first.
     @hook_impl(trylast=True)
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         if mlflow.active_run() is None:
             logger.warning("No active MLflow run: run tags not set (is kedro-mlflow installed and enabled?)")
             return
         tags = {key: str(self.params[key]) for key in TAGGED_PARAMETERS if key in self.params}
         tags["git_commit"] = git_commit(self.project_path)
+        tags["pipeline"] = pipeline_label(run_params)
+        tags["mlflow.runName"] = run_name(tags)
         mlflow.set_tags({**tags, **process_tags()})
         run = mlflow.active_run()
+        # MLflow 3's UI opens an experiment of no declared kind on its GenAI overview: this one is model runs
+        mlflow.MlflowClient().set_experiment_tag(
+            run.info.experiment_id, "mlflow.experimentKind", "custom_model_development"
+        )
         mark_stale_runs_killed(run.info.experiment_id, run.info.run_id)
         self.signals.install()
 

@@ -334,6 +334,7 @@ class Parameters(Section):
     cross_domain: CrossDomain
     split: Split
     pretrain_cf: PretrainCF
+    cf_backbone_config: dict[str, Any]  # derived: ${pretrain_cf.models.${backbone}}
     stage1: Stage1
     llms: dict[str, LLM] = Field(min_length=1)
     stage2: Stage2
@@ -398,6 +399,11 @@ def check_parameters(params: dict[str, Any]) -> None:
         for name in stage2.get("variants") or {}:
             merged = {k: v for k, v in merge_variant(stage2, name).items() if k != "variants"}
             problems += _problems(Stage2Core, merged, ("stage2", "variants", name))
+    if not problems and params["cf_backbone_config"] != params["pretrain_cf"]["models"][params["backbone"]]:
+        problems.append(
+            "cf_backbone_config: derived from pretrain_cf.models.<backbone>; set the backbone's keys there and "
+            "leave cf_backbone_config as conf/base writes it"
+        )
     if problems:
         raise ConfigError(
             "The run's parameters do not pass the schema (conf/base is the reference; check conf/<env>, "

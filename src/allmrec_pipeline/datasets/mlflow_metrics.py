@@ -16,8 +16,8 @@ MetricValues = dict[str, float | int | list[float]]
 class MlflowMetricsDataset(AbstractDataset[MetricValues, MetricValues]):
     """Logs a node's metrics dict to the active MLflow run, in one batch.
 
-    A scalar value is logged at step 0; a list is logged as a history, element ``i`` at step ``i`` (e.g.
-    per-epoch losses). Keys get ``prefix.`` in front, so that two pipelines (or two namespaces) never write
+    A scalar value is logged at step 0; a list is logged as a history, its ``i``-th element (from 1) at step ``i``
+    (e.g. per-step losses: step 1 is the first step, as epoch 1 is the first epoch). Keys get ``prefix.`` in front, so that two pipelines (or two namespaces) never write
     the same key. NaN values are skipped: MLflow stores them, but they break the UI's charts.
 
     Example catalog entry::
@@ -43,8 +43,8 @@ class MlflowMetricsDataset(AbstractDataset[MetricValues, MetricValues]):
         now = int(time.time() * 1000)
         batch = []
         for name, value in data.items():
-            values = value if isinstance(value, list | tuple) else [value]
-            for step, single in enumerate(values):
+            history = isinstance(value, list | tuple)
+            for step, single in enumerate(value if history else [value], start=1 if history else 0):
                 if single is None or (isinstance(single, float) and math.isnan(single)):
                     continue
                 batch.append(Metric(self._key(name), float(single), now, step))

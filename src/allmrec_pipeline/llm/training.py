@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .recommender import Sample, SoftPromptRecommender
@@ -70,7 +70,7 @@ def candidate_scores(
     """Scores ``(R, C)`` of every sample's candidates, in eval mode; ``desc`` labels a progress bar (none
     without it)."""
     model.eval()
-    starts = tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=desc is None)
+    starts = progress_bar(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=desc is None)
     return torch.cat([model.scores(samples[i : i + batch_size]).float().cpu() for i in starts]).numpy()
 
 
@@ -81,7 +81,7 @@ def frozen_head_features(
     """The head's inputs for every sample, ``(N, H)`` and ``(N, C, H)``: one no-grad forward pass each."""
     model.eval()
     starts = range(0, len(samples), batch_size)
-    bar = tqdm(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
+    bar = progress_bar(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
     parts = [model.head_features(samples[i : i + batch_size]) for i in bar]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
@@ -412,7 +412,9 @@ def train_stage2(
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         model.train()
         model.zero_grad(set_to_none=True)
-        bar = tqdm(batches, desc=f"stage2 epoch {epoch}", unit="batch", disable=not progress, initial=skip)
+        bar = progress_bar(
+            batches, desc=f"stage2 epoch {epoch}", unit="batch", disable=not progress, initial=skip
+        )
         for step, batch in enumerate(batches[skip:], start=skip + 1):
             tick = time.perf_counter()
             loss = model.loss([samples[i] for i in batch])
@@ -425,7 +427,7 @@ def train_stage2(
             result.step_loss.append(loss.item())
             result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
             bar.update()
-            bar.set_postfix(loss=f"{np.mean(result.step_loss[-20:]):.4f}")
+            bar.set_postfix(refresh=False, loss=f"{np.mean(result.step_loss[-20:]):.4f}")
             if step % config.grad_accumulation == 0 or step == len(batches):
                 optimizer.step()
                 model.zero_grad(set_to_none=True)  # the fixed head's too: no optimizer clears it

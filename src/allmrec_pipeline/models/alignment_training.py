@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .alignment import LOSS_TERMS, CollaborativeTextAlignment
@@ -254,7 +254,7 @@ def _train_epoch(
         order = order[:max_examples]
     sums = dict.fromkeys(("loss_total", *(f"loss_{name}" for name in LOSS_TERMS)), 0.0)
     steps = 0
-    bar = tqdm(order.split(batch_size), desc=description, unit="step", disable=not progress)
+    bar = progress_bar(order.split(batch_size), desc=description, unit="step", disable=not progress)
     for idx in bar:
         items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
         terms = alignment.losses(
@@ -272,5 +272,5 @@ def _train_epoch(
         sums["loss_total"] += loss.item()
         for name in LOSS_TERMS:
             sums[f"loss_{name}"] += terms[name].item()
-        bar.set_postfix(loss=f"{sums['loss_total'] / steps:.4f}")
+        bar.set_postfix(refresh=False, loss=f"{sums['loss_total'] / steps:.4f}")
     return steps, sums

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .base import CFBackbone
@@ -200,7 +200,7 @@ def train(
         result.resumed_from_epoch = saved["epoch"]
         logger.info("%s: resuming after epoch %d from %s", model.name, saved["epoch"], checkpoints.path)
     first = result.resumed_from_epoch + 1
-    bar = tqdm(
+    bar = progress_bar(
         range(first, config.epochs + 1),
         desc=f"train {model.name}",
         unit="epoch",
@@ -254,6 +254,7 @@ def train(
             else:
                 waited += 1
         bar.set_postfix(
+            refresh=False,
             loss=f"{figures['train_loss']:.4f}",
             ndcg10=f"{result.best_valid_ndcg_at_10:.4f}",
             best=result.best_epoch,

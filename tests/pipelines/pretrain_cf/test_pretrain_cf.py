@@ -23,7 +23,9 @@ def _run(split_tables, backbone: str, **training) -> DataCatalog:
             for name in ("train_sequences", "eval_candidates", "item_index")
         }
     )
-    catalog["params:pretrain_cf"] = params
+    catalog["params:cf_backbone_config"] = params["models"][backbone]
+    catalog["params:pretrain_cf.training"] = params["training"]
+    catalog["params:pretrain_cf.evaluation"] = params["evaluation"]
     catalog["params:backbone"] = backbone
     catalog["params:seed"] = 3
     catalog["params:checkpoints"] = {"dir": None, "stage2_every_steps": 1}

@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
         if state["epoch"] == 2:
             os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind, as a killed process gets
     resume.TrainingCheckpoints.save = save_then_die
-    train_backbone(**tables, pretrain_cf=params, backbone="sasrec", seed=3, checkpoints={"dir": checkpoint_dir})
+    train_backbone(**tables, backbone_config=params["models"]["sasrec"], training=params["training"], backbone="sasrec", seed=3, checkpoints={"dir": checkpoint_dir})
     """
 )
 
@@ -64,13 +64,23 @@ def test_a_killed_cf_training_resumes_at_the_next_epoch_and_ends_as_an_uninterru
     assert len(list(checkpoint_dir.glob("cf_sasrec-*.safetensors"))) == 1
 
     resumed_model, resumed_summary, resumed = train_backbone(
-        **tables, pretrain_cf=params, backbone="sasrec", seed=3, checkpoints={"dir": str(checkpoint_dir)}
+        **tables,
+        backbone_config=params["models"]["sasrec"],
+        training=params["training"],
+        backbone="sasrec",
+        seed=3,
+        checkpoints={"dir": str(checkpoint_dir)},
     )
     assert resumed["resumed_from_epoch"] == 2 and resumed["epochs_run"] == 4
     assert list(checkpoint_dir.iterdir()) == []  # a finished run removes its checkpoint
 
     whole_model, whole_summary, whole = train_backbone(
-        **tables, pretrain_cf=params, backbone="sasrec", seed=3, checkpoints={"dir": None}
+        **tables,
+        backbone_config=params["models"]["sasrec"],
+        training=params["training"],
+        backbone="sasrec",
+        seed=3,
+        checkpoints={"dir": None},
     )
     assert whole["resumed_from_epoch"] == 0
     assert resumed_model.tensors.keys() == whole_model.tensors.keys()
@@ -85,12 +95,22 @@ def test_another_setting_does_not_resume_a_checkpoint(split_tables, tmp_path):
     tables = {name: split_tables[name] for name in ("train_sequences", "eval_candidates", "item_index")}
     # a checkpoint of the same backbone under another key (another seed) is left alone
     _, _, first = train_backbone(
-        **tables, pretrain_cf=params, backbone="sasrec", seed=4, checkpoints={"dir": None}
+        **tables,
+        backbone_config=params["models"]["sasrec"],
+        training=params["training"],
+        backbone="sasrec",
+        seed=4,
+        checkpoints={"dir": None},
     )
     stray = tmp_path / "cf_sasrec-0000000000000000.safetensors"
     stray.write_bytes(b"not a checkpoint")
     _, _, report = train_backbone(
-        **tables, pretrain_cf=params, backbone="sasrec", seed=3, checkpoints={"dir": str(tmp_path)}
+        **tables,
+        backbone_config=params["models"]["sasrec"],
+        training=params["training"],
+        backbone="sasrec",
+        seed=3,
+        checkpoints={"dir": str(tmp_path)},
     )
     assert report["resumed_from_epoch"] == 0 and first["resumed_from_epoch"] == 0
     assert [p.name for p in tmp_path.iterdir()] == [stray.name]

@@ -53,11 +53,9 @@ def stage1_catalog(split_tables) -> DataCatalog:
     )
     catalog = DataCatalog({name: MemoryDataset(split_tables[name]) for name in names})
     catalog["item_popularity"] = MemoryDataset(split_tables["item_popularity"])
-    catalog["params:pretrain_cf"] = {
-        **PRETRAIN,
-        "training": {**PRETRAIN["training"], "epochs": 1},
-        "evaluation": {**PRETRAIN["evaluation"], "bootstrap_resamples": 50},
-    }
+    catalog["params:cf_backbone_config"] = PRETRAIN["models"]["sasrec"]
+    catalog["params:pretrain_cf.training"] = {**PRETRAIN["training"], "epochs": 1}
+    catalog["params:pretrain_cf.evaluation"] = {**PRETRAIN["evaluation"], "bootstrap_resamples": 50}
     catalog["params:backbone"] = "sasrec"
     catalog["params:seed"] = 3
     catalog["params:stage1"] = stage1_params()

@@ -480,7 +480,7 @@ def summarize_scenarios(
     predictions: pd.DataFrame, evaluate_scenarios: dict[str, Any], seed: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """``scenario_metrics(model, scenario, metric, value, ci_low, ci_high, n)`` and the flat MLflow metrics
-    ``{model}.{scenario}.{metric}`` (with ``_ci_low`` / ``_ci_high`` / ``_n``)."""
+    ``{model}.{scenario}.{metric}`` (with ``_ci_low`` / ``_ci_high`` / ``_n``; under ``eval.`` in MLflow)."""
     resamples, confidence = _interval_settings(evaluate_scenarios)
     records, flat = [], {}
     for (model, scenario), group in predictions.groupby(["model", "scenario"], sort=False):

@@ -10,7 +10,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from allmrec_pipeline import text_floors
 from allmrec_pipeline.llm.generation import generate, lenient_hit, map_to_candidate
@@ -18,6 +17,7 @@ from allmrec_pipeline.llm.inputs import user_vectors
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import candidate_scores
 from allmrec_pipeline.models.base import CFBackbone
+from allmrec_pipeline.progress import progress_bar
 
 
 @dataclass
@@ -112,7 +112,7 @@ def score_llm(
         raise ValueError(f"unknown mode {mode!r}: rank or generate")
     scores = np.zeros((len(samples), len(samples[0].candidates)), dtype=np.float32)
     generations, chosen, lenient = [], [], []
-    for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch"):
+    for start in progress_bar(range(0, len(samples), batch_size), desc=desc, unit="batch"):
         batch = samples[start : start + batch_size]
         texts = generate(recommender.llm, recommender.tokenizer, recommender.prompts(batch), max_new_tokens)
         for offset, (sample, text) in enumerate(zip(batch, texts, strict=True)):

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from allmrec_pipeline.errors import DataError
+from allmrec_pipeline.progress import progress_bar
 
 from .badlines import BadLineLog, ValueRanges
 
@@ -369,7 +369,7 @@ def read_json_reviews(
         return _to_pandas([table])
     tables, next_line = [], 1
     schema = _arrow_schema(fields)
-    progress = tqdm(desc=f"re-reading {path} (bad lines)", unit=" lines", disable=None)
+    progress = progress_bar(desc=f"re-reading {path} (bad lines)", unit="lines")
     for chunk, n_lines in _line_chunks(path, chunk_bytes):
         progress.update(n_lines)
         table = _parse_json_chunk_fast(chunk, n_lines, schema)
@@ -395,7 +395,7 @@ def _read_json_clean(path: str, fields: ReviewFields, ranges: ValueRanges) -> pa
     try:
         with (
             _arrow_input(path) as source,
-            tqdm(desc=f"reading {path}", unit=" lines", disable=None) as progress,
+            progress_bar(desc=f"reading {path}", unit="lines") as progress,
         ):
             batches = []
             for batch in pa_json.open_json(source, read_options=read_options, parse_options=options):

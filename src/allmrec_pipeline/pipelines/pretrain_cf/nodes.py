@@ -34,16 +34,12 @@ def candidate_rows(eval_candidates: pd.DataFrame, scenario: str, split: str, max
     )
 
 
-def _build_configs(pretrain_cf: dict[str, Any], backbone: str) -> tuple[dict[str, Any], TrainingConfig]:
-    """The backbone's settings and the training loop's, from parameters the schema has checked."""
-    return dict(pretrain_cf["models"][backbone]), TrainingConfig(**pretrain_cf["training"])
-
-
 def train_backbone(
     train_sequences: pd.DataFrame,
     eval_candidates: pd.DataFrame,
     item_index: pd.DataFrame,
-    pretrain_cf: dict[str, Any],
+    backbone_config: dict[str, Any],
+    training: dict[str, Any],
     backbone: str,
     seed: int,
     checkpoints: dict[str, Any],
@@ -59,7 +55,8 @@ def train_backbone(
         train_sequences: ``train_sequences(user_idx, items)`` from split_sequences.
         eval_candidates: Frozen evaluation rows; ``overall``/``valid`` drives early stopping.
         item_index: The item index (its length is N).
-        pretrain_cf: ``pretrain_cf`` parameters.
+        backbone_config: The backbone's settings (``cf_backbone_config``, i.e. ``pretrain_cf.models.<backbone>``).
+        training: ``pretrain_cf.training`` parameters.
         backbone: Backbone name (``sasrec``, ``gru4rec``, ``nextitnet``, ``ncf``).
         seed: The global seed.
         checkpoints: ``checkpoints`` parameters (``dir``; null: no checkpoints).
@@ -67,10 +64,10 @@ def train_backbone(
     Returns:
         The best epoch's checkpoint, its summary metrics and the training section of the report.
     """
-    model_config, training = _build_configs(pretrain_cf, backbone)
+    training = TrainingConfig(**training)
     torch.manual_seed(seed)
     try:
-        model = build_backbone(backbone, len(item_index), model_config)
+        model = build_backbone(backbone, len(item_index), dict(backbone_config))
     except ValueError as exc:
         raise ConfigError(f"params 'pretrain_cf.models.{backbone}': {exc}") from exc
     max_len = model.config.max_seq_len
@@ -126,7 +123,7 @@ def evaluate_backbone(
     eval_candidates: pd.DataFrame,
     item_index: pd.DataFrame,
     training_report: dict[str, Any],
-    pretrain_cf: dict[str, Any],
+    evaluation: dict[str, Any],
     seed: int,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Test the trained backbone on every scenario's frozen test rows, and with full ranking on ``overall``.
@@ -136,7 +133,7 @@ def evaluate_backbone(
         eval_candidates: Frozen evaluation rows.
         item_index: The item index (the checkpoint must match its length).
         training_report: The training section, merged into the report.
-        pretrain_cf: ``pretrain_cf`` parameters (``evaluation``).
+        evaluation: ``pretrain_cf.evaluation`` parameters.
         seed: Seeds the bootstrap.
 
     Returns:
@@ -144,7 +141,7 @@ def evaluate_backbone(
         full ``cf_report``.
     """
     model = load_backbone(cf_model, expected_n_items=len(item_index))
-    settings = pretrain_cf["evaluation"]
+    settings = evaluation
     resamples, confidence = int(settings["bootstrap_resamples"]), float(settings["confidence"])
     max_len = model.config.max_seq_len
     results: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,5 @@
-"""Wiring of ``pretrain_cf``: the backbone named by ``params:backbone`` (``--params backbone=gru4rec``)."""
+"""Wiring of ``pretrain_cf``: the backbone named by ``params:backbone`` (``--params backbone=gru4rec``), with its
+own settings only (``params:cf_backbone_config``), so a run logs no other backbone's hyperparameters."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -14,7 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "train_sequences": "train_sequences",
                     "eval_candidates": "eval_candidates",
                     "item_index": "item_index",
-                    "pretrain_cf": "params:pretrain_cf",
+                    "backbone_config": "params:cf_backbone_config",
+                    "training": "params:pretrain_cf.training",
                     "backbone": "params:backbone",
                     "seed": "params:seed",
                     "checkpoints": "params:checkpoints",
@@ -29,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "eval_candidates": "eval_candidates",
                     "item_index": "item_index",
                     "training_report": "cf_training_report",
-                    "pretrain_cf": "params:pretrain_cf",
+                    "evaluation": "params:pretrain_cf.evaluation",
                     "seed": "params:seed",
                 },
                 outputs=["cf_test_metrics", "cf_report"],
