@@ -65,3 +65,13 @@ def test_only_runs_of_gone_processes_on_this_host_are_marked_killed(tracking):
         "elsewhere": "RUNNING",
         "untagged": "RUNNING",
     }
+
+
+def test_an_artifact_location_outside_the_project_is_noticed(tmp_path):
+    from allmrec_pipeline.hooks import outside_project
+
+    project = tmp_path / "project"
+    assert not outside_project(str(project / "mlruns" / "1"), project)
+    assert not outside_project(f"file://{project}/mlruns/1", project)
+    assert outside_project(f"file://{tmp_path}/elsewhere/mlruns/1", project)  # a copied project's old folder
+    assert not outside_project("s3://bucket/mlruns/1", project)

@@ -41,6 +41,17 @@ def git_commit(project_path: Path) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+def outside_project(artifact_location: str, project_path: Path) -> bool:
+    """Whether a local artifact location lies outside ``project_path`` (remote stores never do)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(artifact_location)
+    if parsed.scheme not in ("", "file"):
+        return False
+    location = Path(parsed.path if parsed.scheme else artifact_location).resolve()
+    return not location.is_relative_to(Path(project_path).resolve())
+
+
 def pipeline_label(run_params: dict[str, Any]) -> str:
     """The pipeline(s) a run ran: ``default`` for ``kedro run`` alone, else the names joined by ``+``."""
     names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
@@ -87,6 +98,16 @@ class RunTaggingHook:
         mlflow.MlflowClient().set_experiment_tag(
             run.info.experiment_id, "mlflow.experimentKind", "custom_model_development"
         )
+        location = mlflow.MlflowClient().get_experiment(run.info.experiment_id).artifact_location
+        if outside_project(location, self.project_path):
+            logger.warning(
+                "This run's MLflow artifacts go to %s, outside this project (%s): the experiment was created by a "
+                "copy of the project elsewhere, and MLflow keeps an experiment's artifact location for good. To keep "
+                "them here, give the copy its own experiment (mlflow.yml: tracking.experiment.name) or its own "
+                "store (server.mlflow_tracking_uri)",
+                location,
+                self.project_path,
+            )
         mark_stale_runs_killed(run.info.experiment_id, run.info.run_id)
         self.signals.install()
 
