@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run baselines test lint docs viz viz-build mlflow-ui few-shot clean-outputs
+.PHONY: install run baselines test lint docs viz viz-build mlflow-ui serve few-shot clean-outputs
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,11 @@ viz-build: install
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+# The registered recommender over HTTP on 127.0.0.1:$(SERVE_PORT) (POST /invocations), from this project's
+# environment. `make run` registers it; MODEL picks another version (models:/allmrec-beauty/3).
+SERVE_PORT ?= 5001
+MODEL ?= models:/allmrec-beauty@champion
+serve: install
+	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlflow.db \
+		$(BIN)/mlflow models serve -m $(MODEL) --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)

@@ -294,6 +294,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         next((project_copy / "data/08_reporting/beauty/sasrec/tiny/paired_differences.parquet").glob("*/*"))
     )
     assert (paired.loc[paired["model"] == "a_llmrec", "n"] == 10).all()
+    _check_serving(project_copy, run["run_id"])
 
     import nbformat
     from nbclient import NotebookClient
@@ -336,6 +337,133 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert not pd.isna(baseline_run[f"metrics.eval.{model}.{scenario}.hit_at_1"]), (model, scenario)
     assert not pd.isna(baseline_run["metrics.eval.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
+
+
+def _table(project: Path, path: str) -> pd.DataFrame:
+    return pd.read_parquet(next((project / path).glob("*/*")))
+
+
+def _check_serving(project: Path, run_id: str) -> None:
+    """The default run logged and registered the recommender; loaded back, it ranks a frozen evaluation row as
+    evaluate_scenarios did, and answers bad requests with their fault; served over HTTP, it answers too."""
+    client = mlflow.MlflowClient()
+    report = json.loads(
+        next(
+            (project / "data/08_reporting/beauty/sasrec/tiny").glob("register_model_report.json/*/*")
+        ).read_text()
+    )
+    version = client.get_model_version("allmrec-beauty", report["version"])
+    assert version.run_id == run_id and "a_llmrec - cf (overall, hit_at_1)" in version.tags["gate"]
+    aliases = client.get_registered_model("allmrec-beauty").aliases
+    assert ("champion" in aliases) == report["champion"] == report["gate"]["passed"]
+    assert not any(
+        a.path.endswith(".gguf") for a in client.list_artifacts(run_id, "recommender/artifacts/bundle")
+    )
+    model = mlflow.pyfunc.load_model("models:/allmrec-beauty/" + report["version"])
+
+    # the same row as evaluate_scenarios: the same scores for the same candidates
+    ids = _table(project, "data/03_primary/beauty/item_index.parquet").set_index("item_idx")["item_id"]
+    predictions = _table(project, "data/07_model_output/beauty/sasrec/tiny/predictions.parquet")
+    row = predictions[(predictions["model"] == "a_llmrec") & (predictions["scenario"] == "overall")].iloc[0]
+    rows = _table(project, "data/05_model_input/beauty/eval_candidates.parquet")
+    tests = rows[(rows["scenario"] == "overall") & (rows["split"] == "test")].reset_index(drop=True)
+    frozen = tests.iloc[int(row["row"])]  # `row`: the row's position among the scenario's test rows
+    assert frozen["user_idx"] == row["user_idx"]
+    request = {
+        "history": [ids[i] for i in frozen["history"]],
+        "candidates": [ids[i] for i in row["candidates"]],
+        "k": 20,
+    }
+    answer = model.predict(pd.DataFrame([request]))[0]
+    assert answer["model"] == "a_llmrec" and answer["unknown_ids"] == []
+    expected = dict(zip([ids[i] for i in row["candidates"]], row["scores"], strict=True))
+    served = dict(zip(answer["item_ids"], answer["scores"], strict=True))
+    assert served.keys() == expected.keys()
+    assert all(abs(served[i] - expected[i]) < 1e-4 for i in expected)
+    assert answer["scores"] == sorted(answer["scores"], reverse=True)
+
+    # retrieval then re-ranking, unknown ids, an empty history, a batch
+    answers = model.predict(
+        pd.DataFrame(
+            [
+                {"history": request["history"], "k": 3, "candidates": None},
+                {"history": ["no-such-item", request["history"][0]], "k": 2, "candidates": None},
+                {"history": [], "k": 4, "candidates": None},
+            ]
+        )
+    )
+    assert len(answers[0]["item_ids"]) == 3 and not set(answers[0]["item_ids"]) & set(request["history"])
+    assert answers[1]["unknown_ids"] == ["no-such-item"] and answers[1]["model"] == "a_llmrec"
+    assert answers[2]["model"].startswith("popularity") and len(answers[2]["item_ids"]) == 4
+    with pytest.raises(mlflow.exceptions.MlflowException, match="'k' must be a whole number"):
+        model.predict(pd.DataFrame([{"history": request["history"], "k": 0, "candidates": None}]))
+
+    # the real server: `make serve`'s command, on a free port, stopped by the test
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    venv_bin = str(Path(sys.executable).parent)  # the server runs uvicorn from the project's environment
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/allmrec-beauty/" + report["version"],
+    ]
+    server = subprocess.Popen(
+        [*command, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def post(body: bytes) -> tuple[int, dict]:
+        call = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(call, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stderr.read()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the model server did not start within 180 s"
+                time.sleep(1)
+        records = {"dataframe_records": [{"history": request["history"], "k": 2}, {"history": [], "k": 1}]}
+        status, body = post(json.dumps(records).encode())
+        assert status == 200 and len(body["predictions"]) == 2
+        assert len(body["predictions"][0]["item_ids"]) == 2 and body["predictions"][1]["model"].startswith(
+            "popularity"
+        )
+        status, body = post(b"{not json")
+        assert 400 <= status < 500 and body.get("message")
+        status, body = post(json.dumps({"dataframe_records": [{"history": "B00X", "k": 2}]}).encode())
+        assert 400 <= status < 500 and "history" in body.get("message", "")
+        status, body = post(json.dumps({"dataframe_records": [{"history": ["x"], "k": "ten"}]}).encode())
+        assert 400 <= status < 500 and "k" in body.get("message", "")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def test_failing_run_ends_failed(project_copy):

@@ -316,6 +316,21 @@ class EvaluateScenarios(Section):
 
 
 # ---- the whole tree ---------------------------------------------------------------------------------------------
+class Gate(Section):
+    model: str
+    reference: Literal["cf", "best_floor"]
+    scenario: str
+    metric: Literal["hit_at_1", "ndcg_at_10"]
+    min_ci_low: float
+
+
+class RegisterModel(Section):
+    retrieve: PositiveInt
+    k: PositiveInt
+    batch_size: PositiveInt
+    gate: Gate
+
+
 class Checkpoints(Section):
     dir: str | None
     stage2_every_steps: PositiveInt
@@ -339,6 +354,7 @@ class Parameters(Section):
     llms: dict[str, LLM] = Field(min_length=1)
     stage2: Stage2
     evaluate_scenarios: EvaluateScenarios
+    register_model: RegisterModel
 
 
 def base_parameters() -> dict[str, Any]:
