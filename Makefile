@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 viz: install
-	$(BIN)/kedro viz run
+	scripts/stop_group.sh $(BIN)/kedro viz run
 
 viz-build: install
 	$(BIN)/kedro viz build

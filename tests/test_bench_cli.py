@@ -8,7 +8,9 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 
-@pytest.mark.parametrize("script", ["title_scoring.py", "stage2_variants.py", "stage2_diagnostics.py", "serve.py"])
+@pytest.mark.parametrize(
+    "script", ["title_scoring.py", "stage2_variants.py", "stage2_diagnostics.py", "serve.py"]
+)
 def test_bench_help(script):
     result = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / script), "--help"],

@@ -504,6 +504,40 @@ def test_viz_build_lists_all_six_pipelines_with_layers_in_a_line(project_copy):
         assert sorted(layers) == sorted(main["layers"]), pipeline["id"]
 
 
+def test_make_viz_stops_every_process_it_started_on_sigterm(project_copy):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kedro = str(Path(sys.executable).parent / "kedro")
+    script = str(PROJECT_ROOT / "scripts/stop_group.sh")
+    server = subprocess.Popen(
+        [script, kedro, "viz", "run", "--port", str(port), "--no-browser"],
+        cwd=project_copy,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        assert server.poll() is None and time.monotonic() < deadline, "kedro viz did not start"
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            break
+        except OSError:
+            time.sleep(1)
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=60)
+    time.sleep(2)
+    with pytest.raises(
+        OSError
+    ):  # nothing serves the port any more (kedro viz's own child outlives a bare SIGTERM)
+        urllib.request.urlopen(url, timeout=5).close()
+
+
 def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     from allmrec_pipeline.pipeline_registry import register_pipelines
     from allmrec_pipeline.variants import ABLATION_RUN_MODELS
