@@ -449,9 +449,16 @@ def _check_serving(project: Path, run_id: str) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "the model server did not start within 180 s"
                 time.sleep(1)
-        records = {"dataframe_records": [{"history": request["history"], "k": 2}, {"history": [], "k": 1}]}
+        records = {
+            "dataframe_records": [
+                {"history": request["history"], "k": 2},
+                {"history": [], "k": 1},
+                {"history": ["no-such-item", *request["history"]], "k": 2},
+            ]
+        }
         status, body = post(json.dumps(records).encode())
-        assert status == 200 and len(body["predictions"]) == 2
+        assert status == 200 and len(body["predictions"]) == 3
+        assert body["predictions"][2]["unknown_ids"] == ["no-such-item"]
         assert len(body["predictions"][0]["item_ids"]) == 2 and body["predictions"][1]["model"].startswith(
             "popularity"
         )
