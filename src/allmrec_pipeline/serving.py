@@ -100,7 +100,7 @@ class ServingRecommender:
         self.backbone, self.recommender, self.settings = backbone.eval(), recommender.eval(), settings
         items = items.sort_values("item_idx").reset_index(drop=True)
         self.ids = [""] + items["item_id"].astype(str).tolist()
-        self.titles = [""] + items["title"].astype(str).tolist()
+        self.titles = recommender.titles  # by item index, as the bundle's items
         self.index = {item_id: i for i, item_id in enumerate(self.ids) if i}
         self.counts = np.concatenate([[0.0], items["count"].to_numpy(dtype=np.float64)])
 
@@ -112,7 +112,7 @@ class ServingRecommender:
         directory on the serving machine)."""
         folder = Path(folder)
         settings = json.loads((folder / CONFIG_FILE).read_text())
-        items = pd.read_parquet(folder / ITEMS_FILE)
+        items = pd.read_parquet(folder / ITEMS_FILE).sort_values("item_idx").reset_index(drop=True)
         backbone = load_backbone(_read_checkpoint(folder / CF_FILE), expected_n_items=len(items))
         stage2 = _read_checkpoint(folder / STAGE2_FILE)
         spec = LLMSpec(**(llm_override or json.loads(stage2.metadata["llm"])))
@@ -123,7 +123,7 @@ class ServingRecommender:
                 torch.from_numpy(np.stack(items["vector"]).astype(np.float32)),
             ]
         )
-        titles = [""] + items.sort_values("item_idx")["title"].astype(str).tolist()
+        titles = [""] + items["title"].astype(str).tolist()
         recommender = recommender_from_checkpoint(stage2, model, tokenizer, table, titles)
         return cls(backbone, recommender, items, settings)
 
@@ -149,14 +149,12 @@ class ServingRecommender:
     def _rank(self, rows: list, answers: list) -> None:
         histories = [history for _, history, _, _, _ in rows]
         users = user_vectors(self.backbone, histories)
-        every = self.backbone.score_every_item(users).float()  # (B, N+1)
         samples, pools = [], []
         for row, (_, history, candidates, _, _) in enumerate(rows):
             if candidates:
                 pool = candidates
-            else:  # retrieval: the CF model's best items, the history left out
-                scores = every[row].clone()
-                scores[0] = float("-inf")
+            else:  # retrieval: the CF model's best items (column 0, padding, is -inf), the history left out
+                scores = self.backbone.score_every_item(users[row : row + 1]).float()[0]
                 scores[torch.as_tensor(history)] = float("-inf")
                 pool = torch.topk(
                     scores, min(int(self.settings["retrieve"]), len(self.ids) - 1 - len(set(history)))

@@ -37,6 +37,17 @@ CHILD = textwrap.dedent(
 )
 
 
+def _train(tables: dict, params: dict, seed: int, checkpoint_dir: str | None):
+    return train_backbone(
+        **tables,
+        backbone_config=params["models"]["sasrec"],
+        training=params["training"],
+        backbone="sasrec",
+        seed=seed,
+        checkpoints={"dir": checkpoint_dir},
+    )
+
+
 def test_a_killed_cf_training_resumes_at_the_next_epoch_and_ends_as_an_uninterrupted_run(
     split_tables, tmp_path
 ):
@@ -63,25 +74,11 @@ def test_a_killed_cf_training_resumes_at_the_next_epoch_and_ends_as_an_uninterru
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     assert len(list(checkpoint_dir.glob("cf_sasrec-*.safetensors"))) == 1
 
-    resumed_model, resumed_summary, resumed = train_backbone(
-        **tables,
-        backbone_config=params["models"]["sasrec"],
-        training=params["training"],
-        backbone="sasrec",
-        seed=3,
-        checkpoints={"dir": str(checkpoint_dir)},
-    )
+    resumed_model, resumed_summary, resumed = _train(tables, params, 3, str(checkpoint_dir))
     assert resumed["resumed_from_epoch"] == 2 and resumed["epochs_run"] == 4
     assert list(checkpoint_dir.iterdir()) == []  # a finished run removes its checkpoint
 
-    whole_model, whole_summary, whole = train_backbone(
-        **tables,
-        backbone_config=params["models"]["sasrec"],
-        training=params["training"],
-        backbone="sasrec",
-        seed=3,
-        checkpoints={"dir": None},
-    )
+    whole_model, whole_summary, whole = _train(tables, params, 3, None)
     assert whole["resumed_from_epoch"] == 0
     assert resumed_model.tensors.keys() == whole_model.tensors.keys()
     for key, value in whole_model.tensors.items():
@@ -93,24 +90,10 @@ def test_a_killed_cf_training_resumes_at_the_next_epoch_and_ends_as_an_uninterru
 def test_another_setting_does_not_resume_a_checkpoint(split_tables, tmp_path):
     params = {**PARAMS, "training": {**TRAINING, "epochs": 1}}
     tables = {name: split_tables[name] for name in ("train_sequences", "eval_candidates", "item_index")}
-    # a checkpoint of the same backbone under another key (another seed) is left alone
-    _, _, first = train_backbone(
-        **tables,
-        backbone_config=params["models"]["sasrec"],
-        training=params["training"],
-        backbone="sasrec",
-        seed=4,
-        checkpoints={"dir": None},
-    )
+    # a file of the same backbone under another key is neither resumed nor removed
+    _, _, first = _train(tables, params, 4, None)
     stray = tmp_path / "cf_sasrec-0000000000000000.safetensors"
     stray.write_bytes(b"not a checkpoint")
-    _, _, report = train_backbone(
-        **tables,
-        backbone_config=params["models"]["sasrec"],
-        training=params["training"],
-        backbone="sasrec",
-        seed=3,
-        checkpoints={"dir": str(tmp_path)},
-    )
+    _, _, report = _train(tables, params, 3, str(tmp_path))
     assert report["resumed_from_epoch"] == 0 and first["resumed_from_epoch"] == 0
     assert [p.name for p in tmp_path.iterdir()] == [stray.name]
