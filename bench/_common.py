@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def latest(pattern: str, root: Path = ROOT) -> str:
-    """The newest versioned file matching ``pattern`` under ``root`` (the project), or a clear exit."""
+    """The newest versioned file matching ``pattern`` under ``root`` (the project), or a clear exit. Only for the
+    benches that also run where Kedro is not installed (a GPU machine); the others read through ``run_catalog``."""
     paths = sorted(glob.glob(str(Path(root) / pattern)))
     if not paths:
         raise SystemExit(f"missing {pattern} under {root}: run `make run` (or the pipelines it needs) first")

@@ -17,17 +17,14 @@ import json
 import time
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
-from _common import ROOT, latest
+from _common import run_catalog
 
 from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import LEGACY_STAGE2, Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.llm.scoring import score_continuations, score_continuations_naive
-from allmrec_pipeline.schema import base_parameters
 
 
 def main() -> None:
@@ -36,23 +33,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4, help="users per pass in the batched way")
     parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16")
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
-    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
-    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
-    rows = pd.read_parquet(latest("data/05_model_input/beauty/eval_candidates.parquet/*/*.parquet"))
+    catalog, _ = run_catalog(args.params)
+    params = catalog.load("params:stage2")
+    item_index, items = catalog.load("item_index"), catalog.load("items")
+    rows = catalog.load("eval_candidates")
     rows = rows[(rows["scenario"] == "overall") & (rows["split"] == "test")].head(args.users)
     titles = item_titles(items, item_index)
     model, tokenizer = load_frozen_llm(
-        LLMSpec(**{**base_parameters()["llms"][base_parameters()["llm"]], "dtype": args.dtype})
+        LLMSpec(**{**catalog.load("params:llms")[catalog.load("params:llm")], "dtype": args.dtype})
     )
     config = Stage2Config(**{**LEGACY_STAGE2, "objective": "lm", "use_user": False, "item_tokens": "none"})
     rec = SoftPromptRecommender(
         model,
         tokenizer,
         PromptTemplate(**params["template"]),
-        params["wording"]["beauty"],
+        params["wording"][catalog.load("params:dataset")],
         torch.zeros(len(titles), 8),
         titles,
         8,

@@ -19,7 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from _common import ROOT, latest
+from _common import ROOT, run_catalog
 
 
 def main() -> None:
@@ -28,14 +28,14 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=20, help="timed requests per case (after one warm-up)"
     )
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    catalog, _ = run_catalog(args.params)  # the frozen rows whose users the requests replay
+    ids = catalog.load("item_index").set_index("item_idx")
+    rows = catalog.load("eval_candidates")
     mlflow.set_tracking_uri(f"sqlite:///{ROOT / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(args.model)
-    ids = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet")).set_index(
-        "item_idx"
-    )
-    rows = pd.read_parquet(latest("data/05_model_input/beauty/eval_candidates.parquet/*/*.parquet"))
     rows = rows[(rows["scenario"] == "overall") & (rows["split"] == "test")].reset_index(drop=True)
     users = [
         {

@@ -28,10 +28,8 @@ import resource
 import time
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
-from _common import ROOT, latest, read_checkpoint
+from _common import run_catalog
 
 from allmrec_pipeline.models.alignment import AlignmentConfig, CollaborativeTextAlignment
 from allmrec_pipeline.models.alignment_training import (
@@ -142,6 +140,7 @@ def main() -> None:
         help="training examples in the timed epoch (a seeded slice), or 'all' for a full epoch",
     )
     parser.add_argument("--backbone", default="sasrec")
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
     parser.add_argument(
         "--trainable-layers",
         default="config",
@@ -153,21 +152,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    params = yaml.safe_load((ROOT / "conf/base/parameters_stage1.yml").read_text())["stage1"]
+    catalog, _ = run_catalog(f"backbone={args.backbone}" + (f",{args.params}" if args.params else ""))
+    params = catalog.load("params:stage1")
     if args.trainable_layers != "config":
         layers = None if args.trainable_layers == "all" else int(args.trainable_layers)
         params["sbert"]["trainable_layers"] = layers
-    backbone = load_backbone(
-        read_checkpoint(
-            latest(f"data/06_models/beauty/{args.backbone}/cf_model.safetensors/*/cf_model.safetensors")
-        )
-    )
+    backbone = load_backbone(catalog.load("cf_model"))
     backbone.requires_grad_(False)
-    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
-    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
-    sequences = list(
-        pd.read_parquet(latest("data/05_model_input/beauty/train_sequences.parquet/*/*.parquet"))["items"]
-    )
+    item_index, items = catalog.load("item_index"), catalog.load("items")
+    sequences = list(catalog.load("train_sequences")["items"])
     texts = render_item_texts(items, item_index, params["text"])
     runs = {"naive": [], "ours": []}
     for _ in range(args.repeats):

@@ -16,10 +16,8 @@ import argparse
 import json
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
-from _common import ROOT, latest, read_checkpoint
+from _common import run_catalog
 
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.text_encoder import CachedTextEncoder, load_sentence_transformer
@@ -35,20 +33,17 @@ def recall_at_10(predicted: torch.Tensor, targets: torch.Tensor, rows: torch.Ten
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbone", default="sasrec")
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
     parser.add_argument("--ridge", default="1,100,1000", help="ridge penalties to try, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    params = yaml.safe_load((ROOT / "conf/base/parameters_stage1.yml").read_text())["stage1"]
-    backbone = load_backbone(
-        read_checkpoint(
-            latest(f"data/06_models/beauty/{args.backbone}/cf_model.safetensors/*/cf_model.safetensors")
-        )
-    )
+    catalog, _ = run_catalog(f"backbone={args.backbone}" + (f",{args.params}" if args.params else ""))
+    params = catalog.load("params:stage1")
+    backbone = load_backbone(catalog.load("cf_model"))
     cf = backbone.item_embeddings.detach()[1:]
-    item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet"))
-    items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet"))
-    sequences = pd.read_parquet(latest("data/05_model_input/beauty/train_sequences.parquet/*/*.parquet"))
+    item_index, items = catalog.load("item_index"), catalog.load("items")
+    sequences = catalog.load("train_sequences")
     texts = render_item_texts(items, item_index, params["text"])
     encoder = CachedTextEncoder(
         load_sentence_transformer("embedded"), texts, int(params["text"]["max_tokens"])
