@@ -121,8 +121,16 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
             r"llms\.smollm2\.device: .*'gpu' is not a device",
         ),
         (
-            lambda p: p["evaluate_scenarios"]["models"].append("no_user"),
-            r"evaluate_scenarios\.models\.6: Input should be 'cf', 'popularity'.* \(got 'no_user'\)",
+            lambda p: p["evaluate_scenarios"]["models"].append("bert4rec"),
+            r"evaluate_scenarios\.models\.6: Input should be 'cf', 'popularity'.* \(got 'bert4rec'\)",
+        ),
+        (
+            lambda p: p["evaluate_scenarios"]["models"].append("mlp_llm"),
+            r"evaluate_scenarios\.models: .*mlp_llm is trained and scored by `kedro run --pipeline ablations`",
+        ),
+        (
+            lambda p: p["evaluate_scenarios"]["models"].extend(["no_user", "no_gate"]),
+            r"evaluate_scenarios\.models: .*no_user, no_gate are trained and scored by `kedro run --pipeline",
         ),
         (
             lambda p: p["split"]["popularity"].pop("fraction"),

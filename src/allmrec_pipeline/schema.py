@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.variants import ABLATION_RUN_MODELS, DEFAULT_MODELS
+from allmrec_pipeline.variants import ABLATION_RUN_MODELS, ABLATION_RUN_VARIANTS, DEFAULT_MODELS
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -313,6 +313,17 @@ class EvaluateScenarios(Section):
     generate: Generate
     bootstrap_resamples: PositiveInt
     confidence: Annotated[float, Field(gt=0, lt=1)]
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _trained_by_ablations(cls, value: Any) -> Any:
+        moved = [m for m in value if m in ABLATION_RUN_VARIANTS] if isinstance(value, list) else []
+        if moved:
+            raise ValueError(
+                f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} trained and scored by `kedro run "
+                "--pipeline ablations`: list it in evaluate_scenarios.ablation_models"
+            )
+        return value
 
 
 # ---- the whole tree ---------------------------------------------------------------------------------------------

@@ -318,8 +318,8 @@ def collect_predictions(
     if unwired:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
-            "the stage-2 ablations are evaluated by `kedro run --pipeline ablations`, and the text_cosine, "
-            "cf_text and mlp_llm models by the default pipeline"
+            "mlp_llm and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "
+            "(evaluate_scenarios.ablation_models), and the text_cosine and cf_text models by the default pipeline"
         )
     table = pd.concat([f for f in frames if len(f)], ignore_index=True)
     scenarios = {name: i for i, name in enumerate(evaluate_scenarios["scenarios"])}

@@ -1,14 +1,14 @@
 """Wiring of ``stage2``: the LLM named by ``params:llm``, over the backbone named by ``params:backbone``.
 
-One node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec and the MLP-LLM baseline
-run by default; the ablations carry the tag ``ablation`` and run with ``kedro run --pipeline ablations``.
+One node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec runs by default; the MLP-LLM
+baseline and the ablations carry the tag ``ablation`` and run with ``kedro run --pipeline ablations``.
 """
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from allmrec_pipeline.variants import ABLATION_TAG, ABLATION_VARIANTS, DEFAULT_VARIANTS
+from allmrec_pipeline.variants import ABLATION_RUN_VARIANTS, ABLATION_TAG, DEFAULT_VARIANTS
 
 from .nodes import train_projectors
 
@@ -44,5 +44,5 @@ def _node(variant: str, tags: tuple[str, ...] = ()) -> Node:
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
-        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, (ABLATION_TAG,)) for v in ABLATION_VARIANTS]
+        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, (ABLATION_TAG,)) for v in ABLATION_RUN_VARIANTS]
     )
