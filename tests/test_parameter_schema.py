@@ -35,7 +35,7 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("env", ["base", "paper", "video_games", "baselines"])
+@pytest.mark.parametrize("env", ["base", "paper", "video_games", "baselines", "team"])
 def test_every_shipped_environment_passes(env):
     check_parameters(load_parameters(env))  # raises on any fault
 
