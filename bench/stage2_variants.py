@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import yaml
 from _common import run_catalog
@@ -99,20 +98,6 @@ def _plot(result: dict, path: Path, label: str) -> None:
     figure.savefig(path, dpi=120)
 
 
-def _valid_rows(candidates: pd.DataFrame, scenario: str, n: int, seed: int) -> pd.DataFrame:
-    """A seeded ``n`` of the scenario's frozen validation rows (all when fewer); the ``overall`` pick is the one
-    the earlier results of this bench used."""
-    rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == "valid")]
-    rows = rows.reset_index(drop=True)
-    if rows.empty:
-        raise SystemExit(f"--scenarios: eval_candidates has no validation rows for {scenario!r}")
-    if len(rows) > n:
-        stream = "bench/stage2_variants" if scenario == "overall" else f"bench/stage2_variants/{scenario}"
-        pick = rng_for(seed, stream).choice(len(rows), n, replace=False)
-        rows = rows.iloc[np.sort(pick)].reset_index(drop=True)
-    return rows
-
-
 def _with(stage2: dict, key: str, value: str) -> dict:
     """``stage2`` with the dotted ``key`` (under ``stage2``) set to ``value``, parsed as YAML (``null``, ``5``)."""
     *path, leaf = key.split(".")
@@ -140,13 +125,7 @@ def main() -> None:
     parser.add_argument(
         "--variants", default="a_llmrec,no_cf_skip", help="comma-separated stage2.variants keys"
     )
-    parser.add_argument("--rows", type=int, default=300, help="seeded validation rows per scenario")
-    parser.add_argument(
-        "--scenarios",
-        default="overall",
-        help="comma-separated scenarios whose validation rows are scored (the first is `all_rows`, with the "
-        "cold view; each other one is reported under `scenarios`), e.g. overall,cold_item,warm_item",
-    )
+    parser.add_argument("--rows", type=int, default=300, help="seeded overall validation rows")
     parser.add_argument(
         "--cold-max-count", type=int, default=5, help="cold view: targets with <= N interactions"
     )
@@ -175,13 +154,11 @@ def main() -> None:
     load = catalog.load
     stage2, seed = load("params:stage2"), int(load("params:seed"))
     item_index, items, candidates = load("item_index"), load("items"), load("eval_candidates")
-    scenarios = args.scenarios.split(",")
-    unknown = sorted(set(scenarios) - set(candidates["scenario"]))
-    if unknown:
-        raise SystemExit(
-            f"--scenarios: {unknown} not in eval_candidates ({sorted(set(candidates['scenario']))})"
-        )
-    rows = pd.concat([_valid_rows(candidates, s, args.rows, args.seed) for s in scenarios], ignore_index=True)
+    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+    rows = rows.reset_index(drop=True)
+    if len(rows) > args.rows:
+        pick = rng_for(args.seed, "bench/stage2_variants").choice(len(rows), args.rows, replace=False)
+        rows = rows.iloc[np.sort(pick)].reset_index(drop=True)
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     domain = Domain(titles=item_titles(items, item_index))
     targets = np.array(
@@ -245,28 +222,16 @@ def main() -> None:
             "head_warmup": report["head_warmup"],
             "gate": {k.removeprefix("gate_"): v for k, v in curves.items() if k.startswith("gate_")} or None,
         }
-    first = (rows["scenario"] == scenarios[0]).to_numpy()
-    cold = first & (counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count)
+    cold = counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count
     line = json.dumps(
         {
             "bench": "stage2_variants",
-            "rows": int(first.sum()),
+            "rows": len(rows),
             "split": "valid",
-            "scenario": scenarios[0],
             "params": runtime,
             "cf_text_weight": choice["weight"],
             "training": training,
-            "all_rows": _report(per_row, first, args.seed),
-            **(
-                {
-                    "scenarios": {
-                        s: _report(per_row, (rows["scenario"] == s).to_numpy(), args.seed)
-                        for s in scenarios[1:]
-                    }
-                }
-                if len(scenarios) > 1
-                else {}
-            ),
+            "all_rows": _report(per_row, np.ones(len(rows), dtype=bool), args.seed),
             f"cold_targets_le_{args.cold_max_count}": _report(per_row, cold, args.seed)
             if cold.sum()
             else None,

@@ -18,7 +18,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from allmrec_pipeline.errors import ConfigError
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 
 PIPELINES = {"ingest_amazon", "split_sequences", "pretrain_cf", "stage1", "stage2", "evaluate_scenarios"}
 
@@ -402,13 +402,10 @@ def _check_serving(project: Path, run_id: str) -> None:
         model.predict(pd.DataFrame([{"history": request["history"], "k": 0, "candidates": None}]))
 
     # the real server: `make serve`'s command, on a free port, stopped by the test
-    import socket
     import urllib.error
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     venv_bin = str(Path(sys.executable).parent)  # the server runs uvicorn from the project's environment
     env = {
         **os.environ,
@@ -515,12 +512,9 @@ def test_viz_build_lists_all_six_pipelines_with_layers_in_a_line(project_copy):
 
 
 def test_make_viz_stops_every_process_it_started_on_sigterm(project_copy):
-    import socket
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     kedro = str(Path(sys.executable).parent / "kedro")
     script = str(PROJECT_ROOT / "scripts/stop_group.sh")
     server = subprocess.Popen(
