@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 from pathlib import Path
@@ -152,10 +153,20 @@ class KeptMemoryDataset(MemoryDataset):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts).
+
+    Drawn from 20000-49151, not the kernel's ephemeral range: kedro-viz refuses any port above 49151.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(20000, 49151)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 in 20000-49151 after 200 tries")
 
 
 def run_in_memory(pipeline: Pipeline, catalog: DataCatalog) -> DataCatalog:
