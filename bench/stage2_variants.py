@@ -4,7 +4,8 @@ Each variant (an entry of ``stage2.variants``, e.g. ``a_llmrec`` or ``no_cf_skip
 own node, ``train_projectors``, with the run's parameters (``conf/base`` + ``conf/local`` + ``--params``), then
 scored on seeded ``overall`` *validation* rows (so no choice is made on test rows), beside ``cf``,
 ``text_overlap`` and ``cf_text`` (at the weight ``choose_cf_text_weight`` picks) on the same rows. Every model
-is compared with ``cf`` and with the best of the two floors by a paired bootstrap. ``--cold-max-count N`` also
+is compared with ``cf`` and with the best of the two floors by a paired bootstrap, and, when several are trained,
+with the first of them. ``--cold-max-count N`` also
 reports the rows whose target has at most N training interactions (a cold-item view of the same rows).
 
 Inputs come from the latest run through a KedroSession and the catalog (``make run`` first):
@@ -46,8 +47,11 @@ def _per_row(scores: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
     return metrics.scores_per_row(scores, targets, ("hit_at_1", "ndcg_at_10"))
 
 
-def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: int) -> dict:
-    """Each model's Hit@1 and NDCG@10 on the kept rows, and its paired differences to cf and the best floor."""
+def _report(
+    per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: int, first: str | None = None
+) -> dict:
+    """Each model's Hit@1 and NDCG@10 on the kept rows, and its paired differences to cf and the best floor (and
+    to ``first``, the first trained run, when there are several)."""
     out = {}
     floors = {m: per_row[m]["hit_at_1"][keep].mean() for m in ("text_overlap", "cf_text")}
     best_floor = max(floors, key=floors.get)
@@ -60,7 +64,7 @@ def _report(per_row: dict[str, dict[str, np.ndarray]], keep: np.ndarray, seed: i
             }
             for metric, v in values.items()
         }
-        for reference in ("cf", best_floor):
+        for reference in ("cf", best_floor, *([first] if first else [])):
             if reference != model:
                 entry[f"minus_{reference}"] = {
                     metric: metrics.paired_bootstrap(
@@ -223,6 +227,7 @@ def main() -> None:
             "gate": {k.removeprefix("gate_"): v for k, v in curves.items() if k.startswith("gate_")} or None,
         }
     cold = counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count
+    first = runs[0][1] if len(runs) > 1 else None  # every later run is also compared with it, row by row
     line = json.dumps(
         {
             "bench": "stage2_variants",
@@ -231,8 +236,8 @@ def main() -> None:
             "params": runtime,
             "cf_text_weight": choice["weight"],
             "training": training,
-            "all_rows": _report(per_row, np.ones(len(rows), dtype=bool), args.seed),
-            f"cold_targets_le_{args.cold_max_count}": _report(per_row, cold, args.seed)
+            "all_rows": _report(per_row, np.ones(len(rows), dtype=bool), args.seed, first),
+            f"cold_targets_le_{args.cold_max_count}": _report(per_row, cold, args.seed, first)
             if cold.sum()
             else None,
             **({"gate_grid": gate_grid} if gate_grid else {}),

@@ -247,7 +247,7 @@ class Stage2Model(Section):
     head_dim: PositiveInt
     head_layer: PositiveInt | None
     cf_skip: bool
-    head_reads: Literal["titles", "soft_tokens"]
+    head_reads: Literal["titles", "title_tokens", "soft_tokens"]
     gate_max_count: Count | None
 
 

@@ -32,7 +32,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
-from allmrec_pipeline.models.projectors import CandidateHead, Projector
+from allmrec_pipeline.models.projectors import CandidateHead, Padded, Projector, TokenMatchHead
 from allmrec_pipeline.text_floors import zscore_rows
 
 from .layers import checked_layer_count, first_layers
@@ -42,7 +42,7 @@ from .scoring import score_continuations
 OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
 TITLE_FORMATS = ("quoted", "plain")
-HEAD_READS = ("soft_tokens", "titles")
+HEAD_READS = ("soft_tokens", "titles", "title_tokens")
 # a checkpoint's config lacks the keys added after it was saved: it was trained with these values (the
 # dataclass defaults of that time)
 LEGACY_STAGE2 = {
@@ -154,8 +154,9 @@ class SoftPromptRecommender(nn.Module):
         hidden = llm.get_input_embeddings().embedding_dim
         self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
         self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
+        head = TokenMatchHead if config.head_reads == "title_tokens" else CandidateHead
         self.head = (
-            CandidateHead(hidden, config.head_dim, tied=config.head_tied)
+            head(hidden, config.head_dim, tied=config.head_tied)
             if config.objective == "embedding_head"
             else None
         )
@@ -179,7 +180,7 @@ class SoftPromptRecommender(nn.Module):
         # head_reads titles: an item's title tokens in the prompt are the last this many before its soft token (the
         # item as the template writes it, e.g. '"Title"', tokenized alone), by placeholder kind and item index
         self.title_spans: dict[str, list[int]] = {}
-        if config.head_reads == "titles":
+        if config.head_reads in ("titles", "title_tokens"):
             for kind, text in (("history", template.history_item), ("candidate", template.candidate_item)):
                 written = [
                     text.replace(HISTORY, "").replace(CANDIDATE, "").format(title=t) for t in self.titles
@@ -251,10 +252,11 @@ class SoftPromptRecommender(nn.Module):
         suffix = [self.answer_ids[s.candidates[s.target_pos]] for s in samples] if with_answer else None
         return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
 
-    def head_features(self, samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The head's inputs from one forward pass, ``(B, H)`` and ``(B, C, H)`` (``head_reads``): the last prompt
-        position's hidden state and each candidate's at its soft token, or the mean hidden state over the history
-        titles' tokens and each candidate's over its title's tokens."""
+    def head_features(self, samples: list[Sample]) -> tuple[torch.Tensor | Padded, torch.Tensor | Padded]:
+        """The head's inputs from one forward pass (``head_reads``): the last prompt position's hidden state
+        ``(B, H)`` and each candidate's at its soft token ``(B, C, H)``; or the mean hidden state over the history
+        titles' tokens and each candidate's over its title's tokens; or (``title_tokens``) those tokens' hidden
+        states themselves, padded: ``(B, Th, H)`` and ``(B, C, Tc, H)``."""
         if self.config.item_tokens == "none":
             raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         batch = self.prompts(samples)
@@ -264,12 +266,44 @@ class SoftPromptRecommender(nn.Module):
         if self.config.head_reads == "soft_tokens":
             cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
             return hidden[:, -1], cand
+        if self.config.head_reads == "title_tokens":
+            return self._title_tokens(hidden, batch.positions, samples)
         queries, keys = [], []
         for row, (pos, sample) in enumerate(zip(batch.positions, samples, strict=True)):
             history = sample.history[-self.config.n_history :]
             queries.append(self._title_means(hidden[row], "history", pos["history"], history).mean(0))
             keys.append(self._title_means(hidden[row], "candidate", pos["candidate"], sample.candidates))
         return torch.stack(queries), torch.stack(keys)
+
+    def _title_tokens(
+        self, hidden: torch.Tensor, positions: list[dict[str, list[int]]], samples: list[Sample]
+    ) -> tuple[Padded, Padded]:
+        """Every history title token's hidden state, ``(B, Th, H)``, and every candidate title token's, ``(B, C,
+        Tc, H)``, zero-padded to sizes fixed by the longest titles (so that batches concatenate)."""
+        history_spans, candidate_spans = self.title_spans["history"], self.title_spans["candidate"]
+        n_history = self.config.n_history * max(history_spans, default=0)
+        n_cand, n_title = len(samples[0].candidates), max(candidate_spans, default=0)
+        history_index = torch.zeros(len(samples), n_history, dtype=torch.long)
+        history_mask = torch.zeros(len(samples), n_history, dtype=torch.bool)
+        cand_index = torch.zeros(len(samples), n_cand, n_title, dtype=torch.long)
+        cand_mask = torch.zeros(len(samples), n_cand, n_title, dtype=torch.bool)
+        for row, (pos, sample) in enumerate(zip(positions, samples, strict=True)):
+            history = sample.history[-self.config.n_history :]
+            tokens = [
+                t
+                for p, i in zip(pos["history"], history, strict=True)
+                for t in range(p - history_spans[i], p)
+            ]
+            history_index[row, : len(tokens)] = torch.as_tensor(tokens, dtype=torch.long)
+            history_mask[row, : len(tokens)] = True
+            for col, (p, i) in enumerate(zip(pos["candidate"], sample.candidates, strict=True)):
+                cand_index[row, col, : candidate_spans[i]] = torch.arange(p - candidate_spans[i], p)
+                cand_mask[row, col, : candidate_spans[i]] = True
+        rows = torch.arange(len(samples))
+        history_mask, cand_mask = history_mask.to(hidden.device), cand_mask.to(hidden.device)
+        history_tokens = hidden[rows[:, None], history_index] * history_mask[..., None]
+        cand_tokens = hidden[rows[:, None, None], cand_index] * cand_mask[..., None]
+        return Padded(history_tokens, history_mask), Padded(cand_tokens, cand_mask)
 
     def _title_means(
         self, hidden: torch.Tensor, kind: str, soft_positions: list[int], items: list[int]

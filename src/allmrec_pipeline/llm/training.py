@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.models.projectors import Padded, cat_features
 from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
@@ -77,13 +78,14 @@ def candidate_scores(
 @torch.no_grad()
 def frozen_head_features(
     model: SoftPromptRecommender, samples: list[Sample], batch_size: int = 4, progress: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The head's inputs for every sample, ``(N, H)`` and ``(N, C, H)``: one no-grad forward pass each."""
+) -> tuple[torch.Tensor | Padded, torch.Tensor | Padded]:
+    """The head's inputs for every sample (``head_features``, e.g. ``(N, H)`` and ``(N, C, H)``): one no-grad
+    forward pass each."""
     model.eval()
     starts = range(0, len(samples), batch_size)
     bar = progress_bar(starts, desc="stage2 head warm-up features", unit="batch", disable=not progress)
     parts = [model.head_features(samples[i : i + batch_size]) for i in bar]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return cat_features([p[0] for p in parts]), cat_features([p[1] for p in parts])
 
 
 def holdout_rows(n: int, holdout: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

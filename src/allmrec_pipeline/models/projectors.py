@@ -47,3 +47,61 @@ class CandidateHead(nn.Module):
         """Scores ``(B, C)`` from ``last`` ``(B, H)`` and ``candidates`` ``(B, C, H)``."""
         key = self.query if self.key is None else self.key
         return torch.einsum("bd,bcd->bc", self.query(last), key(candidates)) * self.scale
+
+
+class Padded:
+    """Padded token vectors ``(N, ..., T, H)`` with their mask ``(N, ..., T)``; rows index and concatenate like a
+    tensor's, so cached features of both kinds go through the same fitting code."""
+
+    def __init__(self, values: torch.Tensor, mask: torch.Tensor) -> None:
+        if values.shape[:-1] != mask.shape:
+            raise ValueError(f"values {tuple(values.shape)} do not match mask {tuple(mask.shape)}")
+        self.values, self.mask = values, mask
+
+    def __getitem__(self, rows) -> Padded:
+        return Padded(self.values[rows], self.mask[rows])
+
+    def __len__(self) -> int:
+        return len(self.mask)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.mask.shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.mask.device
+
+    @staticmethod
+    def cat(parts: list[Padded]) -> Padded:
+        return Padded(torch.cat([p.values for p in parts]), torch.cat([p.mask for p in parts]))
+
+
+def cat_features(parts: list) -> torch.Tensor | Padded:
+    """Concatenate cached head features along rows: tensors or ``Padded``."""
+    return Padded.cat(parts) if isinstance(parts[0], Padded) else torch.cat(parts)
+
+
+class TokenMatchHead(nn.Module):
+    """A late-interaction reader of titles (ColBERT's MaxSim): each candidate title token is matched with its
+    most similar history title token through two small linear maps (one, when tied), and a candidate scores the
+    mean of its tokens' best matches. A candidate that shares words with the history scores high, as the
+    word-overlap floor does, but the match is learned and read from the LLM's contextual hidden states."""
+
+    def __init__(self, hidden: int, dim: int = 128, tied: bool = False) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden, dim)
+        self.key = None if tied else nn.Linear(hidden, dim)
+        self.scale = dim**-0.5
+
+    def forward(self, history: Padded, candidates: Padded) -> torch.Tensor:
+        """Scores ``(B, C)`` from the history tokens ``(B, Th, H)`` and the candidates' ``(B, C, Tc, H)``; a row
+        without history tokens, and a candidate without tokens, score 0."""
+        key = self.query if self.key is None else self.key
+        q, k = self.query(history.values), key(candidates.values)  # (B, Th, d), (B, C, Tc, d)
+        sim = torch.einsum("bsd,bctd->bcts", q, k) * self.scale
+        sim = sim.masked_fill(~history.mask[:, None, None, :], float("-inf"))
+        best = sim.amax(-1)  # (B, C, Tc)
+        best = torch.where(history.mask.any(-1)[:, None, None], best, torch.zeros_like(best))
+        kept = candidates.mask.to(best.dtype)
+        return (best * kept).sum(-1) / kept.sum(-1).clamp_min(1)
