@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from allmrec_pipeline.datasets import SafetensorsDataset
 from allmrec_pipeline.models.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +21,8 @@ def latest(pattern: str, root: Path = ROOT) -> str:
 
 def read_checkpoint(path: str) -> Checkpoint:
     """A safetensors checkpoint file (a version's file, found with ``latest``), read as the catalog reads it."""
+    from allmrec_pipeline.datasets import SafetensorsDataset  # imports Kedro: only when a checkpoint is read
+
     return SafetensorsDataset(filepath=path).load()
 
 

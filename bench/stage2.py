@@ -1,13 +1,23 @@
 """Stage-2 training step time against its floor, a bare LLM forward+backward, in fp32 and bf16.
 
     .venv/bin/python bench/stage2.py [--steps 6] [--objective embedding_head] [--head-layer K]
+    python bench/stage2.py --batch-sizes 4,32,128 --dtypes bfloat16 --head-layer 12 --head-reads titles \
+        --llm-config DIR --root DIR      # a GPU machine: the LLM's shape from DIR, random weights
 
 Uses the embedded SmolLM2-135M and the shipped Beauty titles (run ``make run`` or the pipelines up to
-``split_sequences`` first). Each step is a batch of 4 real prompts (10 history items, 20 candidates). The floor
-is the frozen LLM's forward and backward on exactly the same ``inputs_embeds`` shapes with gradients to the
-inputs only, which any soft-prompt method must pay. Prints one JSON line: median seconds per step for ours and
-the floor, their ratio, and training samples/s, for each dtype. With ``--head-layer K`` the step reads the
-hidden states after K layers, the floor runs the same K layers, and the bare pass of all layers is timed too.
+``split_sequences`` first). Each step is a batch of real prompts (10 history items, 20 candidates; 4 by default).
+The floor is the frozen LLM's forward and backward on exactly the same ``inputs_embeds`` shapes with gradients to
+the inputs only, which any soft-prompt method must pay. Prints one JSON line: for each dtype, the median seconds
+per step for ours and the floor, their ratio, and training samples/s (the first batch size's at the top level;
+every batch size's under ``by_batch_size``, with the no-grad scoring rate, ``embedding_head`` only, and the model
+FLOP utilisation). With ``--head-layer K`` the step reads the hidden states after K layers, the floor runs the
+same K layers, and the bare pass of all layers is timed too.
+
+Model FLOPs per sample count the transformer blocks run as 6 × their parameters × the prompt's tokens (forward,
+and backward to the activations and weights, the usual convention even though the frozen weights get no
+gradients); MFU is that rate against ``--peak-tflops`` (default: 790, the bf16 matrix rate measured on an H200).
+``--llm-config DIR`` builds the LLM from the ``config.json`` and tokenizer in DIR with random weights (timing
+only: no figure of quality), for a machine that lacks the embedded GGUF; ``bench/llm_config.py`` writes DIR.
 """
 
 from __future__ import annotations
@@ -25,7 +35,13 @@ from _common import ROOT, latest
 
 from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.layers import first_layers
-from allmrec_pipeline.llm.loading import LLMSpec, cpu_has_fast_bf16, load_frozen_llm, resolve_device
+from allmrec_pipeline.llm.loading import (
+    LLMSpec,
+    cpu_has_fast_bf16,
+    load_frozen_llm,
+    resolve_device,
+    resolve_dtype,
+)
 from allmrec_pipeline.llm.prompt import PromptTemplate
 from allmrec_pipeline.llm.recommender import LEGACY_STAGE2, Sample, SoftPromptRecommender, Stage2Config
 from allmrec_pipeline.schema import base_parameters
@@ -58,12 +74,39 @@ def timed(fn, steps: int) -> float:
     return float(np.median(times))
 
 
+def random_llm(folder: Path, dtype: str, device: str):
+    """The LLM of ``folder``'s ``config.json`` with random weights, and its tokenizer (timing only)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    device = resolve_device(device)
+    model.to(device=device, dtype=resolve_dtype(dtype, device)).eval().requires_grad_(False)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def block_parameters(model, n_layers: int | None) -> int:
+    """Parameters of the transformer blocks a pass runs (the first ``n_layers``; all when None)."""
+    layers = model.base_model.layers
+    return sum(p.numel() for layer in list(layers)[: n_layers or len(layers)] for p in layer.parameters())
+
+
 def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespace) -> dict:
-    model, tokenizer = load_frozen_llm(
-        LLMSpec(
-            **{**base_parameters()["llms"][base_parameters()["llm"]], "dtype": dtype, "device": args.device}
+    if args.llm_config:
+        model, tokenizer = random_llm(args.llm_config, dtype, args.device)
+    else:
+        model, tokenizer = load_frozen_llm(
+            LLMSpec(
+                **{
+                    **base_parameters()["llms"][base_parameters()["llm"]],
+                    "dtype": dtype,
+                    "device": args.device,
+                }
+            )
         )
-    )
     torch.manual_seed(0)
     table = torch.randn(len(titles), 128)
     norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
@@ -73,6 +116,7 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
             "objective": args.objective,
             "soft_token_norm": norm,
             "head_layer": args.head_layer,
+            "head_reads": args.head_reads,
         }
     )
     template = PromptTemplate(**params["template"])
@@ -80,7 +124,16 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
         model, tokenizer, template, params["wording"]["beauty"], table, titles, 50, config
     )
     optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=1e-4)
-    batch = make_samples(4, len(titles) - 1, np.random.default_rng(0))
+    flop_params = 6 * block_parameters(model, args.head_layer if args.objective == "embedding_head" else None)
+    by_size = [
+        measure_batch(rec, optimizer, model, size, len(titles), flop_params, args)
+        for size in args.batch_sizes
+    ]
+    return {**{k: v for k, v in by_size[0].items() if k != "batch_size"}, "by_batch_size": by_size}
+
+
+def measure_batch(rec, optimizer, model, size: int, n_titles: int, flop_params: int, args) -> dict:
+    batch = make_samples(size, n_titles - 1, np.random.default_rng(0))
 
     def ours() -> None:
         loss = rec.loss(batch)
@@ -102,13 +155,24 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
             model(inputs_embeds=leaf, **inputs).logits.float().logsumexp(-1).mean().backward()
 
     ours_s, floor_s = timed(ours, args.steps), timed(floor, args.steps)
+    tokens = int(prompts.attention_mask.sum()) / size  # real (unpadded) tokens per prompt
     out = {
+        "batch_size": size,
         "prompt_tokens": int(embeds.shape[1]),
         "ours_seconds_per_step": ours_s,
         "floor_seconds_per_step": floor_s,
         "ratio_ours_to_floor": ours_s / floor_s,
-        "samples_per_s": 4 / ours_s,
+        "samples_per_s": size / ours_s,
+        "model_flop_per_sample": flop_params * tokens,
+        "mfu": flop_params * tokens * size / ours_s / (args.peak_tflops * 1e12),
     }
+    if args.objective == "embedding_head":  # evaluation: no-grad scores of the batch
+
+        def score() -> None:
+            with torch.no_grad():
+                rec.head_scores(batch)
+
+        out["scoring_rows_per_s"] = size / timed(score, args.steps)
     if args.head_layer is not None:  # what reading an earlier layer saves: the whole LLM's bare pass
         out["all_layers_floor_seconds_per_step"] = timed(lambda: floor(None), args.steps)
     return out
@@ -129,7 +193,17 @@ def main() -> None:
         type=int,
         help="embedding_head: read the hidden states after this many layers (default: all, unlike the config)",
     )
+    parser.add_argument("--batch-sizes", default="4", help="comma-separated prompts per step")
+    parser.add_argument(
+        "--head-reads", default="soft_tokens", choices=["soft_tokens", "titles", "title_tokens"]
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=790.0, help="the chip's bf16 matrix rate, for MFU"
+    )
+    parser.add_argument("--llm-config", type=Path, help="LLM config + tokenizer folder: random weights")
+    parser.add_argument("--out", type=Path, help="also write the JSON line here")
     args = parser.parse_args()
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     torch.set_num_threads(args.threads)
     params = yaml.safe_load((ROOT / "conf/base/parameters_stage2.yml").read_text())["stage2"]
     item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet", args.root))
@@ -138,13 +212,19 @@ def main() -> None:
     out = {
         "objective": args.objective,
         "head_layer": args.head_layer,
-        "batch_size": 4,
+        "head_reads": args.head_reads,
+        "batch_size": args.batch_sizes[0],
         "device": resolve_device(args.device),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "random_weights": args.llm_config is not None,
         "cpu_fast_bf16": cpu_has_fast_bf16(),
     }
     for dtype in args.dtypes.split(","):
         out[dtype] = measure(dtype, titles, params, args)
-    print(json.dumps(out))
+    line = json.dumps(out)
+    print(line)
+    if args.out:
+        args.out.write_text(line + "\n")
 
 
 if __name__ == "__main__":

@@ -28,3 +28,92 @@ def test_bench_help(script):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_the_gpu_stage2_bench_runs_without_kedro_mlflow_or_the_embedded_weights(tmp_path):
+    """bench/gpu_check.sh's path on the CPU: a machine with neither Kedro nor MLflow, an LLM of a given shape with
+    random weights (``--llm-config``), the titles from a ``--root`` folder of parquet files."""
+    import json
+
+    import pandas as pd
+
+    from tests.llm.tiny import WORDS, tiny_llm, tiny_tokenizer
+
+    llm = tmp_path / "llm"
+    tiny_llm("llama").config.save_pretrained(llm)
+    tiny_tokenizer().save_pretrained(llm)
+    titles = [" ".join(WORDS[i : i + 3]) for i in range(0, 60, 3)]
+    for path, frame in (
+        (
+            "data/03_primary/beauty/item_index.parquet/v1",
+            pd.DataFrame({"item_id": range(20), "item_idx": range(1, 21)}),
+        ),
+        (
+            "data/02_intermediate/beauty/items.parquet/v1",
+            pd.DataFrame({"item_id": range(20), "title": titles}),
+        ),
+    ):
+        (tmp_path / path).mkdir(parents=True)
+        frame.to_parquet(tmp_path / path / "part.parquet")
+    blocked = tmp_path / "blocked"
+    for package in ("kedro", "mlflow"):
+        (blocked / package).mkdir(parents=True)
+        (blocked / package / "__init__.py").write_text(
+            f"raise ImportError('{package} is not on this machine')\n"
+        )
+    out = tmp_path / "stage2.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "bench/stage2.py"),
+            "--root",
+            str(tmp_path),
+            "--llm-config",
+            str(llm),
+        ]
+        + [
+            "--batch-sizes",
+            "2,3",
+            "--steps",
+            "1",
+            "--dtypes",
+            "float32",
+            "--head-layer",
+            "1",
+            "--threads",
+            "1",
+        ]
+        + ["--head-reads", "title_tokens", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            "PYTHONPATH": f"{blocked}:{PROJECT_ROOT / 'src'}",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["random_weights"] and figures["head_reads"] == "title_tokens"
+    sizes = figures["float32"]["by_batch_size"]
+    assert [s["batch_size"] for s in sizes] == [2, 3]
+    layer = sum(p.numel() for p in tiny_llm("llama").model.layers[0].parameters())
+    for size in sizes:
+        assert size["samples_per_s"] > 0 and size["scoring_rows_per_s"] > 0 and 0 < size["mfu"] < 1
+        # one of the tiny LLM's two layers: 6 × its parameters × the real (unpadded) tokens per prompt
+        tokens = size["model_flop_per_sample"] / (6 * layer)
+        assert 20 < tokens <= size["prompt_tokens"]
+
+
+def test_gpu_check_names_what_is_missing(tmp_path):
+    result = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "bench/gpu_check.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert ".gpu/llm/config.json is missing" in result.stderr

@@ -18,8 +18,9 @@ def _with_cf(batch, seed: int = 5):
     return batch
 
 
-def test_the_untrained_correction_is_zero_and_ranks_exactly_as_cf():
-    model = recommender("embedding_head", cf_skip=True).eval()
+@pytest.mark.parametrize("head_reads", ["soft_tokens", "titles", "title_tokens"])
+def test_the_untrained_correction_is_zero_and_ranks_exactly_as_cf(head_reads):
+    model = recommender("embedding_head", cf_skip=True, head_reads=head_reads).eval()
     batch = _with_cf(samples(6))
     batch[2].cf_scores = torch.full((4,), 0.7)  # a constant row: all tie, as in cf
     with torch.no_grad():
@@ -41,8 +42,9 @@ def test_the_untrained_correction_is_zero_and_ranks_exactly_as_cf():
     np.testing.assert_allclose(scores[2], 0.0)
 
 
-def test_a_trained_correction_moves_the_scores_away_from_cf():
-    model = recommender("embedding_head", cf_skip=True)
+@pytest.mark.parametrize("head_reads", ["soft_tokens", "title_tokens"])
+def test_a_trained_correction_moves_the_scores_away_from_cf(head_reads):
+    model = recommender("embedding_head", cf_skip=True, head_reads=head_reads)
     batch = _with_cf(samples(8))
     figures = warm_up_head(model, batch, epochs=20, lr=5e-2, seed=0, holdout=0)
     assert figures["best_epoch"] == 20

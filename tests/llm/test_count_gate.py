@@ -164,8 +164,9 @@ def test_the_gate_is_chosen_by_the_warm_up_and_needs_one():
         )
 
 
-def test_out_of_fold_scores_come_from_heads_that_never_fitted_the_scored_samples():
-    model = recommender("embedding_head", cf_skip=True, gate_max_count=3)
+@pytest.mark.parametrize("head_reads", ["soft_tokens", "title_tokens"])  # cached tensors, or padded tokens
+def test_out_of_fold_scores_come_from_heads_that_never_fitted_the_scored_samples(head_reads):
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=3, head_reads=head_reads)
     batch = _with_cf_and_counts(samples(10), COUNTS)
     last, cand = frozen_head_features(model, batch)
     targets = torch.as_tensor([s.target_pos for s in batch])

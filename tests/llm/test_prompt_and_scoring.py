@@ -118,3 +118,14 @@ def test_scoring_refuses_ragged_candidate_lists():
         score_continuations(model, batch, [[[5]], [[5], [6]]])
     with pytest.raises(ValueError, match="1 lists of continuations for 2 prompts"):
         score_continuations(model, batch, [[[5]]])
+
+
+def test_the_piece_cache_gives_the_same_ids_and_remembers_each_piece():
+    text, plain = _prompt(tiny_tokenizer())
+    cache: dict[str, list[int]] = {}
+    first = tokenize_prompt(tiny_tokenizer(), text, cache=cache)
+    assert (first.input_ids, first.positions) == (plain.input_ids, plain.positions)
+    assert cache and all(isinstance(ids, list) for ids in cache.values())
+    pieces = dict(cache)
+    again = tokenize_prompt(tiny_tokenizer(), text, cache=cache)  # every piece from the cache now
+    assert (again.input_ids, again.positions) == (plain.input_ids, plain.positions) and cache == pieces

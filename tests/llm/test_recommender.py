@@ -433,6 +433,57 @@ def test_head_reads_titles_averages_the_hidden_states_over_each_title_s_tokens()
         recommender("embedding_head", head_reads="middle")
 
 
+def test_head_reads_title_tokens_keeps_every_title_token_s_hidden_state_and_nothing_else():
+    model = recommender("embedding_head", head_reads="title_tokens").eval()
+    batch = samples(3)
+    history, candidates = model.head_features(batch)
+    prompts = model.prompts(batch)
+    with torch.no_grad():
+        hidden = model.llm.base_model(**prompts.model_inputs()).last_hidden_state.float()
+    for row, (positions, sample) in enumerate(zip(prompts.positions, batch, strict=True)):
+        expected = [
+            hidden[row, soft - model.title_spans["history"][item] : soft]
+            for soft, item in zip(positions["history"], sample.history, strict=True)
+        ]
+        n = sum(len(e) for e in expected)
+        assert history.mask[row].sum() == n and history.mask[row, :n].all()
+        torch.testing.assert_close(history.values[row, :n], torch.cat(expected))
+        assert not history.values[row, n:].any()  # padding is zeros
+        for col, (soft, item) in enumerate(zip(positions["candidate"], sample.candidates, strict=True)):
+            span = model.title_spans["candidate"][item]
+            assert candidates.mask[row, col].sum() == span  # only its own title's tokens
+            torch.testing.assert_close(candidates.values[row, col, :span], hidden[row, soft - span : soft])
+            assert not candidates.values[row, col, span:].any()
+
+
+def test_the_token_match_head_scores_each_candidate_token_by_its_best_history_token():
+    from allmrec_pipeline.models.projectors import Padded, TokenMatchHead
+
+    torch.manual_seed(0)
+    head = TokenMatchHead(6, 4)
+    history = Padded(torch.randn(2, 5, 6), torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool))
+    mask = torch.tensor([[[1, 1, 0], [1, 0, 0]], [[1, 1, 1], [0, 0, 0]]], dtype=torch.bool)
+    candidates = Padded(torch.randn(2, 2, 3, 6), mask)
+    with torch.no_grad():
+        scores = head(history, candidates)
+        q, k = head.query(history.values[0, :3]), head.key(candidates.values[0, 0, :2])
+        expected = (k @ q.T * 4**-0.5).max(dim=1).values.mean()
+    torch.testing.assert_close(scores[0, 0], expected)
+    assert torch.equal(scores[1], torch.zeros(2))  # no history tokens, or no candidate tokens: 0
+
+
+def test_head_scores_in_a_padded_batch_equal_one_sample_at_a_time():
+    # the prompts differ in length (left padding) and the title tokens in number (masks)
+    for head_reads in ("soft_tokens", "titles", "title_tokens"):
+        model = recommender("embedding_head", head_reads=head_reads).eval()
+        batch = samples(5)
+        batch[1].history = batch[1].history[:1]
+        with torch.no_grad():
+            together = model.head_scores(batch)
+            alone = torch.cat([model.head_scores([s]) for s in batch])
+        torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("killed_at", [(1, 2), (1, 6), (2, 4)])  # (epoch, batches done): inside, at the end
 def test_stage2_interrupted_resumes_and_ends_as_an_uninterrupted_run(tmp_path, killed_at):
     from allmrec_pipeline import resume

@@ -45,19 +45,35 @@ class TokenizedPrompt:
         return len(self.input_ids)
 
 
-def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, text: str, add_bos: bool = True) -> TokenizedPrompt:
-    """Tokenize the text between placeholders piece by piece (no special tokens), a ``-1`` per placeholder."""
+def tokenize_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    add_bos: bool = True,
+    cache: dict[str, list[int]] | None = None,
+) -> TokenizedPrompt:
+    """Tokenize the text between placeholders piece by piece (no special tokens), a ``-1`` per placeholder.
+
+    ``cache`` (piece -> ids, filled as it goes) saves tokenizer calls: the pieces are mostly titles, which recur
+    across prompts; the ids are the same with or without it."""
+
+    def piece(text: str) -> list[int]:
+        if cache is None:
+            return tokenizer(text, add_special_tokens=False)["input_ids"]
+        if text not in cache:
+            cache[text] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return cache[text]
+
     ids: list[int] = []
     positions: dict[str, list[int]] = {kind: [] for kind in SOFT_KINDS.values()}
     if add_bos and tokenizer.bos_token_id is not None:
         ids.append(tokenizer.bos_token_id)
     cursor = 0
     for match in _PLACEHOLDER.finditer(text):
-        ids += tokenizer(text[cursor : match.start()], add_special_tokens=False)["input_ids"]
+        ids += piece(text[cursor : match.start()])
         positions[SOFT_KINDS[match.group()]].append(len(ids))
         ids.append(-1)
         cursor = match.end()
-    ids += tokenizer(text[cursor:], add_special_tokens=False)["input_ids"]
+    ids += piece(text[cursor:])
     return TokenizedPrompt(ids, positions)
 
 

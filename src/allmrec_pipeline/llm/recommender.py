@@ -176,6 +176,7 @@ class SoftPromptRecommender(nn.Module):
         self.title_ids = [
             tokenizer(t, add_special_tokens=False)["input_ids"][: config.max_title_tokens] for t in titles
         ]
+        self._pieces: dict[str, list[int]] = {}  # tokenize_prompt's cache: text piece -> token ids
         self.titles = [tokenizer.decode(ids).strip() for ids in self.title_ids]
         # head_reads titles: an item's title tokens in the prompt are the last this many before its soft token (the
         # item as the template writes it, e.g. '"Title"', tokenized alone), by placeholder kind and item index
@@ -242,7 +243,7 @@ class SoftPromptRecommender(nn.Module):
         """Embedded prompts (optionally followed by each target's title + EOS, for the LM loss)."""
         tokenized, soft = [], []
         for sample in samples:
-            tokenized.append(tokenize_prompt(self.tokenizer, self.render(sample)))
+            tokenized.append(tokenize_prompt(self.tokenizer, self.render(sample), cache=self._pieces))
             vectors = {"user": self.user_proj(sample.user_vector.float().unsqueeze(0).to(self.device))}
             history = torch.as_tensor(sample.history[-self.config.n_history :], device=self.device)
             vectors["history"] = self.item_proj(self.item_table[history])
