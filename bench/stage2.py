@@ -166,6 +166,18 @@ def measure_batch(rec, optimizer, model, size: int, n_titles: int, flop_params: 
         "model_flop_per_sample": flop_params * tokens,
         "mfu": flop_params * tokens * size / ours_s / (args.peak_tflops * 1e12),
     }
+    if args.profile and size == args.batch_sizes[-1]:  # where one step's time goes, by operator
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        with profile(activities=activities) as prof:
+            timed(ours, 1)
+        sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+        table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=30)
+        args.profile.write_text(
+            f"batch {size}, by CPU time\n{table}\n\nby {sort}\n"
+            + prof.key_averages().table(sort_by=sort, row_limit=20)
+        )
     if args.objective == "embedding_head":  # evaluation: no-grad scores of the batch
 
         def score() -> None:
@@ -202,6 +214,9 @@ def main() -> None:
     )
     parser.add_argument("--llm-config", type=Path, help="LLM config + tokenizer folder: random weights")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
+    parser.add_argument(
+        "--profile", type=Path, help="write a torch.profiler table of one step (the last batch size)"
+    )
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     torch.set_num_threads(args.threads)

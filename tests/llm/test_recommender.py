@@ -436,19 +436,23 @@ def test_head_reads_titles_averages_the_hidden_states_over_each_title_s_tokens()
 def test_head_reads_title_tokens_keeps_every_title_token_s_hidden_state_and_nothing_else():
     model = recommender("embedding_head", head_reads="title_tokens").eval()
     batch = samples(3)
+    batch[1].history = batch[1].history[:1]  # fewer history items than n_history: their slots stay empty
     history, candidates = model.head_features(batch)
     prompts = model.prompts(batch)
     with torch.no_grad():
         hidden = model.llm.base_model(**prompts.model_inputs()).last_hidden_state.float()
+    width = max(model.title_spans["history"])  # one item's slot in the flattened history
+    assert history.shape == (3, model.config.n_history * width)
     for row, (positions, sample) in enumerate(zip(prompts.positions, batch, strict=True)):
-        expected = [
-            hidden[row, soft - model.title_spans["history"][item] : soft]
-            for soft, item in zip(positions["history"], sample.history, strict=True)
-        ]
-        n = sum(len(e) for e in expected)
-        assert history.mask[row].sum() == n and history.mask[row, :n].all()
-        torch.testing.assert_close(history.values[row, :n], torch.cat(expected))
-        assert not history.values[row, n:].any()  # padding is zeros
+        for col, (soft, item) in enumerate(zip(positions["history"], sample.history, strict=True)):
+            span = model.title_spans["history"][item]
+            kept = history.mask[row, col * width : (col + 1) * width]
+            assert kept.sum() == span and kept[:span].all()
+            torch.testing.assert_close(
+                history.values[row, col * width : col * width + span], hidden[row, soft - span : soft]
+            )
+        assert history.mask[row].sum() == sum(model.title_spans["history"][i] for i in sample.history)
+        assert not (history.values[row] * ~history.mask[row, :, None]).any()  # padding is zeros
         for col, (soft, item) in enumerate(zip(positions["candidate"], sample.candidates, strict=True)):
             span = model.title_spans["candidate"][item]
             assert candidates.mask[row, col].sum() == span  # only its own title's tokens

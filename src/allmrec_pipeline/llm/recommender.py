@@ -241,15 +241,17 @@ class SoftPromptRecommender(nn.Module):
 
     def prompts(self, samples: list[Sample], with_answer: bool = False) -> PromptBatch:
         """Embedded prompts (optionally followed by each target's title + EOS, for the LM loss)."""
-        tokenized, soft = [], []
-        for sample in samples:
-            tokenized.append(tokenize_prompt(self.tokenizer, self.render(sample), cache=self._pieces))
-            vectors = {"user": self.user_proj(sample.user_vector.float().unsqueeze(0).to(self.device))}
-            history = torch.as_tensor(sample.history[-self.config.n_history :], device=self.device)
-            vectors["history"] = self.item_proj(self.item_table[history])
-            candidates = torch.as_tensor(sample.candidates, device=self.device)
-            vectors["candidate"] = self.item_proj(self.item_table[candidates])
-            soft.append(vectors)
+        tokenized = [tokenize_prompt(self.tokenizer, self.render(s), cache=self._pieces) for s in samples]
+        # one projector pass for the batch's users and one for all its items (row-wise maps: the vectors of one
+        # sample at a time, to float rounding, in far fewer kernel launches on a GPU)
+        users = self.user_proj(torch.stack([s.user_vector.float() for s in samples]).to(self.device))
+        items = [(s.history[-self.config.n_history :], s.candidates) for s in samples]
+        index = torch.as_tensor([i for h, c in items for i in (*h, *c)], device=self.device)
+        projected = self.item_proj(self.item_table[index]).split([len(h) + len(c) for h, c in items])
+        soft = [
+            {"user": users[row : row + 1], "history": vectors[: len(h)], "candidate": vectors[len(h) :]}
+            for row, (vectors, (h, _)) in enumerate(zip(projected, items, strict=True))
+        ]
         suffix = [self.answer_ids[s.candidates[s.target_pos]] for s in samples] if with_answer else None
         return embed_prompts(self.llm.get_input_embeddings(), tokenized, soft, suffix)
 
@@ -267,53 +269,37 @@ class SoftPromptRecommender(nn.Module):
         if self.config.head_reads == "soft_tokens":
             cand = torch.stack([hidden[row, pos["candidate"]] for row, pos in enumerate(batch.positions)])
             return hidden[:, -1], cand
+        history, candidates = self._title_tokens(hidden, batch.positions, samples)
         if self.config.head_reads == "title_tokens":
-            return self._title_tokens(hidden, batch.positions, samples)
-        queries, keys = [], []
-        for row, (pos, sample) in enumerate(zip(batch.positions, samples, strict=True)):
-            history = sample.history[-self.config.n_history :]
-            queries.append(self._title_means(hidden[row], "history", pos["history"], history).mean(0))
-            keys.append(self._title_means(hidden[row], "candidate", pos["candidate"], sample.candidates))
-        return torch.stack(queries), torch.stack(keys)
+            return history.flat(), candidates
+        # titles: each item's mean over its title's tokens; the query is the mean over the history items
+        history_means, candidate_means = history.means(), candidates.means()
+        present = history.mask.any(-1, keepdim=True).to(history_means.dtype)  # (B, Nh, 1): a history item
+        query = (history_means * present).sum(1) / present.sum(1).clamp_min(1)
+        return query, candidate_means
 
     def _title_tokens(
         self, hidden: torch.Tensor, positions: list[dict[str, list[int]]], samples: list[Sample]
     ) -> tuple[Padded, Padded]:
-        """Every history title token's hidden state, ``(B, Th, H)``, and every candidate title token's, ``(B, C,
-        Tc, H)``, zero-padded to sizes fixed by the longest titles (so that batches concatenate)."""
-        history_spans, candidate_spans = self.title_spans["history"], self.title_spans["candidate"]
-        n_history = self.config.n_history * max(history_spans, default=0)
-        n_cand, n_title = len(samples[0].candidates), max(candidate_spans, default=0)
-        history_index = torch.zeros(len(samples), n_history, dtype=torch.long)
-        history_mask = torch.zeros(len(samples), n_history, dtype=torch.bool)
-        cand_index = torch.zeros(len(samples), n_cand, n_title, dtype=torch.long)
-        cand_mask = torch.zeros(len(samples), n_cand, n_title, dtype=torch.bool)
-        for row, (pos, sample) in enumerate(zip(positions, samples, strict=True)):
-            history = sample.history[-self.config.n_history :]
-            tokens = [
-                t
-                for p, i in zip(pos["history"], history, strict=True)
-                for t in range(p - history_spans[i], p)
-            ]
-            history_index[row, : len(tokens)] = torch.as_tensor(tokens, dtype=torch.long)
-            history_mask[row, : len(tokens)] = True
-            for col, (p, i) in enumerate(zip(pos["candidate"], sample.candidates, strict=True)):
-                cand_index[row, col, : candidate_spans[i]] = torch.arange(p - candidate_spans[i], p)
-                cand_mask[row, col, : candidate_spans[i]] = True
-        rows = torch.arange(len(samples))
-        history_mask, cand_mask = history_mask.to(hidden.device), cand_mask.to(hidden.device)
-        history_tokens = hidden[rows[:, None], history_index] * history_mask[..., None]
-        cand_tokens = hidden[rows[:, None, None], cand_index] * cand_mask[..., None]
-        return Padded(history_tokens, history_mask), Padded(cand_tokens, cand_mask)
-
-    def _title_means(
-        self, hidden: torch.Tensor, kind: str, soft_positions: list[int], items: list[int]
-    ) -> torch.Tensor:
-        """``(n, H)``: each item's mean hidden state over its title's tokens, which end just before its soft token."""
-        spans = self.title_spans[kind]
-        return torch.stack(
-            [hidden[p - spans[i] : p].mean(0) for p, i in zip(soft_positions, items, strict=True)]
-        )
+        """Every history title token's hidden state, ``(B, Nh, T, H)``, and every candidate title token's, ``(B,
+        C, T, H)``: an item's title tokens end just before its soft token; zero-padded to sizes fixed by
+        ``n_history`` and the longest titles (so that batches concatenate)."""
+        spans = self.title_spans
+        n_title = {kind: max(spans[kind], default=0) for kind in spans}
+        n_items = {"history": self.config.n_history, "candidate": len(samples[0].candidates)}
+        padded = {}
+        for kind in ("history", "candidate"):
+            index = torch.zeros(len(samples), n_items[kind], n_title[kind], dtype=torch.long)
+            mask = torch.zeros(index.shape, dtype=torch.bool)
+            for row, (pos, sample) in enumerate(zip(positions, samples, strict=True)):
+                items = sample.history[-self.config.n_history :] if kind == "history" else sample.candidates
+                for col, (p, i) in enumerate(zip(pos[kind], items, strict=True)):
+                    index[row, col, : spans[kind][i]] = torch.arange(p - spans[kind][i], p)
+                    mask[row, col, : spans[kind][i]] = True
+            mask = mask.to(hidden.device)
+            rows = torch.arange(len(samples), device=hidden.device)[:, None, None]
+            padded[kind] = Padded(hidden[rows, index.to(hidden.device)] * mask[..., None], mask)
+        return padded["history"], padded["candidate"]
 
     def cf_prior(self, samples: list[Sample]) -> torch.Tensor | None:
         """``cf_skip``: each sample's CF logits z-scored over its candidates ``(B, C)`` (a constant row gives

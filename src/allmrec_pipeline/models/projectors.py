@@ -72,6 +72,15 @@ class Padded:
     def device(self) -> torch.device:
         return self.mask.device
 
+    def flat(self) -> Padded:
+        """The last two item dimensions as one: ``(N, A, T, H)`` to ``(N, A·T, H)``."""
+        return Padded(self.values.flatten(-3, -2), self.mask.flatten(-2, -1))
+
+    def means(self) -> torch.Tensor:
+        """The mean over each row's kept tokens ``(N, ..., H)`` (0 where none is kept)."""
+        kept = self.mask.to(self.values.dtype)
+        return (self.values * kept[..., None]).sum(-2) / kept.sum(-1, keepdim=True).clamp_min(1)
+
     @staticmethod
     def cat(parts: list[Padded]) -> Padded:
         return Padded(torch.cat([p.values for p in parts]), torch.cat([p.mask for p in parts]))
