@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -175,3 +176,13 @@ def test_a_variant_merges_only_the_keys_it_names(base_params):
     assert merged["training"] == base_params["stage2"]["training"]
     with pytest.raises(ConfigError, match="no stage-2 variant 'nope'"):
         merge_variant(base_params["stage2"], "nope")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_copy):
+    result = _kedro(project_copy, "--pipeline", "pretrain_cf", "--params", "device=cuda")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "This run cannot start; nothing was computed" in output
+    assert "device: device 'cuda' is asked for, but torch sees 0 CUDA device(s): use auto or cpu" in output
+    assert not (project_copy / "data").exists() or not any((project_copy / "data").rglob("*.safetensors"))

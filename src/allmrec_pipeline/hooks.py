@@ -187,6 +187,8 @@ class PreflightHook:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         nodes = {node.name.split(".")[-1] for node in pipeline.nodes}
         problems = []
+        if any("params:device" in node.inputs for node in pipeline.nodes):
+            problems += _device_problems(self.params)
         if "read_raw_source" in nodes:
             problems += self.missing_raw_files(pipeline, catalog)
         if "align_collaborative_and_text" in nodes:
@@ -218,6 +220,23 @@ class PreflightHook:
                     f"{name}.files.{role}: raw file {p} does not exist" for p in paths if not file_exists(p)
                 ]
         return missing
+
+
+def _device_problems(params: dict[str, Any]) -> list[str]:
+    """The run's ``device`` and its LLM's, where this machine does not have them (cheap: no CUDA work)."""
+    from allmrec_pipeline.devices import resolve_device
+
+    asked = {"device": params.get("device", "auto")}
+    llm = params.get("llm")
+    if llm in params.get("llms", {}):
+        asked[f"llms.{llm}.device"] = params["llms"][llm].get("device", "auto")
+    problems = []
+    for key, name in asked.items():
+        try:
+            resolve_device(str(name))
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    return problems
 
 
 def _llm_problem(llms: dict[str, Any], llm: str | None) -> str | None:

@@ -16,13 +16,23 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.variants import ABLATION_RUN_MODELS, ABLATION_RUN_VARIANTS, DEFAULT_MODELS
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _device(value: str) -> str:
+    head, _, index = value.partition(":")
+    if value in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return value
+    raise ValueError(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N")
+
+
+Device = Annotated[str, AfterValidator(_device)]
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -211,15 +221,7 @@ class LLM(Section):
     gguf_file: str | None
     revision: str | None
     dtype: Literal["auto", "float32", "bfloat16", "float16"]
-    device: str
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        head, _, index = value.partition(":")
-        if value in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
-            return value
-        raise ValueError(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N")
+    device: Device
 
 
 class Template(Section):
@@ -353,6 +355,7 @@ class Parameters(Section):
     backbone: Literal["sasrec", "gru4rec", "nextitnet", "ncf"]
     llm: str
     seed: Count
+    device: Device
     cross_domain_enabled: bool
     evaluate: Evaluate
     checkpoints: Checkpoints

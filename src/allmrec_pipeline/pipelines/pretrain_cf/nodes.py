@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.devices import run_device
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.models import build_backbone
 from allmrec_pipeline.models.checkpoint import Checkpoint, backbone_checkpoint, load_backbone
@@ -43,6 +44,7 @@ def train_backbone(
     backbone: str,
     seed: int,
     checkpoints: dict[str, Any],
+    device: str = "cpu",
 ) -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train ``backbone`` on the training sequences, early-stopped on the frozen validation rows.
 
@@ -60,11 +62,13 @@ def train_backbone(
         backbone: Backbone name (``sasrec``, ``gru4rec``, ``nextitnet``, ``ncf``).
         seed: The global seed.
         checkpoints: ``checkpoints`` parameters (``dir``; null: no checkpoints).
+        device: The run's device (``params:device``: auto, cpu, cuda, cuda:N).
 
     Returns:
         The best epoch's checkpoint, its summary metrics and the training section of the report.
     """
     training = TrainingConfig(**training)
+    device = run_device(device)
     torch.manual_seed(seed)
     try:
         model = build_backbone(backbone, len(item_index), dict(backbone_config))
@@ -75,7 +79,9 @@ def train_backbone(
         list(train_sequences["items"]), max_len, training.windows, training.window_stride
     )
     valid = candidate_rows(eval_candidates, "overall", "valid", max_len)
-    logger.info("Training %s on %d users (%d validation rows)", backbone, len(examples), len(valid))
+    logger.info(
+        "Training %s on %d users (%d validation rows) on %s", backbone, len(examples), len(valid), device
+    )
     key = fingerprint(
         backbone, model.config.to_dict(), training.__dict__, seed, examples.inputs, examples.positives,
         valid.histories, valid.candidates, valid.target_pos,
@@ -89,7 +95,9 @@ def train_backbone(
         seed,
         on_epoch=lambda epoch, figures, _: log_epoch(epoch, figures),
         checkpoints=TrainingCheckpoints(checkpoints["dir"], f"cf_{backbone}", key),
+        device=device,
     )
+    model.cpu()  # checkpoints are written from the CPU
     if result.resumed_from_epoch:  # the epochs before went to the interrupted run: this run gets them too
         log_history("cf", result.history, 1, result.resumed_from_epoch)
     logger.info(
@@ -125,6 +133,7 @@ def evaluate_backbone(
     training_report: dict[str, Any],
     evaluation: dict[str, Any],
     seed: int,
+    device: str = "cpu",
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Test the trained backbone on every scenario's frozen test rows, and with full ranking on ``overall``.
 
@@ -135,12 +144,13 @@ def evaluate_backbone(
         training_report: The training section, merged into the report.
         evaluation: ``pretrain_cf.evaluation`` parameters.
         seed: Seeds the bootstrap.
+        device: The run's device (``params:device``), where the candidates are scored.
 
     Returns:
         Flat MLflow metrics (``test.<scenario>.<metric>`` with ``_ci_low``, ``_ci_high`` and ``n``) and the
         full ``cf_report``.
     """
-    model = load_backbone(cf_model, expected_n_items=len(item_index))
+    model = load_backbone(cf_model, expected_n_items=len(item_index)).to(run_device(device))
     settings = evaluation
     resamples, confidence = int(settings["bootstrap_resamples"]), float(settings["confidence"])
     max_len = model.config.max_seq_len
