@@ -29,6 +29,7 @@ def _run(split_tables, backbone: str, **training) -> DataCatalog:
     catalog["params:backbone"] = backbone
     catalog["params:seed"] = 3
     catalog["params:checkpoints"] = {"dir": None, "stage2_every_steps": 1}
+    catalog["params:device"] = "cpu"  # through the device moves a GPU run takes
     return run_in_memory(create_pipeline(), catalog)
 
 

@@ -61,6 +61,7 @@ def stage1_catalog(split_tables) -> DataCatalog:
     catalog["params:stage1"] = stage1_params()
     catalog["params:cross_domain_enabled"] = True
     catalog["params:checkpoints"] = {"dir": None, "stage2_every_steps": 1}
+    catalog["params:device"] = "cpu"  # through the device moves a GPU run takes
     return run_in_memory(pretrain_pipeline() + stage1_pipeline(), catalog)
 
 
