@@ -259,7 +259,7 @@ class SoftPromptRecommender(nn.Module):
         """The head's inputs from one forward pass (``head_reads``): the last prompt position's hidden state
         ``(B, H)`` and each candidate's at its soft token ``(B, C, H)``; or the mean hidden state over the history
         titles' tokens and each candidate's over its title's tokens; or (``title_tokens``) those tokens' hidden
-        states themselves, padded: ``(B, Th, H)`` and ``(B, C, Tc, H)``."""
+        states themselves, padded: ``(B, n_history · T, H)`` and ``(B, C, T, H)``."""
         if self.config.item_tokens == "none":
             raise ValueError("embedding_head needs candidate soft tokens (item_tokens must not be 'none')")
         batch = self.prompts(samples)
