@@ -215,7 +215,9 @@ def main() -> None:
     parser.add_argument("--llm-config", type=Path, help="LLM config + tokenizer folder: random weights")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     parser.add_argument(
-        "--profile", type=Path, help="write a torch.profiler table of one step (the last batch size)"
+        "--profile",
+        type=Path,
+        help="write a torch.profiler table of one step (the last batch size, the last dtype)",
     )
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
