@@ -117,3 +117,60 @@ def test_gpu_check_names_what_is_missing(tmp_path):
     )
     assert result.returncode == 2
     assert ".gpu/llm/config.json is missing" in result.stderr
+
+
+def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
+    """bench/cf_device.py's path on a GPU machine, here on the CPU: the pipeline's CF loop on ``--device``."""
+    import json
+
+    import pandas as pd
+
+    sequences = [[(start + k) % 40 + 1 for k in range(8)] for start in range(60)]
+    rows = [
+        {
+            "scenario": "overall",
+            "split": "valid",
+            "history": seq[:-1],
+            "candidates": [seq[-1], seq[-1] % 40 + 1, (seq[-1] + 5) % 40 + 1],
+            "target_item_idx": seq[-1],
+        }
+        for seq in sequences[:20]
+    ]
+    for path, frame in (
+        (
+            "data/05_model_input/beauty/train_sequences.parquet/v1",
+            pd.DataFrame({"user_idx": range(60), "items": sequences}),
+        ),
+        ("data/05_model_input/beauty/eval_candidates.parquet/v1", pd.DataFrame(rows)),
+        (
+            "data/03_primary/beauty/item_index.parquet/v1",
+            pd.DataFrame({"item_id": range(40), "item_idx": range(1, 41)}),
+        ),
+    ):
+        (tmp_path / path).mkdir(parents=True)
+        frame.to_parquet(tmp_path / path / "part.parquet")
+    blocked = tmp_path / "blocked"
+    for package in ("kedro", "mlflow"):
+        (blocked / package).mkdir(parents=True)
+        (blocked / package / "__init__.py").write_text(
+            f"raise ImportError('{package} is not on this machine')\n"
+        )
+    out = tmp_path / "cf.json"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench/cf_device.py"), "--root", str(tmp_path), "--device", "cpu"]
+        + ["--epochs", "2", "--batch-size", "16", "--threads", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            "PYTHONPATH": f"{blocked}:{PROJECT_ROOT / 'src'}",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "cpu" and figures["users"] == 60 and figures["valid_rows"] == 20
+    assert figures["epochs"] == 2 and len(figures["seconds_per_epoch"]) == 2
+    assert 0 <= figures["best_valid_hit_at_1"] <= 1 and figures["best_epoch"] in (1, 2)
