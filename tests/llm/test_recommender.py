@@ -531,3 +531,24 @@ def test_stage2_interrupted_resumes_and_ends_as_an_uninterrupted_run(tmp_path, k
     }
     for key, value in whole_model.trainable_state().items():
         assert torch.equal(model.trainable_state()[key], value), key
+
+
+def test_an_identity_token_match_starts_as_the_cosine_of_the_hidden_states():
+    from allmrec_pipeline.models.projectors import Padded, TokenMatchHead
+
+    torch.manual_seed(0)
+    head = TokenMatchHead(6, 4, init="identity")
+    history = Padded(torch.randn(1, 5, 6), torch.tensor([[1, 1, 1, 0, 0]], dtype=torch.bool))
+    candidates = Padded(torch.randn(1, 2, 3, 6), torch.tensor([[[1, 1, 0], [1, 1, 1]]], dtype=torch.bool))
+    with torch.no_grad():
+        scores = head(history, candidates)
+    h = torch.nn.functional.normalize(history.values[0, :3], dim=-1)
+    c = torch.nn.functional.normalize(candidates.values[0, 0, :2], dim=-1)
+    torch.testing.assert_close(scores[0, 0], (c @ h.T).max(dim=1).values.mean())
+    twin = Padded(
+        history.values[:, :1].unsqueeze(1).expand(1, 1, 1, 6), torch.ones(1, 1, 1, dtype=torch.bool)
+    )
+    assert torch.allclose(head(history, twin), torch.ones(1, 1))  # a token the history holds matches fully
+    with pytest.raises(ValueError, match="head_init 'identity' needs head_reads title_tokens"):
+        recommender("embedding_head", head_reads="titles", head_init="identity")
+    assert recommender("embedding_head", head_reads="title_tokens", head_init="identity").head.key is None

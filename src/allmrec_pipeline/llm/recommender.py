@@ -56,6 +56,7 @@ LEGACY_STAGE2 = {
     "title_format": "plain",
     "head_dim": 128,
     "head_tied": False,
+    "head_init": "random",
     "head_layer": None,
     "cf_skip": False,
     "head_reads": "soft_tokens",
@@ -99,6 +100,7 @@ class Stage2Config:
     )
     # the mean over the history titles' tokens against the mean over each candidate title's tokens (in context)
     gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
+    head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
 
     def to_dict(self) -> dict:
@@ -154,12 +156,13 @@ class SoftPromptRecommender(nn.Module):
         hidden = llm.get_input_embeddings().embedding_dim
         self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
         self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
-        head = TokenMatchHead if config.head_reads == "title_tokens" else CandidateHead
-        self.head = (
-            head(hidden, config.head_dim, tied=config.head_tied)
-            if config.objective == "embedding_head"
-            else None
-        )
+        if config.head_init != "random" and config.head_reads != "title_tokens":
+            raise ValueError(f"head_init {config.head_init!r} needs head_reads title_tokens")
+        self.head = None
+        if config.objective == "embedding_head" and config.head_reads == "title_tokens":
+            self.head = TokenMatchHead(hidden, config.head_dim, tied=config.head_tied, init=config.head_init)
+        elif config.objective == "embedding_head":
+            self.head = CandidateHead(hidden, config.head_dim, tied=config.head_tied)
         # the plain cf_skip: a zero query, so the correction starts at exactly 0 and the model starts as the CF one
         if self.head_corrects_cf:
             nn.init.zeros_(self.head.query.weight)

@@ -9,6 +9,7 @@ token embeddings, which the frozen LLM then reads as outliers.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -97,17 +98,29 @@ class TokenMatchHead(nn.Module):
     mean of its tokens' best matches. A candidate that shares words with the history scores high, as the
     word-overlap floor does, but the match is learned and read from the LLM's contextual hidden states."""
 
-    def __init__(self, hidden: int, dim: int = 128, tied: bool = False) -> None:
+    def __init__(self, hidden: int, dim: int = 128, tied: bool = False, init: str = "random") -> None:
         super().__init__()
+        if init not in ("random", "identity"):
+            raise ValueError(f"unknown head init {init!r}: use random or identity")
+        # identity: one map (tied), the identity at first, and the match a cosine similarity: before any training
+        # the head matches each candidate token with the history token whose hidden state points the same way
+        self.cosine = init == "identity"
+        dim = hidden if self.cosine else dim
         self.query = nn.Linear(hidden, dim)
-        self.key = None if tied else nn.Linear(hidden, dim)
-        self.scale = dim**-0.5
+        self.key = None if tied or self.cosine else nn.Linear(hidden, dim)
+        self.scale = 1.0 if self.cosine else dim**-0.5
+        if self.cosine:
+            with torch.no_grad():
+                self.query.weight.copy_(torch.eye(hidden))
+                self.query.bias.zero_()
 
     def forward(self, history: Padded, candidates: Padded) -> torch.Tensor:
         """Scores ``(B, C)`` from the history tokens ``(B, Th, H)`` and the candidates' ``(B, C, Tc, H)``; a row
         without history tokens, and a candidate without tokens, score 0."""
         key = self.query if self.key is None else self.key
         q, k = self.query(history.values), key(candidates.values)  # (B, Th, d), (B, C, Tc, d)
+        if self.cosine:
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         sim = torch.einsum("bsd,bctd->bcts", q, k) * self.scale
         sim = sim.masked_fill(~history.mask[:, None, None, :], float("-inf"))
         best = sim.amax(-1)  # (B, C, Tc)
