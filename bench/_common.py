@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
+from typing import Any
 
 from allmrec_pipeline.models.checkpoint import Checkpoint
 
@@ -38,3 +40,13 @@ def run_catalog(params: str = ""):
     runtime = OmegaConf.to_container(OmegaConf.from_dotlist([p for p in params.split(",") if p]))
     with KedroSession.create(project_path=ROOT, runtime_params=runtime) as session:
         return session.load_context().catalog, runtime
+
+
+def emit(record: dict, out: Path | None = None, **dumps: Any) -> str:
+    """Print ``record`` as the bench's one JSON line (``json.dumps`` options in ``dumps``), also to ``out`` when
+    given; returns the line."""
+    line = json.dumps(record, **dumps)
+    print(line)
+    if out:
+        out.write_text(line + "\n")
+    return line

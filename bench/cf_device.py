@@ -13,14 +13,13 @@ each), the best validation NDCG@10 and Hit@1, and the device.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import yaml
-from _common import ROOT, latest
+from _common import ROOT, emit, latest
 
 from allmrec_pipeline.devices import resolve_device
 from allmrec_pipeline.models import build_backbone
@@ -84,10 +83,7 @@ def main() -> None:
         "best_valid_ndcg_at_10": result.best_valid_ndcg_at_10,
         "best_valid_hit_at_1": float(np.nanmax(result.history["valid_hit_at_1"])),
     }
-    line = json.dumps(out)
-    print(line)
-    if args.out:
-        args.out.write_text(line + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ only: no figure of quality), for a machine that lacks the embedded GGUF; ``bench
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from _common import ROOT, latest
+from _common import ROOT, emit, latest
 
 from allmrec_pipeline.llm.inputs import item_titles
 from allmrec_pipeline.llm.layers import first_layers
@@ -238,10 +237,7 @@ def main() -> None:
     }
     for dtype in args.dtypes.split(","):
         out[dtype] = measure(dtype, titles, params, args)
-    line = json.dumps(out)
-    print(line)
-    if args.out:
-        args.out.write_text(line + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from _common import run_catalog
+from _common import emit, run_catalog
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
@@ -228,7 +228,7 @@ def main() -> None:
         }
     cold = counts[rows["target_item_idx"].to_numpy()] <= args.cold_max_count
     first = runs[0][1] if len(runs) > 1 else None  # every later run is also compared with it, row by row
-    line = json.dumps(
+    line = emit(
         {
             "bench": "stage2_variants",
             "rows": len(rows),
@@ -242,11 +242,9 @@ def main() -> None:
             else None,
             **({"gate_grid": gate_grid} if gate_grid else {}),
         },
+        args.out,
         default=float,
     )
-    print(line)
-    if args.out:
-        args.out.write_text(line + "\n")
     if args.plot:
         _plot(json.loads(line), args.plot, args.sweep.split("=", 1)[0] if args.sweep else "variant")
 

@@ -18,13 +18,12 @@ Prints one JSON line; ``--out`` also writes it to a file.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import run_catalog
+from _common import emit, run_catalog
 from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
@@ -123,7 +122,7 @@ def main() -> None:
                 m: metrics.paired_bootstrap(per_row[variant][m], per_row[reference][m], 1000, 0.95, args.seed)
                 for m in ("hit_at_1", "ndcg_at_10")
             }
-    line = json.dumps(
+    emit(
         {
             "bench": "title_scoring",
             "model": "llm_only",
@@ -132,11 +131,9 @@ def main() -> None:
             "rows": len(samples),
             "reference": reference,
             "variants": results,
-        }
+        },
+        args.out,
     )
-    print(line)
-    if args.out:
-        args.out.write_text(line + "\n")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,28 @@ def test_bench_help(script):
     assert "usage:" in result.stdout
 
 
+def _run_without_kedro(tmp_path, script: str, args: list[str]) -> subprocess.CompletedProcess:
+    """``bench/<script> args`` in a Python where Kedro and MLflow cannot be imported, as on a GPU machine."""
+    blocked = tmp_path / "blocked"
+    for package in ("kedro", "mlflow"):
+        (blocked / package).mkdir(parents=True, exist_ok=True)
+        (blocked / package / "__init__.py").write_text(
+            f"raise ImportError('{package} is not on this machine')\n"
+        )
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            "PYTHONPATH": f"{blocked}:{PROJECT_ROOT / 'src'}",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
+    )
+
+
 def test_the_gpu_stage2_bench_runs_without_kedro_mlflow_or_the_embedded_weights(tmp_path):
     """bench/gpu_check.sh's path on the CPU: a machine with neither Kedro nor MLflow, an LLM of a given shape with
     random weights (``--llm-config``), the titles from a ``--root`` folder of parquet files."""
@@ -55,45 +77,10 @@ def test_the_gpu_stage2_bench_runs_without_kedro_mlflow_or_the_embedded_weights(
     ):
         (tmp_path / path).mkdir(parents=True)
         frame.to_parquet(tmp_path / path / "part.parquet")
-    blocked = tmp_path / "blocked"
-    for package in ("kedro", "mlflow"):
-        (blocked / package).mkdir(parents=True)
-        (blocked / package / "__init__.py").write_text(
-            f"raise ImportError('{package} is not on this machine')\n"
-        )
     out = tmp_path / "stage2.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "bench/stage2.py"),
-            "--root",
-            str(tmp_path),
-            "--llm-config",
-            str(llm),
-        ]
-        + [
-            "--batch-sizes",
-            "2,3",
-            "--steps",
-            "1",
-            "--dtypes",
-            "float32",
-            "--head-layer",
-            "1",
-            "--threads",
-            "1",
-        ]
-        + ["--head-reads", "title_tokens", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={
-            "PYTHONPATH": f"{blocked}:{PROJECT_ROOT / 'src'}",
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-        },
-    )
+    args = ["--root", str(tmp_path), "--llm-config", str(llm), "--batch-sizes", "2,3", "--steps", "1"]
+    args += ["--dtypes", "float32", "--head-layer", "1", "--threads", "1", "--head-reads", "title_tokens"]
+    result = _run_without_kedro(tmp_path, "stage2.py", [*args, "--out", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert figures["random_weights"] and figures["head_reads"] == "title_tokens"
@@ -149,26 +136,20 @@ def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
     ):
         (tmp_path / path).mkdir(parents=True)
         frame.to_parquet(tmp_path / path / "part.parquet")
-    blocked = tmp_path / "blocked"
-    for package in ("kedro", "mlflow"):
-        (blocked / package).mkdir(parents=True)
-        (blocked / package / "__init__.py").write_text(
-            f"raise ImportError('{package} is not on this machine')\n"
-        )
     out = tmp_path / "cf.json"
-    result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench/cf_device.py"), "--root", str(tmp_path), "--device", "cpu"]
-        + ["--epochs", "2", "--batch-size", "16", "--threads", "1", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={
-            "PYTHONPATH": f"{blocked}:{PROJECT_ROOT / 'src'}",
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-        },
-    )
+    args = [
+        "--root",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+    ]
+    result = _run_without_kedro(tmp_path, "cf_device.py", [*args, "--out", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["users"] == 60 and figures["valid_rows"] == 20
