@@ -36,7 +36,7 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("env", ["base", "paper", "video_games", "baselines", "team"])
+@pytest.mark.parametrize("env", ["base", "paper", "video_games", "baselines", "team", "gpu"])
 def test_every_shipped_environment_passes(env):
     check_parameters(load_parameters(env))  # raises on any fault
 
@@ -179,8 +179,11 @@ def test_a_variant_merges_only_the_keys_it_names(base_params):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
-def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_copy):
-    result = _kedro(project_copy, "--pipeline", "pretrain_cf", "--params", "device=cuda")
+@pytest.mark.parametrize(
+    "asked", [("--params", "device=cuda"), ("--env", "gpu")], ids=["params", "gpu_recipe"]
+)
+def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_copy, asked):
+    result = _kedro(project_copy, "--pipeline", "pretrain_cf", *asked)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "This run cannot start; nothing was computed" in output

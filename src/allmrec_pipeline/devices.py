@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from allmrec_pipeline.errors import ConfigError
 
 
 def resolve_device(name: str) -> str:
-    """``auto``: the first CUDA device when there is one, else the CPU; ``cuda``/``cuda:N`` must exist.
+    """``auto``: the first CUDA device when there is one, else the CPU; ``cuda``/``cuda:N`` must exist. Under
+    ``torchrun`` ``auto`` and ``cuda`` mean the process's own GPU, ``cuda:<LOCAL_RANK>``.
 
     Raises:
         ValueError: a CUDA device is asked for that torch does not see (no GPU, a CPU build of torch, or N too
             large), or the name is not a device.
     """
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return name
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        name = f"cuda:{os.environ['LOCAL_RANK']}"
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         index = int(name[5:]) if ":" in name else 0
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():

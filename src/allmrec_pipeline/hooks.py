@@ -270,3 +270,43 @@ def _llm_problem(llms: dict[str, Any], llm: str | None) -> str | None:
         f"is downloaded at run time; on a connected machine run `huggingface-cli download {model} --local-dir <dir>` "
         f"and set llms.{llm}.model to <dir>"
     )
+
+
+class DataParallelHook:
+    """Under ``torchrun`` (``WORLD_SIZE`` above 1): every rank joins the process group before the first node (gloo
+    on the CPU, NCCL on GPUs, after the run's ``device``) and runs the same pipeline; the training loops split
+    each batch across the ranks (``distributed``). Only rank 0 writes: on the other ranks the pipeline's outputs
+    stay in memory (its inputs are still read from the catalog), and ``settings.py`` leaves them no MLflow hook.
+    One process: nothing happens."""
+
+    def __init__(self) -> None:
+        self.device = "auto"
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.device = str(context.params.get("device", "auto"))
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        from allmrec_pipeline import distributed
+        from allmrec_pipeline.devices import run_device
+
+        if distributed.launched().world == 1:
+            return
+        ranks = distributed.start(run_device(self.device))
+        logger.info("Data-parallel run: rank %d of %d", ranks.rank, ranks.world)
+        if not ranks.writer:
+            for name in pipeline.all_outputs():
+                catalog[name] = MemoryDataset(copy_mode="assign")
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        from allmrec_pipeline import distributed
+
+        distributed.stop()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        from allmrec_pipeline import distributed
+
+        distributed.stop()

@@ -12,6 +12,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from allmrec_pipeline import distributed
+
 logger = logging.getLogger(__name__)
 
 LOG_EVERY_S = 60.0
@@ -27,7 +29,9 @@ def progress_bar(
     disable: bool = False,
 ) -> Any:
     """A progress reporter over ``iterable`` (or updated by hand with ``update``): tqdm when stderr is a terminal,
-    a ``LoggedProgress`` otherwise; ``disable`` silences both. ``set_postfix`` takes tqdm's arguments."""
+    a ``LoggedProgress`` otherwise; ``disable`` silences both, as does any rank but 0 under ``torchrun`` (every rank
+    runs the same loop). ``set_postfix`` takes tqdm's arguments."""
+    disable = disable or not distributed.current().writer
     if not disable and not _terminal():
         return LoggedProgress(iterable, desc=desc, unit=unit, total=total, initial=initial)
     return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, disable=disable)

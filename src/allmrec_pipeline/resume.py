@@ -25,6 +25,8 @@ import safetensors
 import safetensors.torch
 import torch
 
+from allmrec_pipeline import distributed
+
 logger = logging.getLogger(__name__)
 
 
@@ -92,7 +94,14 @@ class TrainingCheckpoints:
         return self.path is not None
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or ``None`` when there is none (or it is unreadable: a WARNING, and a fresh start)."""
+        """The saved state, or ``None`` when there is none (or it is unreadable: a WARNING, and a fresh start).
+
+        Under ``torchrun`` every rank reads it, and none goes on until all have (only rank 0 writes)."""
+        state = self._read()
+        distributed.barrier()
+        return state
+
+    def _read(self) -> dict[str, Any] | None:
         if self.path is None or not self.path.is_file():
             return None
         try:
@@ -105,8 +114,9 @@ class TrainingCheckpoints:
             return None
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` atomically: a run killed while saving leaves the previous checkpoint intact."""
-        if self.path is None:
+        """Write ``state`` atomically: a run killed while saving leaves the previous checkpoint intact (rank 0
+        only, under ``torchrun``)."""
+        if self.path is None or not distributed.current().writer:
             return
         tensors: dict[str, torch.Tensor] = {}
         skeleton = _encode(state, tensors)
@@ -119,8 +129,8 @@ class TrainingCheckpoints:
             partial.unlink(missing_ok=True)
 
     def clear(self) -> None:
-        """Remove the checkpoint (a finished loop leaves none behind)."""
-        if self.path is not None:
+        """Remove the checkpoint (a finished loop leaves none behind; rank 0 only, under ``torchrun``)."""
+        if self.path is not None and distributed.current().writer:
             self.path.unlink(missing_ok=True)
 
 

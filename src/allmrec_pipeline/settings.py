@@ -3,10 +3,18 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from allmrec_pipeline.hooks import PreflightHook, RunTaggingHook
+from allmrec_pipeline.distributed import launched
+from allmrec_pipeline.hooks import DataParallelHook, PreflightHook, RunTaggingHook
 
-# kedro-mlflow registers its own MlflowHook through its entry point; this hook adds the project's run tags.
-HOOKS = (RunTaggingHook(), PreflightHook())
+# kedro-mlflow registers its own MlflowHook through its entry point; RunTaggingHook adds the project's run tags.
+# Under torchrun only rank 0 tracks and writes: the other ranks run without the plugins' hooks (MLflow, kedro-viz's
+# run statistics, telemetry) and without RunTaggingHook, and DataParallelHook keeps their outputs in memory.
+if launched().writer:
+    HOOKS = (RunTaggingHook(), PreflightHook(), DataParallelHook())
+else:
+    HOOKS = (PreflightHook(), DataParallelHook())
+    # distribution names as their metadata spells them (kedro compares them exactly)
+    DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow", "kedro-viz", "kedro-telemetry")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from allmrec_pipeline import metrics
+from allmrec_pipeline import distributed, metrics
 from allmrec_pipeline.models.projectors import Padded, cat_features
 from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
@@ -333,6 +333,10 @@ def train_stage2(
             an uninterrupted run would. Removed when training ends.
         every_steps: Optimizer steps between checkpoints inside an epoch.
         on_epoch: ``(epoch, figures)`` as each epoch ends (its mean training loss and validation Hit@1).
+
+    Under ``torchrun`` (``distributed``) each rank computes its share of every batch (``batch_size`` is the global
+    batch) and the gradients are summed before each step; the head's warm-up and the validation scoring run whole
+    on every rank.
     """
     if config.head_warmup_epochs < 0:
         raise ValueError(
@@ -349,7 +353,10 @@ def train_stage2(
             "stage2.training.head_lr is 0 and head_warmup_epochs is 0: the head stays at its random "
             "initialisation and only the projectors train"
         )
-    torch.manual_seed(seed)
+    ranks = distributed.current()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    distributed.broadcast_parameters(trainable)
+    torch.manual_seed(seed + ranks.rank)  # each rank its own dropout; the batch order's generator is shared
     generator = torch.Generator().manual_seed(seed)
     result = Stage2Result()
     started = time.perf_counter()  # the warm-up is part of training's cost
@@ -419,18 +426,22 @@ def train_stage2(
         )
         for step, batch in enumerate(batches[skip:], start=skip + 1):
             tick = time.perf_counter()
-            loss = model.loss([samples[i] for i in batch])
+            local = ranks.part(batch)  # the whole batch in one process
+            weight = distributed.share(len(local), len(batch))
+            loss = model.loss([samples[i] for i in local]) if local else torch.zeros(())
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"stage-2 loss is {loss.item()} at epoch {epoch}, step {step}: training diverged "
                     "(try llms.<key>.dtype float32 or a lower stage2.training.lr)"
                 )
-            (loss / config.grad_accumulation).backward()
-            result.step_loss.append(loss.item())
+            if local:
+                (loss * weight / config.grad_accumulation).backward()
+            result.step_loss.append(distributed.sum_values([loss.item() * weight])[0])
             result.step_samples_per_s.append(len(batch) / (time.perf_counter() - tick))
             bar.update()
             bar.set_postfix(refresh=False, loss=f"{np.mean(result.step_loss[-20:]):.4f}")
             if step % config.grad_accumulation == 0 or step == len(batches):
+                distributed.sum_gradients(trainable)
                 optimizer.step()
                 model.zero_grad(set_to_none=True)  # the fixed head's too: no optimizer clears it
                 inside = step < len(batches) and step % (config.grad_accumulation * every_steps) == 0

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from allmrec_pipeline import distributed
 from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
@@ -57,6 +58,7 @@ def frozen_user_signal(
     every position ``t >= 1`` is an example with ``x_u`` from items ``< t``.
     """
     backbone.eval()
+    device = backbone.item_embeddings.device  # the backbone runs there; the signal comes back to the CPU
     max_len = backbone.config.max_seq_len
     usable = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
     users, positives, owners = [], [], []
@@ -64,11 +66,11 @@ def frozen_user_signal(
         chunk = usable[start : start + batch_size]
         history = torch.from_numpy(pad_left([s[:-1] for s in chunk], max_len))  # (B, T)
         if not all_items:
-            users.append(backbone.user_representation(history))
+            users.append(backbone.user_representation(history.to(device)).cpu())
             positives.append(torch.as_tensor([int(s[-1]) for s in chunk]))
             owners.append(torch.arange(start, start + len(chunk)))
             continue
-        feats = backbone.sequence_features(history)  # (B, T, d): position t predicts the next item
+        feats = backbone.sequence_features(history.to(device)).cpu()  # (B, T, d): t predicts the next item
         nexts = torch.from_numpy(pad_left([s[1:] for s in chunk], max_len))  # (B, T)
         keep = nexts != 0
         users.append(feats[keep])
@@ -114,7 +116,7 @@ def alignment_diagnostics(
     per-dimension spread of ``e`` (a collapse guard). Only the sampled items go through SBERT."""
     e = alignment.joint_embeddings(item_table[1:])  # (N, d')
     spread = e.std(dim=0)
-    sample = torch.randperm(len(e), generator=generator)[: min(recall_sample, len(e))]
+    sample = torch.randperm(len(e), generator=generator)[: min(recall_sample, len(e))].to(e.device)
     q = alignment.text_embeddings(text_encoder.encode_all(sample + 1))  # (S, d'); item index = row + 1
     distances = torch.cdist(q, e)  # (S, N)
     own = distances.gather(1, sample.unsqueeze(1))
@@ -152,9 +154,10 @@ def train_alignment(
     ``on_epoch(epoch, figures)`` is called as each epoch ends (its losses and diagnostics). With ``checkpoints``
     the loop saves its whole state after every epoch (alignment, SBERT's trainable weights, optimizer,
     generators, curves) and resumes from a checkpoint it finds, ending as an uninterrupted run would; the file
-    is removed when training ends.
+    is removed when training ends. Under ``torchrun`` (``distributed``) each rank encodes and scores its share of
+    every batch (``batch_size`` is the global batch) and the gradients are summed before each step.
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + distributed.current().rank)  # each rank its own dropout; the sampler is shared
     generator = torch.Generator().manual_seed(seed)
     item_table = backbone.item_embeddings.detach()  # (N+1, d), frozen
     groups = [
@@ -165,6 +168,7 @@ def train_alignment(
         },
     ]
     # fused: one kernel for the update of SBERT's 22.7M weights instead of a loop over tensors
+    distributed.broadcast_parameters(p for g in groups for p in g["params"])
     optimizer = torch.optim.Adam([g for g in groups if g["params"]], fused=fused_adam)
     result = Stage1Result(history={f"loss_{name}": [] for name in ("total", *LOSS_TERMS)})
     if alignment.config.standardize_inputs:  # statistics of all CF rows and of a seeded sample of item texts
@@ -246,8 +250,12 @@ def _train_epoch(
     description: str,
     progress: bool,
 ) -> tuple[int, dict[str, float]]:
-    """One pass over (a seeded cap of) the examples, a fresh negative each; returns steps and loss sums."""
-    labels = torch.tensor([1.0, 0.0])
+    """One pass over (a seeded cap of) the examples, a fresh negative each; returns steps and loss sums. The
+    examples and negatives are drawn on the CPU and each batch moves to the backbone's device."""
+    device = item_table.device
+    labels = torch.tensor([1.0, 0.0], device=device)
+    ranks = distributed.current()
+    trainable = [p for group in optimizer.param_groups for p in group["params"]]
     negatives = sample_negative_items(signal, backbone.n_items, generator)
     order = torch.randperm(len(signal.positives), generator=generator)
     if max_examples is not None:
@@ -255,22 +263,28 @@ def _train_epoch(
     sums = dict.fromkeys(("loss_total", *(f"loss_{name}" for name in LOSS_TERMS)), 0.0)
     steps = 0
     bar = progress_bar(order.split(batch_size), desc=description, unit="step", disable=not progress)
-    for idx in bar:
-        items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
-        terms = alignment.losses(
-            signal.users[idx] if user_vectors is None else user_vectors(idx),
-            item_table[items],
-            text_encoder(items),
-            labels.expand(len(idx), 2),
-            backbone.score_vectors,
-        )
-        loss = alignment.total_loss(terms)
+    for batch in bar:
+        idx = ranks.part(batch)  # the whole batch in one process
+        weight = distributed.share(len(idx), len(batch))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if len(idx):
+            items = torch.stack([signal.positives[idx], negatives[idx]], dim=1)  # (B, 2)
+            terms = alignment.losses(
+                (signal.users[idx] if user_vectors is None else user_vectors(idx)).to(device),
+                item_table[items.to(device)],
+                text_encoder(items),
+                labels.expand(len(idx), 2),
+                backbone.score_vectors,
+            )
+            loss = alignment.total_loss(terms)
+            (loss * weight if ranks.world > 1 else loss).backward()
+        else:
+            terms, loss = dict.fromkeys(LOSS_TERMS, torch.zeros(())), torch.zeros(())
+        distributed.sum_gradients(trainable)
         optimizer.step()
         steps += 1
-        sums["loss_total"] += loss.item()
-        for name in LOSS_TERMS:
-            sums[f"loss_{name}"] += terms[name].item()
+        figures = distributed.sum_values([v.item() * weight for v in (loss, *(terms[n] for n in LOSS_TERMS))])
+        for key, value in zip(sums, figures, strict=True):  # loss_total, then the terms in LOSS_TERMS order
+            sums[key] += value
         bar.set_postfix(refresh=False, loss=f"{sums['loss_total'] / steps:.4f}")
     return steps, sums

@@ -117,11 +117,21 @@ class CachedTextEncoder(nn.Module):
                     module.eval()
         return self
 
+    @property
+    def device(self) -> torch.device:
+        """Where SBERT runs (``sbert.to(device)``); the token ids stay on the CPU and each batch moves there."""
+        return next(self.sbert.parameters()).device
+
     def _features(self, items: torch.Tensor) -> dict[str, torch.Tensor]:
         rows = [self.token_ids[i] for i in items.tolist()]
         input_ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=self.pad_id)
         mask = torch.nn.utils.rnn.pad_sequence([torch.ones_like(r) for r in rows], batch_first=True)
-        return {"input_ids": input_ids, "token_type_ids": torch.zeros_like(input_ids), "attention_mask": mask}
+        features = {
+            "input_ids": input_ids,
+            "token_type_ids": torch.zeros_like(input_ids),
+            "attention_mask": mask,
+        }
+        return {key: value.to(self.device) for key, value in features.items()}
 
     def _embed(self, items: torch.Tensor) -> torch.Tensor:
         """``(len(items), d_sbert)`` through the whole model, or from the frozen prefix's cache while training."""
@@ -142,8 +152,8 @@ class CachedTextEncoder(nn.Module):
         return self.sbert(self._features(items))["sentence_embedding"]
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``(*items.shape, d_sbert)`` of item indexes ``items``."""
-        flat = items.reshape(-1)
+        """Embeddings ``(*items.shape, d_sbert)`` of item indexes ``items`` (on SBERT's device)."""
+        flat = items.reshape(-1).cpu()
         distinct, inverse = torch.unique(flat, return_inverse=True)
         if self.chunk_size <= 0:
             groups = [torch.arange(len(distinct))]
@@ -155,8 +165,8 @@ class CachedTextEncoder(nn.Module):
             emb = self._embed(distinct[group])  # (g, d_sbert)
             if out is None:
                 out = emb.new_zeros(len(distinct), emb.shape[-1])
-            out = out.index_copy(0, group, emb)
-        return out[inverse].reshape(*items.shape, -1)
+            out = out.index_copy(0, group.to(emb.device), emb)
+        return out[inverse.to(out.device)].reshape(*items.shape, -1)
 
     @torch.no_grad()
     def encode_all(self, items: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -165,13 +175,14 @@ class CachedTextEncoder(nn.Module):
         self.eval()
         try:
             # Sorted by length over all of `items`, so each slice (and each chunk within it) pads little.
+            items = items.cpu()
             order = torch.argsort(self.lengths[items], stable=True)
             out = None
             for part in order.split(batch_size):
                 emb = self(items[part])
                 if out is None:
                     out = emb.new_empty(len(items), emb.shape[-1])
-                out[part] = emb
+                out[part.to(out.device)] = emb
             return out
         finally:
             self.train(was_training)
@@ -226,7 +237,7 @@ class _FrozenPrefix:
         hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (g, T, h)
         mask = torch.nn.utils.rnn.pad_sequence(
             [torch.ones(len(r), dtype=torch.long) for r in rows], batch_first=True
-        )
+        ).to(hidden.device)
         attention = create_bidirectional_mask(
             config=self.model.config, inputs_embeds=hidden, attention_mask=mask
         )
@@ -283,7 +294,7 @@ class PrecomputedTextEncoder(nn.Module):
         return self.table.shape[1]
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.table[items]
+        return self.table[items.to(self.table.device)]
 
     def encode_all(self, items: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        return self.table[items]
+        return self.table[items.to(self.table.device)]

@@ -194,3 +194,23 @@ def test_texts_follow_the_template(split_tables):
         split_tables["item_index"].merge(split_tables["items"], on="item_id").sort_values("item_idx").iloc[0]
     )
     assert texts[1] == f"Title: {first['title']}"  # the Beauty slice has titles only
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_a_device_this_machine_lacks_stops_stage1_naming_the_parameter(split_tables):
+    from allmrec_pipeline.pipelines.stage1.nodes import align_collaborative_and_text
+
+    model = build_backbone(
+        "sasrec", len(split_tables["item_index"]), {**BACKBONE_CONFIGS["sasrec"], "hidden_size": 8}
+    )
+    inputs = [split_tables[name] for name in ("train_sequences", "item_index", "items")]
+    with pytest.raises(ConfigError, match=r"params 'device': device 'cuda:1' is asked for"):
+        align_collaborative_and_text(
+            backbone_checkpoint(model), *inputs, stage1_params(), 0, {"dir": None}, device="cuda:1"
+        )
+
+
+def test_both_stage1_nodes_that_run_sbert_take_the_run_device():
+    nodes = {node.name: node for node in stage1_pipeline().nodes}
+    for name in ("align_collaborative_and_text", "embed_foreign_items"):
+        assert "params:device" in nodes[name].inputs, name

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from allmrec_pipeline.devices import run_device
 from allmrec_pipeline.errors import ConfigError, DataError
 from allmrec_pipeline.models.alignment import AlignmentConfig, CollaborativeTextAlignment
 from allmrec_pipeline.models.alignment_training import (
@@ -68,9 +69,9 @@ def render_item_texts(items: pd.DataFrame, item_index: pd.DataFrame, text: dict[
     ]
 
 
-def _sbert(stage1: dict[str, Any]):
+def _sbert(stage1: dict[str, Any], device: str = "cpu"):
     try:
-        return load_sentence_transformer(stage1["sbert"]["model"])
+        return load_sentence_transformer(stage1["sbert"]["model"], device=device)
     except FileNotFoundError as exc:
         raise ConfigError(f"params 'stage1.sbert.model': {exc}") from exc
 
@@ -90,6 +91,7 @@ def align_collaborative_and_text(
     stage1: dict[str, Any],
     seed: int,
     checkpoints: dict[str, Any],
+    device: str = "cpu",
 ) -> tuple[Checkpoint, Checkpoint, Checkpoint, dict[str, Any], dict[str, Any]]:
     """Train the four alignment networks (and fine-tune SBERT) against the frozen backbone.
 
@@ -105,15 +107,17 @@ def align_collaborative_and_text(
         stage1: ``stage1`` parameters.
         seed: The global seed.
         checkpoints: ``checkpoints`` parameters (``dir``; null: no checkpoints).
+        device: The run's device (``params:device``): SBERT, the backbone and the alignment networks train there.
 
     Returns:
         The alignment checkpoint, the fine-tuned SBERT checkpoint, the fine-tuned SBERT's vector of every item
         text (``(N+1, d_sbert)``, row 0 zero), summary metrics and the training report (with the curves).
     """
-    backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
+    device = run_device(device)
+    backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False).to(device)
     alignment_config, training = _configs(stage1)
     texts = render_item_texts(items, item_index, stage1["text"])
-    sbert = _sbert(stage1)
+    sbert = _sbert(stage1, device)
     trainable = set_trainable_layers(
         sbert, bool(stage1["sbert"]["freeze"]), stage1["sbert"]["trainable_layers"]
     )
@@ -125,11 +129,12 @@ def align_collaborative_and_text(
         cache_frozen_layers=bool(stage1["sbert"]["cache_frozen_layers"]),
     )
     torch.manual_seed(seed)
-    alignment = CollaborativeTextAlignment(backbone.hidden_size, encoder.dim, alignment_config)
+    alignment = CollaborativeTextAlignment(backbone.hidden_size, encoder.dim, alignment_config).to(device)
     signal = frozen_user_signal(backbone, list(train_sequences["items"]), training.all_items)
     logger.info(
-        "Stage 1 on %s: %d examples, %d trainable SBERT parameters, switches %s",
+        "Stage 1 on %s (%s): %d examples, %d trainable SBERT parameters, switches %s",
         backbone.name,
+        device,
         len(signal.positives),
         trainable,
         alignment_config.to_dict(),
@@ -200,10 +205,13 @@ def load_alignment(checkpoint: Checkpoint, cf_dim: int) -> CollaborativeTextAlig
     return alignment.eval()
 
 
-def load_text_encoder(checkpoint: Checkpoint, texts: list[str], stage1: dict[str, Any]) -> CachedTextEncoder:
-    """The fine-tuned SBERT (its base model from config, its weights from the checkpoint) over ``texts``."""
+def load_text_encoder(
+    checkpoint: Checkpoint, texts: list[str], stage1: dict[str, Any], device: str = "cpu"
+) -> CachedTextEncoder:
+    """The fine-tuned SBERT (its base model from config, its weights from the checkpoint) over ``texts``, on
+    ``device``."""
     require_kind(checkpoint, "sbert")
-    sbert = _sbert(stage1)
+    sbert = _sbert(stage1, device)
     load_state_checked(sbert, checkpoint.tensors, "fine-tuned SBERT checkpoint")
     return CachedTextEncoder(
         sbert.eval(), texts, int(stage1["text"]["max_tokens"]), int(stage1["sbert"]["chunk_size"])
@@ -280,22 +288,27 @@ def embed_foreign_items(
     foreign_items: pd.DataFrame,
     stage1: dict[str, Any],
     enabled: bool,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """``q_i`` and the stand-in CF embedding ``f_I^dec(q_i)`` of every item of another dataset.
 
     The backbone never saw these items, so they have no CF embedding of their own. The stand-in lives in the
     backbone's item space: a history of foreign items through the frozen backbone gives a user representation,
-    and ``q_i`` plays ``e_i``'s part in the prompt (see docs/pipelines.md, "Cross-domain").
+    and ``q_i`` plays ``e_i``'s part in the prompt (see docs/pipelines.md, "Cross-domain"). SBERT encodes the
+    texts on the run's ``device``.
     """
     if not enabled:
         return pd.DataFrame({"item_idx": pd.Series(dtype="int32"), "q": [], "cf_stand_in": []})
     meta = require_kind(stage1_model, "stage1_alignment")
     alignment = load_alignment(stage1_model, int(meta["cf_dim"]))
     encoder = load_text_encoder(
-        stage1_sbert, render_item_texts(foreign_items, foreign_item_index, stage1["text"]), stage1
+        stage1_sbert,
+        render_item_texts(foreign_items, foreign_item_index, stage1["text"]),
+        stage1,
+        run_device(device),
     )
     idx = torch.arange(1, len(foreign_item_index) + 1)
-    text = encoder.encode_all(idx)
+    text = encoder.encode_all(idx).cpu()
     return pd.DataFrame(
         {
             "item_idx": idx.numpy().astype(np.int32),

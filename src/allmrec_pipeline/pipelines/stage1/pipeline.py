@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "stage1": "params:stage1",
                     "seed": "params:seed",
                     "checkpoints": "params:checkpoints",
+                    "device": "params:device",
                 },
                 outputs=[
                     "stage1_model",
@@ -50,6 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "foreign_items": "cross_domain_items",
                     "stage1": "params:stage1",
                     "enabled": "params:cross_domain_enabled",
+                    "device": "params:device",
                 },
                 outputs="cross_domain_foreign_item_embeddings",
                 name="embed_foreign_items",
