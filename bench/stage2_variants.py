@@ -121,7 +121,7 @@ def _gate_grid(recommender, samples) -> list[dict]:
     others at every point of the count gate's grid (the head's scores computed once)."""
     head = torch.cat([recommender.head_scores(samples[i : i + 4]) for i in range(0, len(samples), 4)])
     table, _ = gate_table(recommender, head, samples)
-    return [{"gate": [g[1, 0].item(), g[1, 1].item(), g[0, 1].item()], **figures} for g, figures in table]
+    return [{"gate": g.tolist(), **figures} for g, figures in table]  # rows: other candidates, cold ones
 
 
 def main() -> None:
@@ -137,7 +137,7 @@ def main() -> None:
         "--gate-grid",
         action="store_true",
         help="for count-gated variants, also Hit@1 on these rows (all, cold targets by the model's gate_max_count, "
-        "the others) at every GATE_GRID point",
+        "the others) at every point of the gate's grid (llm.training.gate_points)",
     )
     parser.add_argument(
         "--sweep",

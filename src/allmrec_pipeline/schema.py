@@ -251,6 +251,7 @@ class Stage2Model(Section):
     cf_skip: bool
     head_reads: Literal["titles", "title_tokens", "soft_tokens"]
     gate_max_count: Count | None
+    gate_text_overlap: bool
     head_init: Literal["random", "identity"]
 
 

@@ -196,3 +196,44 @@ def test_the_gate_needs_counts_and_a_sane_threshold():
     with pytest.raises(ValueError, match="gate_max_count"):
         recommender("embedding_head", cf_skip=True, gate_max_count=-1)
     assert not recommender("embedding_head", gate_max_count=1).gated  # without cf_skip it has no effect
+
+
+def test_the_overlap_input_is_the_text_overlap_floor_z_scored():
+    from allmrec_pipeline.text_floors import overlap_scores, title_words
+
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=0, gate_text_overlap=True).eval()
+    batch = _with_cf_and_counts(samples(6), COUNTS)
+    assert model.gate.shape == (2, 3)
+    floor = overlap_scores(
+        [s.history for s in batch],
+        np.array([s.candidates for s in batch]),
+        [title_words(t) for t in TITLES],
+        model.config.n_history,
+    )
+    assert (floor > 0).any()  # the samples share title words with their histories
+    with torch.no_grad():
+        inputs = model.gate_inputs(model.head(*model.head_features(batch)), batch)
+        np.testing.assert_allclose(inputs[..., 2].numpy(), zscore_rows(floor), atol=1e-6)
+        # the gate that reads the overlap alone ranks as the floor does
+        model.gate.copy_(torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+        np.testing.assert_allclose(model.scores(batch).numpy(), zscore_rows(floor), atol=1e-6)
+
+
+def test_with_the_overlap_the_gate_picks_from_every_weight_triple_and_is_saved():
+    from allmrec_pipeline.llm.training import GATE_GRID, OVERLAP_GRID, gate_points
+
+    points = gate_points(overlap=True)
+    assert len(points) == len(GATE_GRID) * len(OVERLAP_GRID)
+    assert points[0].tolist() == [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]  # the CF model's weighting first
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=0, gate_text_overlap=True)
+    batch = samples(8)
+    figures = choose_gate(model, _opposed(batch, 2), batch)
+    assert {"cold_text_overlap", "other_text_overlap"} <= figures.keys()
+    assert figures["hit_at_1_all"] >= figures["cf_hit_at_1_all"]
+    checkpoint = module_checkpoint(model, "stage2_projectors")
+    assert torch.equal(checkpoint.tensors["gate"], model.gate)
+
+
+def test_the_overlap_input_needs_the_count_gate():
+    with pytest.raises(ValueError, match="gate_text_overlap needs the count gate"):
+        recommender("embedding_head", cf_skip=True, gate_max_count=None, gate_text_overlap=True)

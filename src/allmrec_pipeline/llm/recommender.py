@@ -16,7 +16,8 @@ With ``cf_skip`` and ``gate_max_count`` (the count gate) the head is trained alo
 the score weighs the z-scored CF logits and the z-scored head scores per candidate: candidates with at most
 ``gate_max_count`` training interactions (cold: the CF model has barely seen them) take the cold pair of weights,
 the rest the other pair (``gate``, chosen on the warm-up's samples, each scored out of fold, by
-``llm.training.choose_gate``).
+``llm.training.choose_gate``). With ``gate_text_overlap`` the gate weighs a third score, the ``text_overlap``
+floor's (the candidate title's word overlap with the history titles, z-scored), with a weight per group too.
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
@@ -33,7 +34,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
 from allmrec_pipeline.models.projectors import CandidateHead, Padded, Projector, TokenMatchHead
-from allmrec_pipeline.text_floors import zscore_rows
+from allmrec_pipeline.text_floors import overlap_scores, title_words, zscore_rows
 
 from .layers import checked_layer_count, first_layers
 from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
@@ -61,6 +62,7 @@ LEGACY_STAGE2 = {
     "cf_skip": False,
     "head_reads": "soft_tokens",
     "gate_max_count": None,
+    "gate_text_overlap": False,
 }
 
 
@@ -100,6 +102,7 @@ class Stage2Config:
     )
     # the mean over the history titles' tokens against the mean over each candidate title's tokens (in context)
     gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
+    gate_text_overlap: bool = False  # (bool) the count gate also weighs z(text_overlap) of the candidates
     head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
 
@@ -149,6 +152,8 @@ class SoftPromptRecommender(nn.Module):
         gate = config.gate_max_count
         if gate is not None and (isinstance(gate, bool) or not isinstance(gate, int) or gate < 0):
             raise ValueError(f"gate_max_count must be null or an integer >= 0, not {gate!r}")
+        if config.gate_text_overlap and not (config.cf_skip and config.gate_max_count is not None):
+            raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
@@ -167,10 +172,12 @@ class SoftPromptRecommender(nn.Module):
         if self.head_corrects_cf:
             nn.init.zeros_(self.head.query.weight)
             nn.init.zeros_(self.head.query.bias)
-        # the count gate's weights; rows: other candidates, cold ones; columns: the weight of z(CF), of z(head).
-        # Saved with the projectors; all ones until choose_gate sets them
+        # the count gate's weights; rows: other candidates, cold ones; columns: the weight of z(CF), of z(head)
+        # (and of z(text_overlap)). Saved with the projectors; all ones until choose_gate sets them
         if self.gated:
-            self.register_buffer("gate", torch.ones(2, 2))
+            self.register_buffer("gate", torch.ones(2, 3 if config.gate_text_overlap else 2))
+        # gate_text_overlap: each item's title words, as the text_overlap floor reads them
+        self.title_words = [title_words(t) for t in titles] if config.gate_text_overlap else []
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
@@ -323,13 +330,28 @@ class SoftPromptRecommender(nn.Module):
         counts = torch.stack([torch.as_tensor(s.counts) for s in samples]).to(self.device)
         return counts <= self.config.gate_max_count
 
+    def gate_inputs(self, head: torch.Tensor, samples: list[Sample]) -> torch.Tensor:
+        """What the count gate weighs, ``(B, C, K)``: z(CF logits), z(head) and, with ``gate_text_overlap``,
+        z(text_overlap) over the model's ``n_history`` most recent history titles."""
+        parts = [self.cf_prior(samples), zscore(head.float())]
+        if self.config.gate_text_overlap:
+            overlap = overlap_scores(
+                [s.history for s in samples],
+                torch.as_tensor([s.candidates for s in samples]).numpy(),
+                self.title_words,
+                self.config.n_history,
+            )
+            parts.append(torch.from_numpy(zscore_rows(overlap)).float().to(self.device))
+        return torch.stack(parts, dim=-1)
+
     def fuse(
         self, head: torch.Tensor, samples: list[Sample], gate: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The count gate's score ``(B, C)``: ``a(c)·z(CF) + b(c)·z(head)`` with ``(a, b)`` the row of ``gate``
-        (default: the model's) for cold candidates or for the rest."""
-        weights = (self.gate if gate is None else gate).to(self.device)[self.cold_mask(samples).long()]
-        return weights[..., 0] * self.cf_prior(samples) + weights[..., 1] * zscore(head.float())
+        """The count gate's score ``(B, C)``: ``a(c)·z(CF) + b(c)·z(head)`` (``+ o(c)·z(text_overlap)``) with
+        the weights the row of ``gate`` (default: the model's) for cold candidates or for the rest."""
+        return fuse_inputs(
+            self.gate_inputs(head, samples), self.cold_mask(samples), self.gate if gate is None else gate
+        )
 
     def head_scores(self, samples: list[Sample]) -> torch.Tensor:
         """What the ``embedding_head`` trains, ``(B, C)``, from one forward pass for the batch: the head's scores
@@ -378,6 +400,12 @@ class SoftPromptRecommender(nn.Module):
         return F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
         )
+
+
+def fuse_inputs(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """``(B, C)``: each candidate's ``gate_inputs`` ``(B, C, K)`` weighed by the row of ``gate`` ``(2, K)`` its
+    ``cold`` flag picks."""
+    return (gate.to(inputs.device)[cold.long()] * inputs).sum(-1)
 
 
 def recommender_from_checkpoint(

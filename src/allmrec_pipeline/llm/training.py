@@ -19,7 +19,7 @@ from allmrec_pipeline.models.projectors import Padded, cat_features
 from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
-from .recommender import Sample, SoftPromptRecommender
+from .recommender import Sample, SoftPromptRecommender, fuse_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -227,31 +227,47 @@ def out_of_fold_scores(
 # the count gate's candidates (cold CF weight, cold head weight, other head weight; the other CF weight is 1), in
 # the order ties are broken: the CF model's weighting first, then less text before more
 GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), (0.0, 0.25, 0.5, 1.0)))
+# gate_text_overlap: the weights of z(text_overlap) for cold candidates and for the rest, less text first
+OVERLAP_GRID = tuple(itertools.product((0.0, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5)))
+
+
+def gate_points(overlap: bool) -> list[torch.Tensor]:
+    """The count gate's candidate weights, ``(2, K)`` each (rows: other candidates, cold ones), in the order ties
+    are broken: ``GATE_GRID``, each point (with ``overlap``) crossed with ``OVERLAP_GRID``."""
+    points = []
+    for cold_cf, cold_head, warm_head in GATE_GRID:
+        if not overlap:
+            points.append(torch.tensor([[1.0, warm_head], [cold_cf, cold_head]]))
+            continue
+        for cold_text, warm_text in OVERLAP_GRID:
+            points.append(torch.tensor([[1.0, warm_head, warm_text], [cold_cf, cold_head, cold_text]]))
+    return points
 
 
 @torch.no_grad()
 def gate_table(
     model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]
 ) -> tuple[list[tuple[torch.Tensor, dict[str, float]]], np.ndarray]:
-    """Every ``GATE_GRID`` point as a ``gate`` tensor with its Hit@1 on ``samples`` over all of them, over those
+    """Every ``gate_points`` point as a ``gate`` tensor with its Hit@1 on ``samples`` over all of them, over those
     whose target is cold and over the others (NaN for an empty group), and the cold-target mask ``(N,)``."""
     targets = np.array([s.target_pos for s in samples])
-    cold = model.cold_mask(samples).cpu().numpy()[np.arange(len(samples)), targets]
+    cold_candidates = model.cold_mask(samples)
+    cold = cold_candidates.cpu().numpy()[np.arange(len(samples)), targets]
+    inputs = model.gate_inputs(head_scores, samples)  # computed once for every point
 
     def mean(hits: np.ndarray) -> float:
         return float(hits.mean()) if len(hits) else float("nan")
 
     table = []
-    for cold_cf, cold_head, warm_head in GATE_GRID:
-        gate = torch.tensor([[1.0, warm_head], [cold_cf, cold_head]])
-        scores = model.fuse(head_scores, samples, gate).cpu().numpy()
+    for gate in gate_points(model.config.gate_text_overlap):
+        scores = fuse_inputs(inputs, cold_candidates, gate).cpu().numpy()
         hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
         table.append((gate, {"all": mean(hits), "cold": mean(hits[cold]), "other": mean(hits[~cold])}))
     return table, cold
 
 
 def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]) -> dict:
-    """Set ``model.gate`` to the ``GATE_GRID`` point with the best mean of two Hit@1 figures on ``samples``, over
+    """Set ``model.gate`` to the ``gate_points`` point with the best mean of two Hit@1 figures on ``samples``, over
     all of them and over those whose target is cold (the ``overall`` and ``cold_item`` scenarios), among the
     points whose Hit@1 on the other samples (a target the CF model has seen more often) is at least the CF
     model's weighting's (the grid's first point, which weighs the head 0 everywhere).
@@ -265,7 +281,7 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     table, cold = gate_table(model, head_scores, samples)
     if not cold.any():
         logger.warning("No warm-up sample has a cold target: the count gate is chosen on all of them")
-    floor = table[0][1]["other"]  # GATE_GRID[0]: the CF model's weighting
+    floor = table[0][1]["other"]  # the first point: the CF model's weighting
 
     def merit(entry) -> float:
         figures = entry[1]
@@ -275,11 +291,17 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     allowed = [e for e in table if cold.all() or e[1]["other"] >= floor]
     gate, figures = max(allowed, key=merit)
     model.gate.copy_(gate)
+    overlap = (
+        {"cold_text_overlap": float(gate[1, 2]), "other_text_overlap": float(gate[0, 2])}
+        if gate.shape[1] == 3
+        else {}
+    )
     return {
         "cold_cf": float(gate[1, 0]),
         "cold_head": float(gate[1, 1]),
         "other_cf": float(gate[0, 0]),
         "other_head": float(gate[0, 1]),
+        **overlap,
         "samples": len(samples),
         "cold_targets": int(cold.sum()),
         **{f"hit_at_1_{k}": v for k, v in figures.items()},
