@@ -134,6 +134,10 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
             r"evaluate_scenarios\.models: .*no_user, no_gate are trained and scored by `kedro run --pipeline",
         ),
         (
+            lambda p: p["stage2"]["model"].__setitem__("gate_max_count", None),
+            r"stage2\.model: Value error, gate_text_overlap true needs the count gate",
+        ),
+        (
             lambda p: p["split"]["popularity"].pop("fraction"),
             r"split\.popularity\.fraction: missing",
         ),

@@ -16,7 +16,15 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.variants import ABLATION_RUN_MODELS, ABLATION_RUN_VARIANTS, DEFAULT_MODELS
@@ -253,6 +261,15 @@ class Stage2Model(Section):
     gate_max_count: Count | None
     gate_text_overlap: bool
     head_init: Literal["random", "identity"]
+
+    @model_validator(mode="after")
+    def _overlap_needs_the_gate(self) -> Stage2Model:
+        if self.gate_text_overlap and not (self.cf_skip and self.gate_max_count is not None):
+            raise ValueError(
+                "gate_text_overlap true needs the count gate (cf_skip true, gate_max_count set): "
+                "set gate_text_overlap to false"
+            )
+        return self
 
 
 class Stage2Training(Section):

@@ -4,7 +4,7 @@
 chain), so that the default run trains only what it scores."""
 
 DEFAULT_VARIANTS = ("a_llmrec",)
-ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip", "no_gate")
+ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip", "no_gate", "no_overlap_gate")
 ABLATION_RUN_VARIANTS = ("mlp_llm", *ABLATION_VARIANTS)  # what stage 1 adds, then what each piece adds
 ABLATION_TAG = "ablation"
 
