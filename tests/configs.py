@@ -80,6 +80,7 @@ STAGE2_TRAINING = {
     "head_warmup_epochs": 0,
     "head_warmup_users": None,
     "head_lr": None,
+    "gate_valid_rows": 0,
 }
 LLM = {"model": EMBEDDED, "gguf_file": None, "revision": None, "dtype": "auto", "device": "auto"}
 

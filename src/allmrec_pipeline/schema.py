@@ -284,6 +284,7 @@ class Stage2Training(Section):
     head_warmup_epochs: Count
     head_warmup_users: PositiveInt | None
     head_lr: NonNegative | None
+    gate_valid_rows: Count
 
 
 class Stage2Core(Section):

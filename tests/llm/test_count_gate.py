@@ -237,3 +237,16 @@ def test_with_the_overlap_the_gate_picks_from_every_weight_triple_and_is_saved()
 def test_the_overlap_input_needs_the_count_gate():
     with pytest.raises(ValueError, match="gate_text_overlap needs the count gate"):
         recommender("embedding_head", cf_skip=True, gate_max_count=None, gate_text_overlap=True)
+
+
+def test_with_validation_rows_the_gate_is_chosen_on_them_by_the_warmed_up_head():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=3)
+    batch = _with_cf_and_counts(samples(10), COUNTS)
+    rows = _with_cf_and_counts(samples(6), COUNTS, seed=9)
+    figures = warm_up_head(model, batch, epochs=3, lr=1e-2, seed=0, holdout=0.2, gate_samples=rows)
+    assert figures["gate"]["chosen_on"] == "validation_rows" and figures["gate"]["samples"] == 6
+    chosen = model.gate.clone()
+    with torch.no_grad():
+        scores = model.head_scores(rows)
+    again = choose_gate(model, scores, rows)  # the same choice from the head's scores of those rows
+    assert torch.equal(model.gate, chosen) and again["hit_at_1_all"] == figures["gate"]["hit_at_1_all"]

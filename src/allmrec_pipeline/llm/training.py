@@ -47,6 +47,9 @@ class Stage2TrainingConfig:
     head_lr: (
         float | None
     )  # (float >= 0|null) embedding_head: the head's lr in joint training; 0: fixed; null: lr
+    gate_valid_rows: (
+        int  # (int >= 0) the count gate: chosen on this many validation rows; 0: on the warm-up's
+    )
 
 
 @dataclass
@@ -160,12 +163,14 @@ def warm_up_head(
     batch_size: int = 4,
     holdout: float = 0.2,
     progress: bool = False,
+    gate_samples: list[Sample] | None = None,
 ) -> dict:
     """Fit the ``embedding_head`` alone on frozen features of ``samples`` before joint training.
 
     The features cost one forward pass per sample and no backward pass through the LLM (under half of a
-    joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). Returns the
-    figures: best epoch, held-out loss by epoch, seconds.
+    joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). With the count gate, the
+    gate is chosen on ``gate_samples`` (validation rows the head never saw) when given, else on ``samples``, each
+    scored out of fold. Returns the figures: best epoch, held-out loss by epoch, seconds, the gate.
     """
     if model.head is None:
         raise ValueError("warm_up_head needs the embedding_head objective")
@@ -176,11 +181,21 @@ def warm_up_head(
     prior = model.cf_prior(samples) if model.head_corrects_cf else None
     initial = copy.deepcopy(model.head.state_dict())
     figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout, prior=prior)
-    if model.gated:
+    if model.gated and gate_samples:
+        model.eval()
+        with torch.no_grad():
+            scores = torch.cat(
+                [
+                    model.head_scores(gate_samples[i : i + batch_size])
+                    for i in range(0, len(gate_samples), batch_size)
+                ]
+            )
+        figures["gate"] = {**choose_gate(model, scores, gate_samples), "chosen_on": "validation_rows"}
+    elif model.gated:
         scores = out_of_fold_scores(
             model.head, initial, last, cand, targets, figures["best_epoch"], lr, seed, holdout
         )
-        figures["gate"] = choose_gate(model, scores, samples)
+        figures["gate"] = {**choose_gate(model, scores, samples), "chosen_on": "warmup_samples"}
     return {
         "samples": len(samples),
         **figures,
@@ -336,6 +351,7 @@ def train_stage2(
     checkpoints: TrainingCheckpoints | None = None,
     every_steps: int = 200,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    gate_samples: list[Sample] | None = None,
 ) -> Stage2Result:
     """Train in place; on return ``model`` holds the best epoch's trainable weights.
 
@@ -355,6 +371,8 @@ def train_stage2(
             an uninterrupted run would. Removed when training ends.
         every_steps: Optimizer steps between checkpoints inside an epoch.
         on_epoch: ``(epoch, figures)`` as each epoch ends (its mean training loss and validation Hit@1).
+        gate_samples: Frozen validation samples the count gate is chosen on (``gate_valid_rows`` of them); ``None``
+            or empty: the warm-up's samples.
 
     Under ``torchrun`` (``distributed``) each rank computes its share of every batch (``batch_size`` is the global
     batch) and the gradients are summed before each step; the head's warm-up and the validation scoring run whole
@@ -407,6 +425,7 @@ def train_stage2(
             seed,
             batch_size=config.batch_size,
             progress=progress,
+            gate_samples=gate_samples,
         )
 
     def save(epoch: int, step: int, batches: int, epoch_generator: torch.Tensor) -> None:

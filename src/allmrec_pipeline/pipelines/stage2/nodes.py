@@ -86,11 +86,14 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     make_samples, n_users = training_samples(
         train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"], counts
     )
-    valid_rows = valid_rows.head(training.max_valid_rows)
+    # the first rows serve both: the per-epoch choice (max_valid_rows) and the count gate's (gate_valid_rows)
+    valid_rows = valid_rows.head(max(training.max_valid_rows, training.gate_valid_rows))
     valid_users = user_vectors(backbone, list(valid_rows["history"]))
-    valid = row_samples(
+    frozen = row_samples(
         valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"])), counts
     )
+    valid, gate_samples = frozen[: training.max_valid_rows], frozen[: training.gate_valid_rows]
+    valid_rows = valid_rows.head(training.max_valid_rows)
     logger.info(
         "Stage 2 %s (%s, %s): %d training users, %d validation rows",
         variant,
@@ -120,6 +123,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         checkpoints=TrainingCheckpoints(checkpoints["dir"], f"stage2_{variant}", key),
         every_steps=int(checkpoints["stage2_every_steps"]),
         on_epoch=on_epoch,
+        gate_samples=gate_samples,
     )
     for epoch in sorted(set(range(1, len(result.epoch_train_loss) + 1)) - logged):  # before a resume
         log_epoch(
@@ -155,7 +159,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         if result.seconds
         else float("nan"),
         **{f"head_warmup_{k}": v for k, v in result.head_warmup.items() if k != "gate"},
-        **{f"gate_{k}": v for k, v in result.head_warmup.get("gate", {}).items()},
+        **{f"gate_{k}": v for k, v in result.head_warmup.get("gate", {}).items() if not isinstance(v, str)},
     }
     tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
     report = {
