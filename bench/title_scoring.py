@@ -85,6 +85,7 @@ def main() -> None:
             "item_tokens": "none",
             "objective": "lm",
             "cf_skip": False,
+            "gate_text_overlap": False,
             "title_format": title_format,
         }
         recommender = build_recommender(

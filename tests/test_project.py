@@ -323,7 +323,16 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     runs = _runs(project_copy)
     assert len(runs) == 2
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
-    for model in ("a_llmrec", "mlp_llm", "no_user", "random_items", "titles_only", "no_cf_skip", "no_gate"):
+    ablations = (
+        "mlp_llm",
+        "no_user",
+        "random_items",
+        "titles_only",
+        "no_cf_skip",
+        "no_gate",
+        "no_overlap_gate",
+    )
+    for model in ("a_llmrec", *ablations):
         assert f"metrics.eval.ablation.{model}.overall.hit_at_1" in runs.columns, model
         assert f"metrics.eval.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
         assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.cold_item.hit_at_1"]), model
@@ -555,6 +564,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_titles_only",
         "train_projectors_no_cf_skip",
         "train_projectors_no_gate",
+        "train_projectors_no_overlap_gate",
         *(f"ablation_evaluate_{m}" for m in ABLATION_RUN_MODELS),
         "ablation_collect_predictions",
         "summarize_ablations",

@@ -32,7 +32,13 @@ from . import report, scorers
 
 logger = logging.getLogger(__name__)
 
-LLM_ONLY = {"use_user": False, "item_tokens": "none", "objective": "lm", "cf_skip": False}
+LLM_ONLY = {
+    "use_user": False,
+    "item_tokens": "none",
+    "objective": "lm",
+    "cf_skip": False,
+    "gate_text_overlap": False,
+}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
 
 
