@@ -1,15 +1,18 @@
 """Project settings: hooks, config loader and resolvers."""
 
+import os
+
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from allmrec_pipeline.distributed import launched
 from allmrec_pipeline.hooks import DataParallelHook, PreflightHook, RunTaggingHook
 
 # kedro-mlflow registers its own MlflowHook through its entry point; RunTaggingHook adds the project's run tags.
 # Under torchrun only rank 0 tracks and writes: the other ranks run without the plugins' hooks (MLflow, kedro-viz's
 # run statistics, telemetry) and without RunTaggingHook, and DataParallelHook keeps their outputs in memory.
-if launched().writer:
+# torchrun's RANK read here, not through distributed.launched(): that module imports torch, which every kedro
+# command would then pay for at start-up (DataParallelHook checks the variables when a run starts)
+if os.environ.get("RANK", "0") == "0":
     HOOKS = (RunTaggingHook(), PreflightHook(), DataParallelHook())
 else:
     HOOKS = (PreflightHook(), DataParallelHook())

@@ -295,7 +295,7 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     """
     table, cold = gate_table(model, head_scores, samples)
     if not cold.any():
-        logger.warning("No warm-up sample has a cold target: the count gate is chosen on all of them")
+        logger.warning("No sample the count gate is chosen on has a cold target: it is chosen on all of them")
     floor = table[0][1]["other"]  # the first point: the CF model's weighting
 
     def merit(entry) -> float:
