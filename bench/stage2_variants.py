@@ -13,6 +13,7 @@ Inputs come from the latest run through a KedroSession and the catalog (``make r
     python bench/stage2_variants.py --variants a_llmrec,no_cf_skip --rows 300 --cold-max-count 5
     python bench/stage2_variants.py --variants a_llmrec --params stage2.training.head_warmup_users=600
     python bench/stage2_variants.py --variants a_llmrec --sweep training.head_warmup_users=250:500:1000:1500
+    python bench/stage2_variants.py --variants a_llmrec --held-out --rows 700   (rows stage 2 never chose on)
 
 Prints one JSON line; ``--out`` also writes it to a file.
 """
@@ -149,6 +150,12 @@ def main() -> None:
         type=Path,
         help="also draw each run's Hit@1 (95%% interval) against cf and the best floor here",
     )
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="leave out the validation rows stage 2 itself chooses on (its epoch and its count gate: the first "
+        "max(max_valid_rows, gate_valid_rows)), so that the figures are out of sample",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
@@ -159,6 +166,9 @@ def main() -> None:
     stage2, seed = load("params:stage2"), int(load("params:seed"))
     item_index, items, candidates = load("item_index"), load("items"), load("eval_candidates")
     rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+    if args.held_out:
+        training_settings = stage2["training"]
+        rows = rows.iloc[max(training_settings["max_valid_rows"], training_settings["gate_valid_rows"]) :]
     rows = rows.reset_index(drop=True)
     if len(rows) > args.rows:
         pick = rng_for(args.seed, "bench/stage2_variants").choice(len(rows), args.rows, replace=False)
@@ -233,6 +243,7 @@ def main() -> None:
             "bench": "stage2_variants",
             "rows": len(rows),
             "split": "valid",
+            "held_out": args.held_out,
             "params": runtime,
             "cf_text_weight": choice["weight"],
             "training": training,

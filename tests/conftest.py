@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -167,6 +174,42 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free TCP port on 127.0.0.1 in 20000-49151 after 200 tries")
+
+
+@contextmanager
+def mlflow_server(backend_store: Path, *options: str, cwd: Path | None = None) -> Iterator[str]:
+    """A real ``mlflow server`` on a free 127.0.0.1 port over the sqlite database ``backend_store``, started in
+    ``cwd``; yields its address once ``/health`` answers, and stops it with every worker it started."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{backend_store}",
+        ]
+        + list(options)
+        + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stop the server and the workers it starts together
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not answer within 60 s")
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def run_in_memory(pipeline: Pipeline, catalog: DataCatalog) -> DataCatalog:

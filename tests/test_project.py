@@ -198,6 +198,8 @@ def test_pretrain_cf_runs_once_per_backbone_with_identical_metric_keys(project_c
     assert (
         experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     )  # the UI opens the runs table
+    # stored relative to the project (the tracking database's folder), so a copied project keeps its own
+    assert experiment.artifact_location == "project:mlruns"
     for _, run in runs.iterrows():
         own = {c for c in runs.columns if c.startswith("params.") and pd.notna(run[c])}
         assert "params.cf_backbone_config.hidden_size" in own
@@ -207,6 +209,9 @@ def test_pretrain_cf_runs_once_per_backbone_with_identical_metric_keys(project_c
         assert [a.path for a in client.list_artifacts(run["run_id"], "models/cf_model")] == [
             "models/cf_model/cf_model.safetensors"
         ]
+        assert (
+            project_copy / "mlruns" / run["run_id"] / "artifacts/models/cf_model/cf_model.safetensors"
+        ).is_file()
         assert "reports/cf_report.json" in {a.path for a in client.list_artifacts(run["run_id"], "reports")}
 
 

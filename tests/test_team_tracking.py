@@ -3,58 +3,22 @@ real `mlflow server` on 127.0.0.1 with its own sqlite store and artifact folder)
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import mlflow_server
 
 
 @pytest.fixture
 def tracking_server(tmp_path):
-    port = free_port()
     store = tmp_path / "server"
     store.mkdir()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{store / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(store / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # stop the server and the workers it starts together
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, "mlflow server exited"
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not answer within 60 s")
+    with mlflow_server(store / "mlflow.db", "--artifacts-destination", str(store / "artifacts")) as uri:
         yield uri, store
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def test_a_team_run_is_tracked_on_the_server(project_copy, tracking_server):
