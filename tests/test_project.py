@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -599,3 +600,23 @@ def test_dotted_dataset_names_stay_inside_their_namespace():
     ]
     assert outside == []
     assert {"cross_domain_items", "cross_domain_eval_candidates"} <= set(default.datasets())
+
+
+def test_a_bare_kedro_command_sends_no_telemetry(project_copy):
+    """The shipped `.telemetry` (consent: false) is the opt-out: without it, kedro-telemetry writes a project_id
+    into pyproject.toml and sends data, even when no `make` target set KEDRO_DISABLE_TELEMETRY."""
+    shutil.copy(PROJECT_ROOT / ".telemetry", project_copy)
+    before = (project_copy / "pyproject.toml").read_text()
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kedro"), "registry", "list"],
+        cwd=project_copy,
+        env={k: v for k, v in os.environ.items() if k not in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK")},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (project_copy / "pyproject.toml").read_text() == before
+    assert "Heap" not in result.stdout + result.stderr  # no attempt to send
