@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run baselines ablations test lint docs viz viz-build mlflow-ui serve few-shot clean-outputs
+.PHONY: install run baselines ablations test lint docs viz viz-build mlflow-ui serve few-shot
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
