@@ -34,7 +34,7 @@ from _common import emit, run_catalog
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
-from allmrec_pipeline.llm.training import candidate_scores, gate_table
+from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, gate_table
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import choose_cf_text_weight
@@ -167,8 +167,7 @@ def main() -> None:
     item_index, items, candidates = load("item_index"), load("items"), load("eval_candidates")
     rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
     if args.held_out:
-        training_settings = stage2["training"]
-        rows = rows.iloc[max(training_settings["max_valid_rows"], training_settings["gate_valid_rows"]) :]
+        rows = rows.iloc[Stage2TrainingConfig(**stage2["training"]).valid_rows_read :]
     rows = rows.reset_index(drop=True)
     if len(rows) > args.rows:
         pick = rng_for(args.seed, "bench/stage2_variants").choice(len(rows), args.rows, replace=False)

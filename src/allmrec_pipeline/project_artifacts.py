@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+from sqlalchemy.engine import make_url
 
 SCHEME = "project"
 
@@ -22,12 +24,9 @@ def store_folder(tracking_uri: str | None = None) -> Path:
     """The folder of the local sqlite database that tracks these runs: from ``tracking_uri``, else the process's
     tracking URI (``mlflow server`` / ``mlflow ui`` set theirs to their --backend-store-uri); the working directory
     when neither is a local sqlite file."""
-    import mlflow
-
     for uri in (tracking_uri, mlflow.get_tracking_uri()):
         if uri and uri.startswith("sqlite:///"):
-            database = uri.removeprefix("sqlite:///").split("?", 1)[0]
-            return Path(database).resolve().parent
+            return Path(make_url(uri).database).resolve().parent
     return Path.cwd()
 
 

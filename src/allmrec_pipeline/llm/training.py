@@ -51,6 +51,11 @@ class Stage2TrainingConfig:
         int  # (int >= 0) the count gate: chosen on this many validation rows; 0: on the warm-up's
     )
 
+    @property
+    def valid_rows_read(self) -> int:
+        """How many of the first frozen validation rows stage 2 chooses on (its epoch and its count gate)."""
+        return max(self.max_valid_rows, self.gate_valid_rows)
+
 
 @dataclass
 class Stage2Result:

@@ -87,7 +87,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"], counts
     )
     # the first rows serve both: the per-epoch choice (max_valid_rows) and the count gate's (gate_valid_rows)
-    valid_rows = valid_rows.head(max(training.max_valid_rows, training.gate_valid_rows))
+    valid_rows = valid_rows.head(training.valid_rows_read)
     valid_users = user_vectors(backbone, list(valid_rows["history"]))
     frozen = row_samples(
         valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"])), counts
