@@ -28,17 +28,17 @@ def read_checkpoint(path: str) -> Checkpoint:
     return SafetensorsDataset(filepath=path).load()
 
 
-def run_catalog(params: str = ""):
+def run_catalog(params: str = "", env: str | None = None):
     """The latest run's catalog through a KedroSession, as the notebook loads it, with ``kedro run --params``-style
-    overrides (``a.b=1000,c=null``: nested and typed exactly as the CLI makes them). Returns the catalog and the
-    parsed overrides."""
+    overrides (``a.b=1000,c=null``: nested and typed exactly as the CLI makes them) in the Kedro environment
+    ``env`` (``kedro run --env``; the default: ``local``). Returns the catalog and the parsed overrides."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
     from omegaconf import OmegaConf
 
     bootstrap_project(ROOT)
     runtime = OmegaConf.to_container(OmegaConf.from_dotlist([p for p in params.split(",") if p]))
-    with KedroSession.create(project_path=ROOT, runtime_params=runtime) as session:
+    with KedroSession.create(project_path=ROOT, env=env, runtime_params=runtime) as session:
         return session.load_context().catalog, runtime
 
 

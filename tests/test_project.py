@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from safetensors.torch import load_file
 
 from allmrec_pipeline.errors import ConfigError
 from tests.conftest import PROJECT_ROOT, free_port
@@ -331,6 +332,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     ablation_run = runs[runs["run_id"] != run["run_id"]].iloc[0]
     ablations = (
         "mlp_llm",
+        "tallrec",
         "no_user",
         "random_items",
         "titles_only",
@@ -345,6 +347,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
     assert ablation_run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(ablation_run["run_id"], "stage2.mlp_llm.step_loss")) == 4
+    _assert_costs(project_copy, ablation_run)
 
     # the paper's LLM baselines: `make baselines`, their own run over the same trained models and rows
     _run(project_copy, "evaluate_scenarios", {"llm": "tiny"}, env="baselines")
@@ -355,6 +358,20 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         for scenario in ("overall", "cold_item", "warm_item", "cold_user", "cross_domain"):
             assert not pd.isna(baseline_run[f"metrics.eval.{model}.{scenario}.hit_at_1"]), (model, scenario)
     assert not pd.isna(baseline_run["metrics.eval.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
+
+
+def _assert_costs(project: Path, ablation_run: pd.Series) -> None:
+    """The trained baselines' cost figures (docs/evaluation.md, "What the models cost") are in the ablations'
+    MLflow run, and TALLRec's checkpoint is its LoRA adapters and nothing else."""
+    for variant in ("mlp_llm", "tallrec"):
+        assert ablation_run[f"metrics.stage2.{variant}.seconds"] > 0, variant
+        assert ablation_run[f"metrics.stage2.{variant}.peak_memory_gb"] > 0, variant
+        assert ablation_run[f"metrics.eval.ablation.{variant}.inference_seconds_per_row"] > 0, variant
+    files = (project / "data/06_models").rglob("tallrec/stage2_projectors.safetensors/*/*")
+    tallrec = load_file(next(files))
+    assert tallrec and all(k.startswith("lora.") for k in tallrec)
+    trained = ablation_run["metrics.stage2.tallrec.trainable_parameters"]
+    assert sum(t.numel() for t in tallrec.values()) == trained > 0
 
 
 def _table(project: Path, path: str) -> pd.DataFrame:
@@ -565,6 +582,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     pipelines = register_pipelines()
     ablation_nodes = {
         "train_projectors_mlp_llm",
+        "train_projectors_tallrec",
         "train_projectors_no_user",
         "train_projectors_random_items",
         "train_projectors_titles_only",

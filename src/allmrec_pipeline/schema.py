@@ -261,6 +261,10 @@ class Stage2Model(Section):
     gate_max_count: Count | None
     gate_text_overlap: bool
     head_init: Literal["random", "identity"]
+    lora_rank: PositiveInt | None
+    lora_alpha: Positive
+    lora_dropout: float = Field(ge=0, lt=1)
+    lora_target_modules: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _overlap_needs_the_gate(self) -> Stage2Model:

@@ -37,6 +37,7 @@ from allmrec_pipeline.models.projectors import CandidateHead, Padded, Projector,
 from allmrec_pipeline.text_floors import overlap_scores, title_words, zscore_rows
 
 from .layers import checked_layer_count, first_layers
+from .lora import with_lora
 from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
 from .scoring import score_continuations
 
@@ -63,6 +64,7 @@ LEGACY_STAGE2 = {
     "head_reads": "soft_tokens",
     "gate_max_count": None,
     "gate_text_overlap": False,
+    "lora_rank": None,
 }
 
 
@@ -105,6 +107,10 @@ class Stage2Config:
     gate_text_overlap: bool = False  # (bool) the count gate also weighs z(text_overlap) of the candidates
     head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
+    lora_rank: int | None = None  # (int >= 1|null) LoRA adapters of this rank in a copy of the LLM (TALLRec)
+    lora_alpha: float = 16.0  # (float > 0) the adapters' scale is lora_alpha / lora_rank
+    lora_dropout: float = 0.0  # (float in [0, 1)) dropout on the adapters' input in training
+    lora_target_modules: tuple[str, ...] = ("q_proj", "v_proj")  # (list[str]) the LLM's linear layers adapted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,11 +162,29 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
+        if (
+            config.lora_rank is not None
+        ):  # TALLRec: adapters in a copy of the LLM; only they are trained and saved
+            llm, self.lora = with_lora(
+                llm,
+                config.lora_rank,
+                config.lora_alpha,
+                config.lora_dropout,
+                list(config.lora_target_modules),
+            )
         object.__setattr__(self, "llm", llm)  # not a submodule: never saved, never trained
         self.tokenizer, self.template, self.wording, self.config = tokenizer, template, wording, config
         hidden = llm.get_input_embeddings().embedding_dim
-        self.user_proj = Projector(cf_dim, hidden, config.soft_token_norm)
-        self.item_proj = Projector(item_table.shape[1], hidden, config.soft_token_norm)
+        # with LoRA, a projector the prompt has no soft token for is not built (the checkpoint is the adapters)
+        lean = config.lora_rank is not None
+        self.user_proj = (
+            Projector(cf_dim, hidden, config.soft_token_norm) if config.use_user or not lean else None
+        )
+        self.item_proj = (
+            Projector(item_table.shape[1], hidden, config.soft_token_norm)
+            if config.item_tokens != "none" or not lean
+            else None
+        )
         if config.head_init != "random" and config.head_reads != "title_tokens":
             raise ValueError(f"head_init {config.head_init!r} needs head_reads title_tokens")
         self.head = None
@@ -254,10 +278,21 @@ class SoftPromptRecommender(nn.Module):
         tokenized = [tokenize_prompt(self.tokenizer, self.render(s), cache=self._pieces) for s in samples]
         # one projector pass for the batch's users and one for all its items (row-wise maps: the vectors of one
         # sample at a time, to float rounding, in far fewer kernel launches on a GPU)
-        users = self.user_proj(torch.stack([s.user_vector.float() for s in samples]).to(self.device))
         items = [(s.history[-self.config.n_history :], s.candidates) for s in samples]
         index = torch.as_tensor([i for h, c in items for i in (*h, *c)], device=self.device)
-        projected = self.item_proj(self.item_table[index]).split([len(h) + len(c) for h, c in items])
+        # a projector not built (LoRA without that soft token): zeros the prompt has no placeholder for
+        hidden = self.llm.get_input_embeddings().embedding_dim
+        users = (
+            self.user_proj(torch.stack([s.user_vector.float() for s in samples]).to(self.device))
+            if self.user_proj is not None
+            else torch.zeros(len(samples), hidden, device=self.device)
+        )
+        vectors = (
+            self.item_proj(self.item_table[index])
+            if self.item_proj is not None
+            else torch.zeros(len(index), hidden, device=self.device)
+        )
+        projected = vectors.split([len(h) + len(c) for h, c in items])
         soft = [
             {"user": users[row : row + 1], "history": vectors[: len(h)], "candidate": vectors[len(h) :]}
             for row, (vectors, (h, _)) in enumerate(zip(projected, items, strict=True))

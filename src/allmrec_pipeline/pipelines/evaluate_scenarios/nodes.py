@@ -4,6 +4,7 @@ differences against ``cf`` and the best LLM-free floor, and a report."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.models.text_encoder import load_sentence_transformer
 from allmrec_pipeline.seeding import rng_for
+from allmrec_pipeline.tracking import epoch_logger
 from allmrec_pipeline.variants import FLOORS, MODELS, WITHOUT_LLM
 
 from . import report, scorers
@@ -242,7 +244,7 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
     model = tokenizer = None
     if uses_llm:
         _, model, tokenizer = load_llm(inputs["llms"], inputs["llm"])
-    frames = []
+    frames, spent, scored_rows = [], 0.0, 0
     for scenario in scenarios:
         domain = domains["cross_domain" if scenario == "cross_domain" else "source"]
         source = inputs["cross_eval_candidates"] if scenario == "cross_domain" else inputs["eval_candidates"]
@@ -287,6 +289,7 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
             backbone.item_embeddings.detach(),
             backbone.hidden_size,
         )
+        tick = time.perf_counter()
         scored = scorers.score_llm(
             recommender,
             samples,
@@ -296,8 +299,12 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
             float(params["generate"]["fuzzy_threshold"]),
             desc=f"{model_name} / {scenario}",
         )
+        spent, scored_rows = spent + time.perf_counter() - tick, scored_rows + len(samples)
         frames.append(_predictions(model_name, scenario, subset, scored, mode))
         _log(frames[-1])
+    if scored_rows:  # the cost figure: inference seconds per row, over every scenario the model scored
+        prefix = "eval" if models_key == "models" else "eval.ablation"
+        epoch_logger(f"{prefix}.{model_name}")(0, {"inference_seconds_per_row": spent / scored_rows})
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
@@ -324,7 +331,7 @@ def collect_predictions(
     if unwired:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
-            "mlp_llm and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "
+            "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "
             "(evaluate_scenarios.ablation_models), and the text_cosine and cf_text models by the default pipeline"
         )
     table = pd.concat([f for f in frames if len(f)], ignore_index=True)

@@ -26,6 +26,7 @@ from allmrec_pipeline.llm.recommender import Sample
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
 from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.resources import PeakMemory
 from allmrec_pipeline.resume import TrainingCheckpoints, fingerprint
 from allmrec_pipeline.schema import merge_variant
 from allmrec_pipeline.tracking import epoch_logger
@@ -113,18 +114,19 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         log_epoch(epoch, figures)
         logged.add(epoch)
 
-    result = train_stage2(
-        recommender,
-        make_samples,
-        valid,
-        training,
-        seed,
-        hit_at_1,
-        checkpoints=TrainingCheckpoints(checkpoints["dir"], f"stage2_{variant}", key),
-        every_steps=int(checkpoints["stage2_every_steps"]),
-        on_epoch=on_epoch,
-        gate_samples=gate_samples,
-    )
+    with PeakMemory(recommender.device) as peak:
+        result = train_stage2(
+            recommender,
+            make_samples,
+            valid,
+            training,
+            seed,
+            hit_at_1,
+            checkpoints=TrainingCheckpoints(checkpoints["dir"], f"stage2_{variant}", key),
+            every_steps=int(checkpoints["stage2_every_steps"]),
+            on_epoch=on_epoch,
+            gate_samples=gate_samples,
+        )
     for epoch in sorted(set(range(1, len(result.epoch_train_loss) + 1)) - logged):  # before a resume
         log_epoch(
             epoch,
@@ -155,6 +157,9 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         "best_epoch": float(result.best_epoch),
         "resumed_from_epoch": float(result.resumed_from[0]),
         "seconds": result.seconds,
+        # the cost figures (docs/evaluation.md, "What the models cost"): trainable weights, peak memory
+        "trainable_parameters": float(sum(p.numel() for p in recommender.parameters() if p.requires_grad)),
+        "peak_memory_gb": peak.gb,
         "samples_per_s": float(n_users * training.epochs / result.seconds)
         if result.seconds
         else float("nan"),

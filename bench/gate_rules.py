@@ -1,0 +1,152 @@
+"""How the count gate's choice rule carries to validation rows it never saw: each rule chooses a grid point on the
+rows the gate is chosen on, and is scored on the rest of the frozen ``overall`` validation rows.
+
+The run's own stage-2 model (its warmed-up head) scores every ``overall`` validation row once; each rule then
+picks a point of the gate's grid (``llm.training.gate_points``) from the Hit@1 figures on the first
+``stage2.training.gate_valid_rows`` rows (the rows the run chose its gate on), and the chosen point is scored on
+the remaining rows, by the target's popularity group as the test scenarios split them (``cold``/``warm``
+``item_popularity`` groups), each with its paired difference to ``cf`` (the grid's first point) and to the
+``text_overlap`` floor (a 95% paired bootstrap). No test row is read.
+
+    python bench/gate_rules.py --out bench/results/gate_rules_beauty.json
+    python bench/gate_rules.py --env video_games --out bench/results/gate_rules_video_games.json
+
+Prints one JSON line; ``--out`` also writes it to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import emit, run_catalog
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
+from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_checkpoint
+from allmrec_pipeline.llm.training import gate_points
+from allmrec_pipeline.models.checkpoint import load_backbone
+from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
+
+
+def _hits(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor, targets: np.ndarray) -> np.ndarray:
+    scores = fuse_inputs(inputs, cold, gate).numpy()
+    return metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+
+
+def _figures(hits: np.ndarray, cold_target: np.ndarray) -> dict[str, float]:
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if len(values) else float("nan")
+
+    return {"all": mean(hits), "cold": mean(hits[cold_target]), "other": mean(hits[~cold_target])}
+
+
+# each rule: (figures of every grid point, the CF weighting's figures) -> the index of the chosen point; the first
+# of equals wins, as in llm.training.choose_gate
+def _current(table: list[dict], cf: dict) -> int:
+    """The pipeline's rule: the mean of Hit@1 over all rows and over cold targets, among the points whose Hit@1 on
+    the other targets is at least the CF weighting's."""
+    allowed = [i for i, f in enumerate(table) if f["other"] >= cf["other"]]
+    return max(allowed, key=lambda i: (table[i]["all"] + table[i]["cold"]) / 2)
+
+
+def _balanced(table: list[dict], cf: dict) -> int:
+    """The mean of Hit@1 over cold targets and over the other targets (each half the say), same guard."""
+    allowed = [i for i, f in enumerate(table) if f["other"] >= cf["other"]]
+    return max(allowed, key=lambda i: (table[i]["cold"] + table[i]["other"]) / 2)
+
+
+def _balanced_unguarded(table: list[dict], cf: dict) -> int:
+    """The mean of Hit@1 over cold targets and over the others, no guard."""
+    return max(range(len(table)), key=lambda i: (table[i]["cold"] + table[i]["other"]) / 2)
+
+
+def _all_rows(table: list[dict], cf: dict) -> int:
+    """Hit@1 over all rows alone."""
+    return max(range(len(table)), key=lambda i: table[i]["all"])
+
+
+RULES = {
+    "current": _current,
+    "balanced": _balanced,
+    "balanced_unguarded": _balanced_unguarded,
+    "all": _all_rows,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default=None, help="the Kedro environment of the run (e.g. video_games)")
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
+    parser.add_argument("--seed", type=int, default=42, help="the bootstrap's seed")
+    parser.add_argument("--out", type=Path, help="also write the JSON line here")
+    args = parser.parse_args()
+
+    catalog, runtime = run_catalog(args.params, env=args.env)
+    load = catalog.load
+    stage2 = load("params:stage2")
+    item_index, items = load("item_index"), load("items")
+    candidates = load("eval_candidates")
+    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+    rows = rows.reset_index(drop=True)
+    backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
+    popularity = load("item_popularity")
+    counts = popularity_counts(popularity, len(item_index))
+    group = popularity.set_index("item_idx")["group"]
+    domain = Domain(titles=item_titles(items, item_index))
+    cf = score_cf(backbone, rows, domain).scores
+    samples = row_samples(rows, user_vectors(backbone, list(rows["history"])), cf, counts)
+    _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
+    table = item_table(stage2["item_source"], load("joint_item_embeddings"), backbone)
+    recommender = recommender_from_checkpoint(load("stage2_model"), model, tokenizer, table, domain.titles)
+    if not recommender.gated:
+        raise SystemExit("the run's stage-2 model has no count gate (stage2.model.gate_max_count is null)")
+    with torch.no_grad():
+        head = torch.cat([recommender.head_scores(samples[i : i + 4]) for i in range(0, len(samples), 4)])
+        inputs = recommender.gate_inputs(head, samples).cpu()
+        cold = recommender.cold_mask(samples).cpu()
+    targets = np.array([s.target_pos for s in samples])
+    cold_target = cold.numpy()[np.arange(len(samples)), targets]
+    n_choose = int(stage2["training"]["gate_valid_rows"])
+    choose, rest = np.arange(len(rows)) < n_choose, np.arange(len(rows)) >= n_choose
+    points = gate_points(recommender.config.gate_text_overlap)
+    hits = [_hits(inputs, cold, gate, targets) for gate in points]
+    on_choose = [_figures(h[choose], cold_target[choose]) for h in hits]
+    overlap_only = torch.zeros_like(points[0])
+    overlap_only[:, -1] = 1.0  # z(text_overlap) alone: the floor's ranking
+    floors = {"cf": hits[0], "text_overlap": _hits(inputs, cold, overlap_only, targets)}
+    groups = rows["target_item_idx"].map(group).to_numpy()
+    views = {"all": rest, "cold_item": rest & (groups == "cold"), "warm_item": rest & (groups == "warm")}
+    out = {}
+    for name, rule in RULES.items():
+        index = rule(on_choose, on_choose[0])
+        chosen = hits[index]
+        entry = {"gate": points[index].tolist(), "on_choose_rows": on_choose[index]}
+        for view, keep in views.items():
+            entry[view] = {"n": int(keep.sum()), "hit_at_1": float(chosen[keep].mean())}
+            for floor, values in floors.items():
+                paired = metrics.paired_bootstrap(chosen[keep], values[keep], seed=args.seed)
+                entry[view][f"minus_{floor}"] = [paired["difference"], paired["ci_low"], paired["ci_high"]]
+        out[name] = entry
+    emit(
+        {
+            "bench": "gate_rules",
+            "env": args.env,
+            "params": runtime,
+            "choose_rows": int(choose.sum()),
+            "choose_cold_targets": int(cold_target[choose].sum()),
+            "scored_rows": int(rest.sum()),
+            "floors": {
+                view: {f: float(v[keep].mean()) for f, v in floors.items()} for view, keep in views.items()
+            },
+            "rules": out,
+        },
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()
