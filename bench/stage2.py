@@ -109,6 +109,7 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
     torch.manual_seed(0)
     table = torch.randn(len(titles), 128)
     norm = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
+    overrides = (params["variants"].get(args.variant) or {}).get("model", {}) if args.variant else {}
     config = Stage2Config(
         **{
             **LEGACY_STAGE2,
@@ -116,6 +117,13 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
             "soft_token_norm": norm,
             "head_layer": args.head_layer,
             "head_reads": args.head_reads,
+            # a variant's model keys, with conf/base's values of the keys it needs (LoRA's settings)
+            **{k: v for k, v in params["model"].items() if k.startswith("lora_")},
+            **{
+                k: v
+                for k, v in overrides.items()
+                if k not in ("cf_skip", "gate_max_count", "gate_text_overlap")
+            },
         }
     )
     template = PromptTemplate(**params["template"])
@@ -123,7 +131,9 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
         model, tokenizer, template, params["wording"]["beauty"], table, titles, 50, config
     )
     optimizer = torch.optim.Adam([p for p in rec.parameters() if p.requires_grad], lr=1e-4)
-    flop_params = 6 * block_parameters(model, args.head_layer if args.objective == "embedding_head" else None)
+    flop_params = 6 * block_parameters(
+        rec.llm, args.head_layer if config.objective == "embedding_head" else None
+    )
     by_size = [
         measure_batch(rec, optimizer, model, size, len(titles), flop_params, args)
         for size in args.batch_sizes
@@ -153,7 +163,11 @@ def measure_batch(rec, optimizer, model, size: int, n_titles: int, flop_params: 
         else:
             model(inputs_embeds=leaf, **inputs).logits.float().logsumexp(-1).mean().backward()
 
-    ours_s, floor_s = timed(ours, args.steps), timed(floor, args.steps)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    ours_s = timed(ours, args.steps)
+    peak_gb = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    floor_s = timed(floor, args.steps)
     tokens = int(prompts.attention_mask.sum()) / size  # real (unpadded) tokens per prompt
     out = {
         "batch_size": size,
@@ -162,6 +176,7 @@ def measure_batch(rec, optimizer, model, size: int, n_titles: int, flop_params: 
         "floor_seconds_per_step": floor_s,
         "ratio_ours_to_floor": ours_s / floor_s,
         "samples_per_s": size / ours_s,
+        "step_peak_gpu_memory_gb": peak_gb,  # the most torch allocated on the GPU in a training step
         "model_flop_per_sample": flop_params * tokens,
         "mfu": flop_params * tokens * size / ours_s / (args.peak_tflops * 1e12),
     }
@@ -177,13 +192,13 @@ def measure_batch(rec, optimizer, model, size: int, n_titles: int, flop_params: 
             f"batch {size}, by CPU time\n{table}\n\nby {sort}\n"
             + prof.key_averages().table(sort_by=sort, row_limit=20)
         )
-    if args.objective == "embedding_head":  # evaluation: no-grad scores of the batch
 
-        def score() -> None:
-            with torch.no_grad():
-                rec.head_scores(batch)
+    def score() -> None:  # evaluation: no-grad scores of the batch (rank mode: one prompt at a time)
+        with torch.no_grad():
+            rec.head_scores(batch) if rec.config.objective == "embedding_head" else rec.title_scores(batch)
 
-        out["scoring_rows_per_s"] = size / timed(score, args.steps)
+    out["scoring_rows_per_s"] = size / timed(score, args.steps)
+    out["trainable_parameters"] = sum(p.numel() for p in rec.parameters() if p.requires_grad)
     if args.head_layer is not None:  # what reading an earlier layer saves: the whole LLM's bare pass
         out["all_layers_floor_seconds_per_step"] = timed(lambda: floor(None), args.steps)
     return out
@@ -211,6 +226,11 @@ def main() -> None:
     parser.add_argument(
         "--peak-tflops", type=float, default=790.0, help="the chip's bf16 matrix rate, for MFU"
     )
+    parser.add_argument(
+        "--variant",
+        help="a stage2.variants key whose model keys apply (e.g. tallrec: titles-only prompts and LoRA; its "
+        "objective replaces --objective); the CF skip and the count gate are left out (no CF logits here)",
+    )
     parser.add_argument("--llm-config", type=Path, help="LLM config + tokenizer folder: random weights")
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     parser.add_argument(
@@ -225,7 +245,14 @@ def main() -> None:
     item_index = pd.read_parquet(latest("data/03_primary/beauty/item_index.parquet/*/*.parquet", args.root))
     items = pd.read_parquet(latest("data/02_intermediate/beauty/items.parquet/*/*.parquet", args.root))
     titles = item_titles(items, item_index)
+    if args.variant:
+        if args.variant not in params["variants"]:
+            raise SystemExit(f"--variant: no stage2.variants.{args.variant} in conf/base")
+        args.objective = (
+            (params["variants"][args.variant] or {}).get("model", {}).get("objective", args.objective)
+        )
     out = {
+        "variant": args.variant,
         "objective": args.objective,
         "head_layer": args.head_layer,
         "head_reads": args.head_reads,
