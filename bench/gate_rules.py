@@ -30,6 +30,7 @@ from allmrec_pipeline.llm.training import gate_points
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf
+from allmrec_pipeline.progress import progress_bar
 
 
 def _hits(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor, targets: np.ndarray) -> np.ndarray:
@@ -105,7 +106,8 @@ def main() -> None:
     if not recommender.gated:
         raise SystemExit("the run's stage-2 model has no count gate (stage2.model.gate_max_count is null)")
     with torch.no_grad():
-        head = torch.cat([recommender.head_scores(samples[i : i + 4]) for i in range(0, len(samples), 4)])
+        starts = progress_bar(range(0, len(samples), 4), desc="head scores", unit="batch")
+        head = torch.cat([recommender.head_scores(samples[i : i + 4]) for i in starts])
         inputs = recommender.gate_inputs(head, samples).cpu()
         cold = recommender.cold_mask(samples).cpu()
     targets = np.array([s.target_pos for s in samples])

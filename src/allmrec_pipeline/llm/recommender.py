@@ -2,7 +2,8 @@
 
 ``F_U`` projects the backbone's user representation ``x_u``, ``F_I`` the stage-1 joint item embeddings ``e_i``
 (or, for the MLP-LLM baseline, the raw CF item embeddings) into the LLM's token-embedding space. Only the
-projectors (and the ``embedding_head`` scorer) train; the LLM stays frozen.
+projectors (and the ``embedding_head`` scorer) train; the LLM stays frozen. The TALLRec baseline (``lora_rank``
+set) trains LoRA adapters in a private copy of the LLM instead (``llm.lora``), on prompts without soft tokens.
 
 Objectives:
 - ``lm``: the paper's; LM cross-entropy on the target title tokens plus EOS, the prompt masked.
@@ -162,9 +163,8 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
-        if (
-            config.lora_rank is not None
-        ):  # TALLRec: adapters in a copy of the LLM; only they are trained and saved
+        # TALLRec: LoRA adapters in a copy of the LLM; only they are trained and saved
+        if config.lora_rank is not None:
             llm, self.lora = with_lora(
                 llm,
                 config.lora_rank,
@@ -287,12 +287,12 @@ class SoftPromptRecommender(nn.Module):
             if self.user_proj is not None
             else torch.zeros(len(samples), hidden, device=self.device)
         )
-        vectors = (
+        item_vectors = (
             self.item_proj(self.item_table[index])
             if self.item_proj is not None
             else torch.zeros(len(index), hidden, device=self.device)
         )
-        projected = vectors.split([len(h) + len(c) for h, c in items])
+        projected = item_vectors.split([len(h) + len(c) for h, c in items])
         soft = [
             {"user": users[row : row + 1], "history": vectors[: len(h)], "candidate": vectors[len(h) :]}
             for row, (vectors, (h, _)) in enumerate(zip(projected, items, strict=True))
