@@ -1,10 +1,12 @@
 """How the count gate's choice rule carries to validation rows it never saw: each rule chooses a grid point on the
 rows the gate is chosen on, and is scored on the rest of the frozen ``overall`` validation rows.
 
-The run's own stage-2 model (its warmed-up head) scores every ``overall`` validation row once; each rule then
-picks a point of the gate's grid (``llm.training.gate_points``) from the Hit@1 figures on the first
-``stage2.training.gate_valid_rows`` rows (the rows the run chose its gate on), and the chosen point is scored on
-the remaining rows, by the target's popularity group as the test scenarios split them (``cold``/``warm``
+The run's own stage-2 model scores every ``overall`` validation row once (``--cache`` keeps those scores for
+later calls); each rule then picks a point of the gate's grid (``llm.training.gate_points``) from the Hit@1
+figures on the first ``stage2.training.gate_valid_rows`` rows (the rows the run chose its gate on), and the chosen
+point is scored on the remaining rows, beside the gate the run shipped (``shipped``: chosen on the same rows but
+before joint training moved the projectors, which the head's inputs depend on, so the rules' choices on the final
+scores can differ from it), by the target's popularity group as the test scenarios split them (``cold``/``warm``
 ``item_popularity`` groups), each with its paired difference to ``cf`` (the grid's first point) and to the
 ``text_overlap`` floor (a 95% paired bootstrap). No test row is read.
 
@@ -78,14 +80,10 @@ RULES = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", default=None, help="the Kedro environment of the run (e.g. video_games)")
-    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
-    parser.add_argument("--seed", type=int, default=42, help="the bootstrap's seed")
-    parser.add_argument("--out", type=Path, help="also write the JSON line here")
-    args = parser.parse_args()
-
+def _score(args: argparse.Namespace) -> tuple:
+    """Score every ``overall`` validation row with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
+    cold mask ``(N, C)``, the targets, the targets' popularity groups, the model's gate, the number of rows the
+    run chose its gate on, whether the gate weighs the overlap, and the runtime parameters."""
     catalog, runtime = run_catalog(args.params, env=args.env)
     load = catalog.load
     stage2 = load("params:stage2")
@@ -96,7 +94,6 @@ def main() -> None:
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     popularity = load("item_popularity")
     counts = popularity_counts(popularity, len(item_index))
-    group = popularity.set_index("item_idx")["group"]
     domain = Domain(titles=item_titles(items, item_index))
     cf = score_cf(backbone, rows, domain).scores
     samples = row_samples(rows, user_vectors(backbone, list(rows["history"])), cf, counts)
@@ -111,22 +108,60 @@ def main() -> None:
         inputs = recommender.gate_inputs(head, samples).cpu()
         cold = recommender.cold_mask(samples).cpu()
     targets = np.array([s.target_pos for s in samples])
-    cold_target = cold.numpy()[np.arange(len(samples)), targets]
+    groups = rows["target_item_idx"].map(popularity.set_index("item_idx")["group"]).to_numpy().astype(str)
     n_choose = int(stage2["training"]["gate_valid_rows"])
-    choose, rest = np.arange(len(rows)) < n_choose, np.arange(len(rows)) >= n_choose
-    points = gate_points(recommender.config.gate_text_overlap)
+    gate = recommender.gate.detach().cpu().clone()
+    return inputs, cold, targets, groups, gate, n_choose, recommender.config.gate_text_overlap, runtime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default=None, help="the Kedro environment of the run (e.g. video_games)")
+    parser.add_argument("--params", default="", help="runtime params as kedro run takes them (key=value,...)")
+    parser.add_argument("--seed", type=int, default=42, help="the bootstrap's seed")
+    parser.add_argument("--out", type=Path, help="also write the JSON line here")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="an .npz of the rows' scores: written on the first call, read on the next ones",
+    )
+    args = parser.parse_args()
+
+    if args.cache and args.cache.exists():  # the scores of an earlier call: no LLM pass
+        cached = np.load(args.cache, allow_pickle=False)
+        inputs, cold = torch.from_numpy(cached["inputs"]), torch.from_numpy(cached["cold"])
+        targets, groups, shipped = cached["targets"], cached["groups"], torch.from_numpy(cached["gate"])
+        n_choose, overlap, runtime = (
+            int(cached["n_choose"]),
+            bool(cached["overlap"]),
+            {"cache": str(args.cache)},
+        )
+    else:
+        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime = _score(args)
+        if args.cache:
+            np.savez(
+                args.cache, inputs=inputs.numpy(), cold=cold.numpy(), targets=targets, groups=groups,
+                gate=shipped.numpy(), n_choose=n_choose, overlap=overlap,
+            )  # fmt: skip
+    cold_target = cold.numpy()[np.arange(len(targets)), targets]
+    choose, rest = np.arange(len(targets)) < n_choose, np.arange(len(targets)) >= n_choose
+    points = gate_points(overlap)
     hits = [_hits(inputs, cold, gate, targets) for gate in points]
     on_choose = [_figures(h[choose], cold_target[choose]) for h in hits]
     overlap_only = torch.zeros_like(points[0])
     overlap_only[:, -1] = 1.0  # z(text_overlap) alone: the floor's ranking
     floors = {"cf": hits[0], "text_overlap": _hits(inputs, cold, overlap_only, targets)}
-    groups = rows["target_item_idx"].map(group).to_numpy()
     views = {"all": rest, "cold_item": rest & (groups == "cold"), "warm_item": rest & (groups == "warm")}
     out = {}
-    for name, rule in RULES.items():
-        index = rule(on_choose, on_choose[0])
-        chosen = hits[index]
-        entry = {"gate": points[index].tolist(), "on_choose_rows": on_choose[index]}
+    # the gate the run chose (on the head before joint training moved the projectors), then each rule's choice
+    # on the final model's scores
+    choices = {
+        "shipped": shipped,
+        **{name: points[rule(on_choose, on_choose[0])] for name, rule in RULES.items()},
+    }
+    for name, gate in choices.items():
+        chosen = _hits(inputs, cold, gate, targets)
+        entry = {"gate": gate.tolist(), "on_choose_rows": _figures(chosen[choose], cold_target[choose])}
         for view, keep in views.items():
             entry[view] = {"n": int(keep.sum()), "hit_at_1": float(chosen[keep].mean())}
             for floor, values in floors.items():

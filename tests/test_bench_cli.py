@@ -94,9 +94,10 @@ def test_the_gpu_stage2_bench_runs_without_kedro_mlflow_or_the_embedded_weights(
         assert 20 < tokens <= size["prompt_tokens"]
 
 
-def test_gpu_check_names_what_is_missing(tmp_path):
+@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_cost.sh"])
+def test_the_gpu_scripts_name_what_is_missing(tmp_path, script):
     result = subprocess.run(
-        ["bash", str(PROJECT_ROOT / "bench/gpu_check.sh")],
+        ["bash", str(PROJECT_ROOT / "bench" / script)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -104,6 +105,85 @@ def test_gpu_check_names_what_is_missing(tmp_path):
     )
     assert result.returncode == 2
     assert ".gpu/llm/config.json is missing" in result.stderr
+
+
+def test_the_stage2_bench_times_a_variant_with_lora(tmp_path):
+    """bench/gpu_cost.sh's TALLRec step on the CPU: ``--variant tallrec`` applies that variant's model keys
+    (titles-only prompts, LoRA on the tiny LLM), trains only the adapters and scores in rank mode."""
+    import json
+
+    import pandas as pd
+
+    from tests.llm.tiny import WORDS, tiny_llm, tiny_tokenizer
+
+    llm = tmp_path / "llm"
+    tiny_llm("llama").config.save_pretrained(llm)
+    tiny_tokenizer().save_pretrained(llm)
+    titles = [" ".join(WORDS[i : i + 3]) for i in range(0, 60, 3)]
+    for path, frame in (
+        ("data/03_primary/beauty/item_index.parquet/v1", pd.DataFrame({"item_id": range(20), "item_idx": range(1, 21)})),
+        ("data/02_intermediate/beauty/items.parquet/v1", pd.DataFrame({"item_id": range(20), "title": titles})),
+    ):  # fmt: skip
+        (tmp_path / path).mkdir(parents=True)
+        frame.to_parquet(tmp_path / path / "part.parquet")
+    out = tmp_path / "tallrec.json"
+    args = ["--root", str(tmp_path), "--llm-config", str(llm), "--batch-sizes", "2", "--steps", "1"]
+    args += ["--dtypes", "float32", "--threads", "1", "--variant", "tallrec", "--out", str(out)]
+    result = _run_without_kedro(tmp_path, "stage2.py", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["variant"] == "tallrec" and figures["objective"] == "listwise"
+    step = figures["float32"]
+    hidden = tiny_llm("llama").config.hidden_size
+    # rank 8 on q_proj and v_proj of both tiny layers: A (8 × in) and B (out × 8) each
+    q, v = (
+        tiny_llm("llama").model.layers[0].self_attn.q_proj,
+        tiny_llm("llama").model.layers[0].self_attn.v_proj,
+    )
+    per_layer = sum(8 * (m.in_features + m.out_features) for m in (q, v))
+    assert step["trainable_parameters"] == 2 * per_layer and hidden == q.in_features
+    assert step["samples_per_s"] > 0 and step["scoring_rows_per_s"] > 0
+
+
+def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
+    """bench/gate_rules.py from its ``--cache`` (no run, no LLM): each rule's point is chosen on the gate's rows
+    and scored on the others; a planted signal (the head ranks every target first, the CF logits are noise)
+    makes every rule pick a point that weighs the head, where the CF weighting is at chance."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n, c = 40, 5
+    targets = rng.integers(0, c, n)
+    inputs = rng.normal(size=(n, c, 3)).astype(np.float32)
+    inputs[np.arange(n), targets, 1] = 5.0  # z(head): the target first
+    cold = rng.random((n, c)) < 0.3
+    groups = np.array(["cold", "warm", "other", "warm"] * 10)
+    cache = tmp_path / "scores.npz"
+    np.savez(
+        cache, inputs=inputs, cold=cold, targets=targets, groups=groups,
+        gate=np.ones((2, 3), dtype=np.float32), n_choose=10, overlap=True,
+    )  # fmt: skip
+    out = tmp_path / "rules.json"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench/gate_rules.py"), "--cache", str(cache), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["choose_rows"] == 10 and figures["scored_rows"] == 30
+    assert figures["floors"]["all"]["cf"] < 0.5
+    assert set(figures["rules"]) == {"shipped", "current", "balanced", "balanced_unguarded", "all"}
+    for name, rule in figures["rules"].items():
+        assert rule["all"]["n"] == 30 and rule["warm_item"]["n"] == sum(groups[10:] == "warm")
+        if name != "shipped":  # every rule weighs the head for both groups of candidates
+            assert rule["gate"][0][1] > 0 and rule["gate"][1][1] > 0, name
+            assert rule["all"]["hit_at_1"] > 0.9 and rule["all"]["minus_cf"][1] > 0, name
+    assert figures["rules"]["shipped"]["gate"] == [[1.0, 1.0, 1.0]] * 2
 
 
 def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
