@@ -40,34 +40,56 @@ def _hits(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor, targets:
     return metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
 
 
-def _figures(hits: np.ndarray, cold_target: np.ndarray) -> dict[str, float]:
+def _figures(hits: np.ndarray, cold_target: np.ndarray, warm_group: np.ndarray) -> dict[str, float]:
+    """Hit@1 over all rows, over cold targets (the gate's count), the other targets, and the targets of the
+    ``warm`` popularity group (the ``warm_item`` scenario's)."""
+
     def mean(values: np.ndarray) -> float:
         return float(values.mean()) if len(values) else float("nan")
 
-    return {"all": mean(hits), "cold": mean(hits[cold_target]), "other": mean(hits[~cold_target])}
+    return {
+        "all": mean(hits),
+        "cold": mean(hits[cold_target]),
+        "other": mean(hits[~cold_target]),
+        "warm_group": mean(hits[warm_group]),
+    }
 
 
-# each rule: (figures of every grid point, the CF weighting's figures) -> the index of the chosen point; the first
+# each rule: (figures of every grid point, the CF weighting's figures, the points) -> the chosen point's index; the first
 # of equals wins, as in llm.training.choose_gate
-def _current(table: list[dict], cf: dict) -> int:
+def _current(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
     """The pipeline's rule: the mean of Hit@1 over all rows and over cold targets, among the points whose Hit@1 on
     the other targets is at least the CF weighting's."""
     allowed = [i for i, f in enumerate(table) if f["other"] >= cf["other"]]
     return max(allowed, key=lambda i: (table[i]["all"] + table[i]["cold"]) / 2)
 
 
-def _balanced(table: list[dict], cf: dict) -> int:
+def _balanced(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
     """The mean of Hit@1 over cold targets and over the other targets (each half the say), same guard."""
     allowed = [i for i, f in enumerate(table) if f["other"] >= cf["other"]]
     return max(allowed, key=lambda i: (table[i]["cold"] + table[i]["other"]) / 2)
 
 
-def _balanced_unguarded(table: list[dict], cf: dict) -> int:
+def _balanced_unguarded(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
     """The mean of Hit@1 over cold targets and over the others, no guard."""
     return max(range(len(table)), key=lambda i: (table[i]["cold"] + table[i]["other"]) / 2)
 
 
-def _all_rows(table: list[dict], cf: dict) -> int:
+def _warm_guarded(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
+    """The pipeline's merit, with the guard on the warm popularity group's targets instead of the count's
+    other targets: Hit@1 on them at least the CF weighting's."""
+    allowed = [i for i, f in enumerate(table) if f["warm_group"] >= cf["warm_group"]]
+    return max(allowed, key=lambda i: (table[i]["all"] + table[i]["cold"]) / 2)
+
+
+def _cf_for_warm(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
+    """The pipeline's merit among the points that weigh the other candidates as the CF model does (head and
+    overlap 0 for them): only the cold candidates' weights are chosen, with the pipeline's guard."""
+    allowed = [i for i, g in enumerate(points) if not g[0, 1:].any() and table[i]["other"] >= cf["other"]]
+    return max(allowed, key=lambda i: (table[i]["all"] + table[i]["cold"]) / 2)
+
+
+def _all_rows(table: list[dict], cf: dict, points: list[torch.Tensor]) -> int:
     """Hit@1 over all rows alone."""
     return max(range(len(table)), key=lambda i: table[i]["all"])
 
@@ -76,6 +98,8 @@ RULES = {
     "current": _current,
     "balanced": _balanced,
     "balanced_unguarded": _balanced_unguarded,
+    "warm_guarded": _warm_guarded,
+    "cf_for_warm": _cf_for_warm,
     "all": _all_rows,
 }
 
@@ -147,7 +171,8 @@ def main() -> None:
     choose, rest = np.arange(len(targets)) < n_choose, np.arange(len(targets)) >= n_choose
     points = gate_points(overlap)
     hits = [_hits(inputs, cold, gate, targets) for gate in points]
-    on_choose = [_figures(h[choose], cold_target[choose]) for h in hits]
+    warm = groups == "warm"
+    on_choose = [_figures(h[choose], cold_target[choose], warm[choose]) for h in hits]
     overlap_only = torch.zeros_like(points[0])
     overlap_only[:, -1] = 1.0  # z(text_overlap) alone: the floor's ranking
     floors = {"cf": hits[0], "text_overlap": _hits(inputs, cold, overlap_only, targets)}
@@ -157,11 +182,12 @@ def main() -> None:
     # on the final model's scores
     choices = {
         "shipped": shipped,
-        **{name: points[rule(on_choose, on_choose[0])] for name, rule in RULES.items()},
+        **{name: points[rule(on_choose, on_choose[0], points)] for name, rule in RULES.items()},
     }
     for name, gate in choices.items():
         chosen = _hits(inputs, cold, gate, targets)
-        entry = {"gate": gate.tolist(), "on_choose_rows": _figures(chosen[choose], cold_target[choose])}
+        on_rows = _figures(chosen[choose], cold_target[choose], warm[choose])
+        entry = {"gate": gate.tolist(), "on_choose_rows": on_rows}
         for view, keep in views.items():
             entry[view] = {"n": int(keep.sum()), "hit_at_1": float(chosen[keep].mean())}
             for floor, values in floors.items():

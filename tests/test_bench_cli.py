@@ -177,12 +177,15 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["choose_rows"] == 10 and figures["scored_rows"] == 30
     assert figures["floors"]["all"]["cf"] < 0.5
-    assert set(figures["rules"]) == {"shipped", "current", "balanced", "balanced_unguarded", "all"}
+    rules = {"current", "balanced", "balanced_unguarded", "warm_guarded", "all"}
+    assert set(figures["rules"]) == {"shipped", "cf_for_warm", *rules}
     for name, rule in figures["rules"].items():
         assert rule["all"]["n"] == 30 and rule["warm_item"]["n"] == sum(groups[10:] == "warm")
-        if name != "shipped":  # every rule weighs the head for both groups of candidates
+        if name in rules:  # every rule free to weigh the head does so for both groups of candidates
             assert rule["gate"][0][1] > 0 and rule["gate"][1][1] > 0, name
             assert rule["all"]["hit_at_1"] > 0.9 and rule["all"]["minus_cf"][1] > 0, name
+    cf_for_warm = figures["rules"]["cf_for_warm"]["gate"]
+    assert cf_for_warm[0] == [1.0, 0.0, 0.0] and cf_for_warm[1][1] > 0  # the head for cold candidates only
     assert figures["rules"]["shipped"]["gate"] == [[1.0, 1.0, 1.0]] * 2
 
 
