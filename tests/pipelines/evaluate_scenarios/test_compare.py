@@ -75,6 +75,35 @@ def test_every_model_is_compared_with_cf_and_the_best_floor_on_shared_rows(predi
     } <= set(flat)
 
 
+def test_other_llm_models_are_compared_with_a_llmrec_on_shared_rows(predictions):
+    """A baseline scored beside a_llmrec (the ablations run, make baselines) gets its gap to a_llmrec; cf and the
+    floors do not (their gap is a_llmrec's own, sign flipped), and a_llmrec is never compared with itself."""
+    llm_rows = np.sort(predictions.loc[predictions["model"] == "a_llmrec", "row"].to_numpy())
+    tallrec = np.zeros(len(llm_rows), dtype=bool)
+    tallrec[:60] = True  # wins 60 of the 300 rows
+    both = pd.concat([predictions, _predictions("tallrec", "overall", llm_rows, tallrec)], ignore_index=True)
+    paired, flat = compare_models(both, PARAMS, seed=1)
+    against = paired[(paired["reference"] == "a_llmrec") & (paired["metric"] == "hit_at_1")]
+    assert against["model"].tolist() == ["tallrec"]
+    llm_hits = predictions.loc[predictions["model"] == "a_llmrec"].sort_values("row")["target_rank"].eq(1.0)
+    expected = tallrec.mean() - llm_hits.mean()
+    assert against["n"].item() == 300 and against["difference"].item() == pytest.approx(expected)
+    assert flat["tallrec.overall.hit_at_1_minus_a_llmrec"] == pytest.approx(expected)
+    markdown, _ = write_report(summarize_scenarios(both, PARAMS, seed=1)[0], paired, both, "beauty")
+    assert "### Model − a_llmrec" in markdown and "| tallrec |" in markdown
+    assert (
+        "### Model − a_llmrec"
+        not in write_report(
+            *[
+                summarize_scenarios(predictions, PARAMS, seed=1)[0],
+                compare_models(predictions, PARAMS, seed=1)[0],
+            ],
+            predictions,
+            "beauty",
+        )[0]
+    )  # a_llmrec alone: no such table
+
+
 def test_report_shows_floors_row_counts_and_both_paired_tables(predictions):
     metrics, _ = summarize_scenarios(predictions, PARAMS, seed=1)
     paired, _ = compare_models(predictions, PARAMS, seed=1)

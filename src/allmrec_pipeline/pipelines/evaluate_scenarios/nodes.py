@@ -519,7 +519,8 @@ def _interval_settings(evaluate_scenarios: dict[str, Any]) -> tuple[int, float]:
 def compare_models(
     predictions: pd.DataFrame, evaluate_scenarios: dict[str, Any], seed: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Paired differences of every model against ``cf`` and against its scenario's best floor.
+    """Paired differences of every model against ``cf`` and against its scenario's best floor, and of every other
+    LLM-based model against ``a_llmrec`` when it is scored too (a baseline's or an ablation's gap to the model).
 
     The best floor of a scenario is the floor (``popularity``, ``text_overlap``, ``text_cosine``, ``cf_text``)
     with the highest Hit@1 on that scenario's rows. Each difference uses only the rows both models scored; its
@@ -527,7 +528,7 @@ def compare_models(
 
     Returns:
         ``paired_differences(model, scenario, reference, reference_model, metric, difference, ci_low, ci_high,
-        n, significant)`` (``reference``: ``cf`` or ``best_floor``) and the flat MLflow metrics
+        n, significant)`` (``reference``: ``cf``, ``best_floor`` or ``a_llmrec``) and the flat MLflow metrics
         ``{model}.{scenario}.{metric}_minus_{reference}`` (with ``_ci_low`` / ``_ci_high``).
     """
     resamples, confidence = _interval_settings(evaluate_scenarios)
@@ -542,7 +543,10 @@ def compare_models(
         if floors:
             references["best_floor"] = max(floors, key=floors.get)
         for model, values in per_row.items():
-            for reference, reference_model in references.items():
+            own = dict(references)
+            if "a_llmrec" in per_row and model not in WITHOUT_LLM:
+                own["a_llmrec"] = "a_llmrec"
+            for reference, reference_model in own.items():
                 if model == reference_model:
                     continue
                 other = per_row[reference_model]

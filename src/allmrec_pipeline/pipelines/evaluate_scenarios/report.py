@@ -44,8 +44,9 @@ def _signed(value: float) -> str:
 
 
 def paired_tables(paired: pd.DataFrame, metric: str, models: list[str] | None = None) -> str:
-    """Two tables, models × scenarios: ``difference [ci_low, ci_high] (n)`` against ``cf`` and against the best
-    floor, a difference whose interval excludes 0 in bold; rows in the order of ``models`` when given."""
+    """Tables of models × scenarios: ``difference [ci_low, ci_high] (n)`` against ``cf``, against the best floor
+    and (where other LLM-based models are scored) against ``a_llmrec``, a difference whose interval excludes 0 in
+    bold; rows in the order of ``models`` when given."""
     rows = paired[paired["metric"] == metric]
     lines = [
         f"## Paired differences in {metric}",
@@ -54,7 +55,11 @@ def paired_tables(paired: pd.DataFrame, metric: str, models: list[str] | None = 
         "and the number of shared rows. **Bold**: the interval excludes 0.",
         "",
     ]
-    for reference, heading in (("cf", "Model − cf"), ("best_floor", "Model − the scenario's best floor")):
+    for reference, heading in (
+        ("cf", "Model − cf"),
+        ("best_floor", "Model − the scenario's best floor"),
+        ("a_llmrec", "Model − a_llmrec"),
+    ):
         part = rows[rows["reference"] == reference]
         if part.empty:
             continue
