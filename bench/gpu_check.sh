@@ -18,19 +18,7 @@ OUT=${OUT:-bench/results/gpu}
 BATCH_SIZES=${BATCH_SIZES:-4,32,128,256}
 STEPS=${STEPS:-5}
 PYTHON=${PYTHON:-python3}
-mkdir -p "$OUT"
-for needed in .gpu/llm/config.json .gpu/root/data; do
-  [ -e "$needed" ] || { echo "gpu_check: $needed is missing: prepare it as this script's header says" >&2; exit 2; }
-done
-SITE=""
-if compgen -G ".whl/*.whl" > /dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  SITE=/tmp/site
-fi
-export PYTHONPATH="src${SITE:+:$SITE}"
-if command -v nvidia-smi > /dev/null; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv"
-fi
+source "$(dirname "$0")/_gpu_setup.sh"  # checks .gpu, installs .whl, sets PYTHONPATH and SITE
 "$PYTHON" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 if [ -d .gpu/root/data/05_model_input ] && "$PYTHON" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
   "$PYTHON" bench/cf_device.py --root .gpu/root --device cuda --epochs 4 --threads 8 --out "$OUT/cf_sasrec_cuda.json"

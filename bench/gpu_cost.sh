@@ -14,19 +14,7 @@ OUT=${OUT:-bench/results/gpu}
 BATCH_SIZES=${BATCH_SIZES:-4,32}
 STEPS=${STEPS:-5}
 PYTHON=${PYTHON:-python3}
-mkdir -p "$OUT"
-for needed in .gpu/llm/config.json .gpu/root/data; do
-  [ -e "$needed" ] || { echo "gpu_cost: $needed is missing: prepare it as this script's header says" >&2; exit 2; }
-done
-SITE=""
-if compgen -G ".whl/*.whl" > /dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  SITE=/tmp/site
-fi
-export PYTHONPATH="src${SITE:+:$SITE}"
-if command -v nvidia-smi > /dev/null; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv"
-fi
+source "$(dirname "$0")/_gpu_setup.sh"  # checks .gpu, installs .whl, sets PYTHONPATH and SITE
 "$PYTHON" -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
 common=(--root .gpu/root --llm-config .gpu/llm --dtypes bfloat16 --batch-sizes "$BATCH_SIZES" --steps "$STEPS" --threads 8)
 # A-LLMRec's step: the head over the titles' hidden states after 12 of the 30 layers (the default's reader)

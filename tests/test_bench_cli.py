@@ -52,31 +52,34 @@ def _run_without_kedro(tmp_path, script: str, args: list[str]) -> subprocess.Com
     )
 
 
+def _tiny_llm_and_titles(root):
+    """A tiny Llama's config and tokenizer under ``root/llm`` (returned) and 20 titles as the Beauty
+    ``item_index`` and ``items`` parquet versions under ``root/data``, as the GPU scripts' ``--root`` holds them."""
+    import pandas as pd
+
+    from tests.llm.tiny import WORDS, tiny_llm, tiny_tokenizer
+
+    llm = root / "llm"
+    tiny_llm("llama").config.save_pretrained(llm)
+    tiny_tokenizer().save_pretrained(llm)
+    titles = [" ".join(WORDS[i : i + 3]) for i in range(0, 60, 3)]
+    for path, frame in (
+        ("data/03_primary/beauty/item_index.parquet/v1", pd.DataFrame({"item_id": range(20), "item_idx": range(1, 21)})),
+        ("data/02_intermediate/beauty/items.parquet/v1", pd.DataFrame({"item_id": range(20), "title": titles})),
+    ):  # fmt: skip
+        (root / path).mkdir(parents=True)
+        frame.to_parquet(root / path / "part.parquet")
+    return llm
+
+
 def test_the_gpu_stage2_bench_runs_without_kedro_mlflow_or_the_embedded_weights(tmp_path):
     """bench/gpu_check.sh's path on the CPU: a machine with neither Kedro nor MLflow, an LLM of a given shape with
     random weights (``--llm-config``), the titles from a ``--root`` folder of parquet files."""
     import json
 
-    import pandas as pd
+    from tests.llm.tiny import tiny_llm
 
-    from tests.llm.tiny import WORDS, tiny_llm, tiny_tokenizer
-
-    llm = tmp_path / "llm"
-    tiny_llm("llama").config.save_pretrained(llm)
-    tiny_tokenizer().save_pretrained(llm)
-    titles = [" ".join(WORDS[i : i + 3]) for i in range(0, 60, 3)]
-    for path, frame in (
-        (
-            "data/03_primary/beauty/item_index.parquet/v1",
-            pd.DataFrame({"item_id": range(20), "item_idx": range(1, 21)}),
-        ),
-        (
-            "data/02_intermediate/beauty/items.parquet/v1",
-            pd.DataFrame({"item_id": range(20), "title": titles}),
-        ),
-    ):
-        (tmp_path / path).mkdir(parents=True)
-        frame.to_parquet(tmp_path / path / "part.parquet")
+    llm = _tiny_llm_and_titles(tmp_path)
     out = tmp_path / "stage2.json"
     args = ["--root", str(tmp_path), "--llm-config", str(llm), "--batch-sizes", "2,3", "--steps", "1"]
     args += ["--dtypes", "float32", "--head-layer", "1", "--threads", "1", "--head-reads", "title_tokens"]
@@ -112,20 +115,9 @@ def test_the_stage2_bench_times_a_variant_with_lora(tmp_path):
     (titles-only prompts, LoRA on the tiny LLM), trains only the adapters and scores in rank mode."""
     import json
 
-    import pandas as pd
+    from tests.llm.tiny import tiny_llm
 
-    from tests.llm.tiny import WORDS, tiny_llm, tiny_tokenizer
-
-    llm = tmp_path / "llm"
-    tiny_llm("llama").config.save_pretrained(llm)
-    tiny_tokenizer().save_pretrained(llm)
-    titles = [" ".join(WORDS[i : i + 3]) for i in range(0, 60, 3)]
-    for path, frame in (
-        ("data/03_primary/beauty/item_index.parquet/v1", pd.DataFrame({"item_id": range(20), "item_idx": range(1, 21)})),
-        ("data/02_intermediate/beauty/items.parquet/v1", pd.DataFrame({"item_id": range(20), "title": titles})),
-    ):  # fmt: skip
-        (tmp_path / path).mkdir(parents=True)
-        frame.to_parquet(tmp_path / path / "part.parquet")
+    llm = _tiny_llm_and_titles(tmp_path)
     out = tmp_path / "tallrec.json"
     args = ["--root", str(tmp_path), "--llm-config", str(llm), "--batch-sizes", "2", "--steps", "1"]
     args += ["--dtypes", "float32", "--threads", "1", "--variant", "tallrec", "--out", str(out)]
