@@ -135,7 +135,42 @@ def _score(args: argparse.Namespace) -> tuple:
     groups = rows["target_item_idx"].map(popularity.set_index("item_idx")["group"]).to_numpy().astype(str)
     n_choose = int(stage2["training"]["gate_valid_rows"])
     gate = recommender.gate.detach().cpu().clone()
-    return inputs, cold, targets, groups, gate, n_choose, recommender.config.gate_text_overlap, runtime
+    candidate_counts = np.stack([s.counts.numpy() for s in samples]).astype(np.float32)
+    return (
+        inputs, cold, targets, groups, gate, n_choose, recommender.config.gate_text_overlap, runtime,
+        candidate_counts,
+    )  # fmt: skip
+
+
+def _fit_fusion(
+    inputs: torch.Tensor, counts: np.ndarray, targets: np.ndarray, rows: np.ndarray, l2: float
+) -> torch.Tensor:
+    """A learned per-candidate fusion, fitted on ``rows`` (listwise cross-entropy, L2 ``l2``): each gate input
+    (z(CF), z(head), z(overlap)) weighed by ``w_k0 + w_k1 · log1p(count) / log1p(max count)``, a weight that moves
+    smoothly with the candidate's training interactions instead of jumping at one threshold. Returns the scores of
+    every row ``(N, C)``."""
+    scale = np.log1p(counts).max() or 1.0
+    basis = torch.stack(
+        [torch.ones(counts.shape), torch.from_numpy(np.log1p(counts) / scale).float()], dim=-1
+    )  # (N, C, 2)
+    features = (inputs[..., :, None] * basis[..., None, :]).flatten(-2)  # (N, C, K·2)
+    weights = torch.zeros(features.shape[-1], requires_grad=True)
+    with torch.no_grad():
+        weights[0] = 1.0  # start at the CF weighting
+    chosen = torch.from_numpy(rows)
+    target = torch.from_numpy(targets[rows]).long()
+    optimizer = torch.optim.LBFGS([weights], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (
+            torch.nn.functional.cross_entropy(features[chosen] @ weights, target) + l2 * weights.pow(2).sum()
+        )
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return (features @ weights).detach()
 
 
 def main() -> None:
@@ -149,23 +184,31 @@ def main() -> None:
         type=Path,
         help="an .npz of the rows' scores: written on the first call, read on the next ones",
     )
+    parser.add_argument(
+        "--fit-l2",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also fit the learned per-candidate fusion (_fit_fusion) on the choice rows with each L2 strength",
+    )
     args = parser.parse_args()
 
     if args.cache and args.cache.exists():  # the scores of an earlier call: no LLM pass
         cached = np.load(args.cache, allow_pickle=False)
         inputs, cold = torch.from_numpy(cached["inputs"]), torch.from_numpy(cached["cold"])
         targets, groups, shipped = cached["targets"], cached["groups"], torch.from_numpy(cached["gate"])
+        candidate_counts = cached.get("counts", None)
         n_choose, overlap, runtime = (
             int(cached["n_choose"]),
             bool(cached["overlap"]),
             {"cache": str(args.cache)},
         )
     else:
-        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime = _score(args)
+        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime, candidate_counts = _score(args)
         if args.cache:
             np.savez(
                 args.cache, inputs=inputs.numpy(), cold=cold.numpy(), targets=targets, groups=groups,
-                gate=shipped.numpy(), n_choose=n_choose, overlap=overlap,
+                gate=shipped.numpy(), n_choose=n_choose, overlap=overlap, counts=candidate_counts,
             )  # fmt: skip
     cold_target = cold.numpy()[np.arange(len(targets)), targets]
     choose, rest = np.arange(len(targets)) < n_choose, np.arange(len(targets)) >= n_choose
@@ -184,10 +227,15 @@ def main() -> None:
         "shipped": shipped,
         **{name: points[rule(on_choose, on_choose[0], points)] for name, rule in RULES.items()},
     }
-    for name, gate in choices.items():
-        chosen = _hits(inputs, cold, gate, targets)
+    fitted = {}
+    if candidate_counts is not None:  # the learned fusion, one per L2 strength, fitted on the choice rows
+        for l2 in args.fit_l2:
+            scores = _fit_fusion(inputs, candidate_counts, targets, choose, l2).numpy()
+            fitted[f"fitted_l2_{l2:g}"] = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+    for name, gate in [*choices.items(), *fitted.items()]:
+        chosen = fitted[name] if name in fitted else _hits(inputs, cold, gate, targets)
         on_rows = _figures(chosen[choose], cold_target[choose], warm[choose])
-        entry = {"gate": gate.tolist(), "on_choose_rows": on_rows}
+        entry = {"gate": None if name in fitted else gate.tolist(), "on_choose_rows": on_rows}
         for view, keep in views.items():
             entry[view] = {"n": int(keep.sum()), "hit_at_1": float(chosen[keep].mean())}
             for floor, values in floors.items():

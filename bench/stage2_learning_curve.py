@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.inputs import (
+    LLM_ONLY,
     build_recommender,
     item_table,
     item_titles,
@@ -52,7 +53,6 @@ from allmrec_pipeline.llm.training import (
     warm_up_head,
 )
 from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import LLM_ONLY
 from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import Domain, score_cf, score_popularity
 from allmrec_pipeline.schema import base_parameters
 

@@ -169,7 +169,26 @@ def tables(share: Path, n_users: int = 80) -> None:
         writer.writerows([r[:4] for r in item_rows if r[0] in items])
 
 
+def recbole(share: Path, n_users: int = 80) -> None:
+    """ml-100k's RecBole atomic files (typed headers, tab separated, genres as a token_seq) for the first users,
+    their lines unchanged."""
+    out = OUT / "recbole"
+    out.mkdir(parents=True, exist_ok=True)
+    src = share / "ml-100k"
+    with (src / "ml-100k.inter").open(encoding="utf-8") as handle:
+        header, *lines = handle.readlines()
+    users = set(sorted({line.split("\t")[0] for line in lines}, key=int)[:n_users])
+    kept = [line for line in lines if line.split("\t")[0] in users]
+    (out / "ml-100k.inter").write_text(header + "".join(kept), encoding="utf-8")
+    items = {line.split("\t")[1] for line in kept}
+    with (src / "ml-100k.item").open(encoding="utf-8") as handle:
+        header, *lines = handle.readlines()
+    (out / "ml-100k.item").write_text(
+        header + "".join(line for line in lines if line.split("\t")[0] in items), encoding="utf-8"
+    )
+
+
 if __name__ == "__main__":
     share = Path(sys.argv[1])
-    for make in (amazon2018, amazon2014, amazon2023, sequence_file, tables):
+    for make in (amazon2018, amazon2014, amazon2023, sequence_file, tables, recbole):
         make(share)

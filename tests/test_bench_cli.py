@@ -156,10 +156,20 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     np.savez(
         cache, inputs=inputs, cold=cold, targets=targets, groups=groups,
         gate=np.ones((2, 3), dtype=np.float32), n_choose=10, overlap=True,
+        counts=rng.integers(0, 50, (n, c)).astype(np.float32),
     )  # fmt: skip
     out = tmp_path / "rules.json"
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench/gate_rules.py"), "--cache", str(cache), "--out", str(out)],
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "bench/gate_rules.py"),
+            "--cache",
+            str(cache),
+            "--out",
+            str(out),
+            "--fit-l2",
+            "0.01",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=300,
@@ -170,7 +180,9 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     assert figures["choose_rows"] == 10 and figures["scored_rows"] == 30
     assert figures["floors"]["all"]["cf"] < 0.5
     rules = {"current", "balanced", "balanced_unguarded", "warm_guarded", "all"}
-    assert set(figures["rules"]) == {"shipped", "cf_for_warm", *rules}
+    assert set(figures["rules"]) == {"shipped", "cf_for_warm", "fitted_l2_0.01", *rules}
+    # the learned fusion, fitted on the 10 choice rows, finds the head too
+    assert figures["rules"]["fitted_l2_0.01"]["all"]["hit_at_1"] > 0.9
     for name, rule in figures["rules"].items():
         assert rule["all"]["n"] == 30 and rule["warm_item"]["n"] == sum(groups[10:] == "warm")
         if name in rules:  # every rule free to weigh the head does so for both groups of candidates

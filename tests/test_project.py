@@ -30,13 +30,19 @@ def _runs(project: Path) -> pd.DataFrame:
     return mlflow.search_runs(experiment_names=["allmrec_pipeline"])
 
 
-def _run(project: Path, pipeline: str, runtime_params: dict | None = None, env: str | None = None) -> None:
+def _run(
+    project: Path,
+    pipeline: str,
+    runtime_params: dict | None = None,
+    env: str | None = None,
+    node_names: list[str] | None = None,
+) -> None:
     bootstrap_project(project)
     cwd = Path.cwd()
     os.chdir(project)  # relative catalog paths (data/...) resolve against the working directory
     try:
         with KedroSession.create(project_path=project, runtime_params=runtime_params, env=env) as session:
-            session.run(pipeline_name=pipeline)
+            session.run(pipeline_name=pipeline, node_names=node_names)
     finally:
         os.chdir(cwd)
         while mlflow.active_run():
@@ -227,17 +233,23 @@ def _tiny_llm_dir(root: Path) -> Path:
     return folder
 
 
-def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
-    llm_dir = _tiny_llm_dir(project_copy)
-    tiny = (
+def tiny_settings(llm_dir: Path, stage2_training: str = "", evaluate: str = "  max_llm_rows: 10\n") -> str:
+    """conf/local parameters that make the chain small: two CF epochs, one SBERT layer, the tiny LLM (``llm=tiny``)
+    read to its first layer, 16 stage-2 users; extra ``stage2.training`` and ``evaluate_scenarios`` lines."""
+    return (
         "pretrain_cf:\n  training:\n    epochs: 2\n  evaluation:\n    bootstrap_resamples: 100\n"
         "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
         "    frozen_text_epochs: 1\n"
         f"llms:\n  tiny:\n    model: {llm_dir}\n    gguf_file: null\n    revision: null\n    dtype: float32\n"
         "    device: cpu\n"
         "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
-        "evaluate_scenarios:\n  max_llm_rows: 10\n  bootstrap_resamples: 100\n"
+        f"{stage2_training}evaluate_scenarios:\n{evaluate}  bootstrap_resamples: 100\n"
     )
+
+
+def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
+    llm_dir = _tiny_llm_dir(project_copy)
+    tiny = tiny_settings(llm_dir)
     with (project_copy / "conf/local/parameters.yml").open("a") as file:
         file.write(tiny)
     # `make baselines` runs the env `baselines`, which reads no conf/local: the tiny settings go there too

@@ -18,6 +18,11 @@ CONTRACTS: dict[str, dict[str, str]] = {
     # One row per item that has interactions; text is cleaned (no HTML, single spaces).
     "items": {"item_id": "str", "title": "str", "description": "str"},
 }
+# optional columns: cast when present, never required. items.category: the item's category labels joined by
+# "|" ("" when it has none), filled where the source has them (Amazon meta, a `category` or `genres` column,
+# RecBole's genre field); what the generate_preferences pipeline asks the LLMs about.
+OPTIONAL: dict[str, dict[str, str]] = {"items": {"category": "str"}}
+CATEGORY_SEPARATOR = "|"
 
 
 def enforce(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -27,7 +32,8 @@ def enforce(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     if missing:
         raise DataError(f"table '{table}' lacks required column(s) {missing}; has {list(frame.columns)}")
     out = frame.copy()
-    for column, dtype in contract.items():
+    optional = {c: d for c, d in OPTIONAL.get(table, {}).items() if c in out.columns}
+    for column, dtype in {**contract, **optional}.items():
         try:
             out[column] = out[column].astype(dtype)
         except (TypeError, ValueError) as exc:

@@ -2,8 +2,8 @@
 
 The chain: ingest_amazon -> split_sequences -> pretrain_cf -> stage1 -> stage2 -> evaluate_scenarios, plus
 ``ablations``, the stage-2 ablation nodes of ``stage2`` and ``evaluate_scenarios`` (tag ``ablation``), to run
-after the chain. Every other pipeline, and ``__default__`` (their union), leaves those nodes out; Kedro orders
-nodes by their data dependencies.
+after the chain, and ``generate_preferences`` (the language-generation task), after the ablations. Every other
+pipeline, and ``__default__`` (their union), leaves those out; Kedro orders nodes by their data dependencies.
 """
 
 from __future__ import annotations
@@ -21,13 +21,37 @@ def register_pipelines() -> dict[str, Pipeline]:
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects, plus ``__default__`` and ``ablations``.
     """
-    found = find_pipelines(raise_errors=True)  # only the requested one(s) when the CLI names them
+    return compose(find_pipelines(raise_errors=True))  # only the requested one(s) when the CLI names them
+
+
+def all_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline as ``register_pipelines`` composes them, whichever the run asked for (Kedro's
+    ``find_pipelines`` finds only the CLI's)."""
+    import importlib
+    import pkgutil
+
+    from allmrec_pipeline import pipelines as package
+
+    found = {
+        module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        for module in pkgutil.iter_modules(package.__path__)
+        if module.ispkg
+    }
+    return compose(found)
+
+
+def compose(found: dict[str, Pipeline]) -> dict[str, Pipeline]:
+    """The registry from the found pipeline packages: each without the ablation nodes, ``__default__`` (all but
+    ``generate_preferences``) and ``ablations``."""
     pipelines = {
         name: pipeline - pipeline.only_nodes_with_tags(ABLATION_TAG)
         for name, pipeline in found.items()
         if name not in ("__default__", "ablations")
     }
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    after_chain = ("generate_preferences",)  # reads the ablations' TALLRec adapters: run on request only
+    pipelines["__default__"] = sum(
+        (p for name, p in pipelines.items() if name not in after_chain), Pipeline([])
+    )
     pipelines["ablations"] = (
         stage2.create_pipeline() + evaluate_scenarios.create_pipeline()
     ).only_nodes_with_tags(ABLATION_TAG)

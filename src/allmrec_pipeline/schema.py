@@ -65,7 +65,7 @@ Bounds = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 class Source(Section):
     enabled: bool
-    kind: Literal["amazon2018", "amazon2014", "amazon2023", "sequence_file", "tables"]
+    kind: Literal["amazon2018", "amazon2014", "amazon2023", "sequence_file", "tables", "recbole"]
     max_bad_fraction: Fraction
     timestamp_range: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None
     rating_range: Bounds | None
@@ -352,6 +352,23 @@ class EvaluateScenarios(Section):
         return value
 
 
+# ---- parameters_generate_preferences.yml ------------------------------------------------------------------------
+class GeneratePreferences(Section):
+    max_users: PositiveInt | None
+    label_noun: Annotated[str, Field(min_length=1)]
+    template: str
+    batch_size: PositiveInt
+    max_new_tokens: PositiveInt
+    shown_users: Count
+
+    @field_validator("template")
+    @classmethod
+    def _asks_with_labels(cls, value: str) -> str:
+        if "{labels}" not in value or "{history}" not in value:
+            raise ValueError("the question must hold {history} and {labels}")
+        return value
+
+
 # ---- the whole tree ---------------------------------------------------------------------------------------------
 class Gate(Section):
     model: str
@@ -392,6 +409,7 @@ class Parameters(Section):
     llms: dict[str, LLM] = Field(min_length=1)
     stage2: Stage2
     evaluate_scenarios: EvaluateScenarios
+    generate_preferences: GeneratePreferences
     register_model: RegisterModel
 
 

@@ -147,6 +147,14 @@ def build_recommender(
         raise ConfigError(f"params 'stage2.model': {exc}") from exc
 
 
+# the paper's LLM-only baseline: the frozen LLM reading titles alone, no checkpoint (``build_recommender``'s overrides)
+LLM_ONLY = {
+    "use_user": False,
+    "item_tokens": "none",
+    "objective": "lm",
+    "cf_skip": False,
+    "gate_text_overlap": False,
+}
 TARGETS = ("held_out", "last_training_item")
 
 

@@ -254,11 +254,12 @@ class SoftPromptRecommender(nn.Module):
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("item_table")}
 
-    def render(self, sample: Sample) -> str:
-        """The prompt text of one sample, with its placeholders."""
+    def render(self, sample: Sample, text: str | None = None) -> str:
+        """The prompt text of one sample, with its placeholders; ``text`` replaces the template's prompt (the
+        item formats stay the model's: e.g. the preference question of ``llm.preferences``)."""
         soft_items = self.config.item_tokens != "none"
         template = PromptTemplate(
-            self.template.text,
+            self.template.text if text is None else text,
             self.template.history_item if soft_items else self.template.history_item.replace(HISTORY, ""),
             self.template.candidate_item
             if soft_items
@@ -273,9 +274,14 @@ class SoftPromptRecommender(nn.Module):
             [self.titles[i] for i in sample.candidates],
         )
 
-    def prompts(self, samples: list[Sample], with_answer: bool = False) -> PromptBatch:
-        """Embedded prompts (optionally followed by each target's title + EOS, for the LM loss)."""
-        tokenized = [tokenize_prompt(self.tokenizer, self.render(s), cache=self._pieces) for s in samples]
+    def prompts(
+        self, samples: list[Sample], with_answer: bool = False, text: str | None = None
+    ) -> PromptBatch:
+        """Embedded prompts (optionally followed by each target's title + EOS, for the LM loss; ``text``: another
+        prompt text, as ``render`` takes it)."""
+        tokenized = [
+            tokenize_prompt(self.tokenizer, self.render(s, text), cache=self._pieces) for s in samples
+        ]
         # one projector pass for the batch's users and one for all its items (row-wise maps: the vectors of one
         # sample at a time, to float rounding, in far fewer kernel launches on a GPU)
         items = [(s.history[-self.config.n_history :], s.candidates) for s in samples]

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.inputs import (
+    LLM_ONLY,
     build_recommender,
     embedding_table,
     item_titles,
@@ -34,13 +35,6 @@ from . import report, scorers
 
 logger = logging.getLogger(__name__)
 
-LLM_ONLY = {
-    "use_user": False,
-    "item_tokens": "none",
-    "objective": "lm",
-    "cf_skip": False,
-    "gate_text_overlap": False,
-}
 PAIRED_METRICS = ("hit_at_1", "ndcg_at_10")
 
 

@@ -10,6 +10,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from allmrec_pipeline.contracts import CATEGORY_SEPARATOR
 from allmrec_pipeline.errors import ConfigError
 
 _TAG = re.compile(r"<[^>]*(?:>|$)")  # an unclosed tag at the end counts as a tag
@@ -40,11 +41,22 @@ def first_description(value: object) -> str:
     return clean_text(value)
 
 
+def category_text(labels: object) -> str:
+    """An item's raw category labels as the ``items`` table stores them: each cleaned (``clean_text``; a
+    ``|`` inside a label becomes ``/``), empty ones and repeats dropped, joined by ``|``; ``""`` for none."""
+    if not isinstance(labels, list | tuple | np.ndarray):
+        return ""
+    cleaned = (clean_text(label).replace(CATEGORY_SEPARATOR, "/") for label in labels)
+    return CATEGORY_SEPARATOR.join(dict.fromkeys(label for label in cleaned if label))
+
+
 def clean_item_text(items: pd.DataFrame) -> pd.DataFrame:
-    """Clean ``title`` and ``description`` of a raw items frame."""
+    """Clean ``title`` and ``description`` (and ``category``, where the source has one) of a raw items frame."""
     cleaned = items.copy()
     cleaned["title"] = [clean_text(v) for v in items["title"]]
     cleaned["description"] = [first_description(v) for v in items["description"]]
+    if "category" in items.columns:
+        cleaned["category"] = [category_text(v) for v in items["category"]]
     return cleaned
 
 

@@ -3,7 +3,8 @@
 Every reader returns ``(interactions, items)``:
 
 - ``interactions(user_id: str, item_id: str, timestamp: int64 seconds, rating: Float32 nullable)``;
-- ``items(item_id: str, title: str (raw), description: list[str] | str | None (raw), ...)``.
+- ``items(item_id: str, title: str (raw), description: list[str] | str | None (raw), ...)``, plus ``category``
+  (``list[str]``, the item's raw category labels) where the source has categories.
 
 Text is cleaned later (``cleaning.py``). Bad lines go to a :class:`BadLineLog` and never stop a read by
 themselves. Review files are read in byte chunks: a chunk is parsed by Arrow's JSON reader when it is clean,
@@ -539,6 +540,35 @@ def _to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
 ITEM_COLUMNS = ["item_id", "title", "description"]
 
 
+def hierarchy_labels(value: object) -> list[str]:
+    """An Amazon item's category labels from its category path(s): the level below the store's root (the path's
+    second entry, e.g. ``Makeup`` of ``[Beauty, Makeup, Face, Foundation]``; the only entry of a one-entry path),
+    one per path, first-seen order. Takes a path (2018 ``category``, 2023 ``categories``), a list of paths (2014
+    ``categories``) or a CSV cell holding either as a Python literal; anything else gives no label."""
+    if isinstance(value, str):
+        value = _maybe_list_literal(value.strip())
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, list | tuple) or not value:
+        return []
+    paths = value if all(isinstance(p, list | tuple | np.ndarray) for p in value) else [value]
+    labels = []
+    for path in paths:
+        entries = [str(e) for e in list(path) if isinstance(e, str) and e.strip()]
+        if entries:
+            labels.append(entries[1] if len(entries) > 1 else entries[0])
+    return list(dict.fromkeys(labels))
+
+
+def flat_labels(value: object) -> list[str]:
+    """Labels of a flat cell: split on ``|`` when it holds one (``Animation|Comedy``), else on white space
+    (RecBole's and ml-100k's ``Animation Children's Comedy``); a null cell gives none."""
+    if not isinstance(value, str) or not value.strip():
+        return []
+    parts = value.split("|") if "|" in value else value.split()
+    return [p.strip() for p in parts if p.strip()]
+
+
 def _parse_python_literal(raw: str) -> object:
     """Amazon 2014 meta lines are Python dict literals: parse them safely, never with ``eval``."""
     return ast.literal_eval(raw)
@@ -566,14 +596,20 @@ def read_meta_lines(
         if item_id is None or not str(item_id).strip():
             log.record("missing_field", path, line_no, f"field '{id_field}' is missing or empty")
             continue
-        rows.append((str(item_id), record.get("title"), record.get("description")))
-    return pd.DataFrame(rows, columns=ITEM_COLUMNS, dtype=object)
+        category = record.get("category", record.get("categories"))
+        rows.append(
+            (str(item_id), record.get("title"), record.get("description"), hierarchy_labels(category))
+        )
+    return pd.DataFrame(rows, columns=[*ITEM_COLUMNS, "category"], dtype=object)
 
 
 def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
     """Read an items CSV / Parquet table (``<id_field>``, ``title``, optional ``description`` and extras).
 
-    A ``description`` cell that holds a Python list literal (the 2023 benchmark CSV) is parsed into a list.
+    A ``description`` cell that holds a Python list literal (the 2023 benchmark CSV) is parsed into a list. The
+    category labels come from a ``category`` column (labels separated by ``|``), else a ``genres`` column
+    (``|`` or white space), else a ``categories`` column (Amazon category paths, as ``hierarchy_labels`` reads
+    them); a table with none of them has no ``category``.
     """
     frames, numbers = [], []
     for chunk, line_numbers in _table_chunks(path, log):
@@ -588,6 +624,12 @@ def read_items_table(path: str, id_field: str, log: BadLineLog) -> pd.DataFrame:
         if "description" not in chunk.columns:
             chunk["description"] = None
         chunk["description"] = chunk["description"].map(_maybe_list_literal)
+        if "category" in chunk.columns:
+            chunk["category"] = chunk["category"].map(lambda v: flat_labels(v) if "|" in str(v) else [v])
+        elif "genres" in chunk.columns:
+            chunk["category"] = chunk["genres"].map(flat_labels)
+        elif "categories" in chunk.columns:
+            chunk["category"] = chunk["categories"].map(hierarchy_labels)
         frames.append(chunk)
     items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ITEM_COLUMNS)
     missing = _blank(items["item_id"])
@@ -632,3 +674,69 @@ def read_items_tsv(path: str, log: BadLineLog) -> pd.DataFrame:
     if "description" not in items.columns:
         items["description"] = None
     return items
+
+
+# ---------------------------------------------------------------------------------------------------------
+# RecBole atomic files (.inter, .item): tab-separated, a typed header (``user_id:token``, ``class:token_seq``)
+# ---------------------------------------------------------------------------------------------------------
+
+ATOMIC_TITLE_FIELDS = ("title", "movie_title", "item_title", "name")
+ATOMIC_CATEGORY_FIELDS = ("genre", "genres", "class", "category", "categories")
+
+
+def read_atomic(path: str, log: BadLineLog) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of a RecBole atomic file with its field names (types stripped: ``user_id:token`` is ``user_id``)
+    and their line numbers; a line with another number of fields than the header is counted
+    (``wrong_field_count``) and skipped."""
+    lines = _decoded_lines(path, log)
+    first = next(lines, None)
+    if first is None or first[0] != 1 or not first[1].strip():
+        raise DataError(f"{path}:1: expected RecBole's typed header (e.g. 'user_id:token<TAB>item_id:token')")
+    header = [field.split(":", 1)[0] for field in first[1].split("\t")]
+    log.add_lines(path, 1)
+    rows, numbers = [], []
+    for line_no, line in lines:
+        log.add_lines(path, 1)
+        if not line.strip():
+            log.record("blank_line", path, line_no)
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            log.record("wrong_field_count", path, line_no, f"{len(fields)} fields, header has {len(header)}")
+            continue
+        rows.append(fields)
+        numbers.append(line_no)
+    return pd.DataFrame(rows, columns=header, dtype=object), np.asarray(numbers, dtype=np.int64)
+
+
+def read_atomic_interactions(path: str, log: BadLineLog) -> pd.DataFrame:
+    """A RecBole ``.inter`` file (``user_id``, ``item_id``, ``timestamp``, optional ``rating``) as canonical
+    interactions."""
+    frame, numbers = read_atomic(path, log)
+    return _to_pandas([_validate_interactions(frame, numbers, CANONICAL_TABLE, path, log)])
+
+
+def read_atomic_items(path: str, log: BadLineLog) -> pd.DataFrame:
+    """A RecBole ``.item`` file as raw items: ``item_id``, the title from the first of ``ATOMIC_TITLE_FIELDS``
+    it has, the category labels from the first of ``ATOMIC_CATEGORY_FIELDS`` (white-space separated tokens, as
+    RecBole writes a ``token_seq``), no description."""
+    frame, numbers = read_atomic(path, log)
+    title = next((f for f in ATOMIC_TITLE_FIELDS if f in frame.columns), None)
+    if "item_id" not in frame.columns or title is None:
+        raise DataError(
+            f"{path}: a RecBole .item file needs 'item_id' and a title field (one of {list(ATOMIC_TITLE_FIELDS)}); "
+            f"it has {list(frame.columns)}"
+        )
+    missing = _blank(frame["item_id"])
+    _record_rows(missing, "missing_field", numbers, path, log, "field 'item_id' is missing or empty")
+    frame = frame[~missing].reset_index(drop=True)
+    category = next((f for f in ATOMIC_CATEGORY_FIELDS if f in frame.columns), None)
+    return pd.DataFrame(
+        {
+            "item_id": frame["item_id"].astype(str),
+            "title": frame[title],
+            "description": None,
+            **({"category": frame[category].map(flat_labels)} if category else {}),
+        },
+        dtype=object,
+    )

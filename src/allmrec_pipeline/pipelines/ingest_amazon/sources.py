@@ -77,6 +77,12 @@ def _read_tables(files: Files, log: BadLineLog):
     return interactions, items
 
 
+def _read_recbole(files: Files, log: BadLineLog):
+    interactions = _concat_read(files["interactions"], lambda p: readers.read_atomic_interactions(p, log))
+    items = _concat_read(files["items"], lambda p: readers.read_atomic_items(p, log))
+    return interactions, items
+
+
 SOURCE_KINDS: dict[str, SourceKind] = {
     "amazon2018": SourceKind(
         ("reviews", "meta"),
@@ -101,6 +107,12 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     ),
     "tables": SourceKind(
         ("interactions", "items"), _read_tables, True, "your own interactions + items tables, CSV or Parquet"
+    ),
+    "recbole": SourceKind(
+        ("interactions", "items"),
+        _read_recbole,
+        True,
+        "RecBole atomic files: <name>.inter (user_id, item_id, timestamp, rating) + <name>.item (item_id, title)",
     ),
 }
 
