@@ -36,7 +36,7 @@ def labels_of(category: object) -> list[str]:
 def favourite_labels(items: Sequence[int], labels_by_item: Sequence[list[str]]) -> list[str]:
     """The most frequent labels over ``items`` (each item counts once per label), every tied one, in first-seen
     order; none when no item has a label."""
-    counts = Counter(label for item in items for label in labels_by_item[item])
+    counts = label_counts(items, labels_by_item)
     if not counts:
         return []
     top = max(counts.values())
@@ -44,6 +44,7 @@ def favourite_labels(items: Sequence[int], labels_by_item: Sequence[list[str]]) 
 
 
 def label_counts(items: Sequence[int], labels_by_item: Sequence[list[str]]) -> Counter:
+    """How many of ``items`` carry each label, in first-seen order."""
     return Counter(label for item in items for label in labels_by_item[item])
 
 

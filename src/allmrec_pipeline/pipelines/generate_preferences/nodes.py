@@ -37,7 +37,6 @@ from allmrec_pipeline.seeding import rng_for
 logger = logging.getLogger(__name__)
 
 LLM_MODELS = ("llm_only", "a_llmrec", "tallrec")  # the paper's three: the frozen LLM, A-LLMRec, TALLRec
-FLOORS = ("most_common", "history_majority")  # answers without an LLM, on the same users
 REFERENCE = "a_llmrec"
 GENERATION_COLUMNS = ["model", "user_idx", "generation", "answer", "label", "match", "exact", "normalised"]
 
