@@ -143,12 +143,18 @@ def _score(args: argparse.Namespace) -> tuple:
 
 
 def _fit_fusion(
-    inputs: torch.Tensor, counts: np.ndarray, targets: np.ndarray, rows: np.ndarray, l2: float
+    inputs: torch.Tensor,
+    counts: np.ndarray,
+    targets: np.ndarray,
+    rows: np.ndarray,
+    l2: float,
+    balance: np.ndarray | None = None,
 ) -> torch.Tensor:
     """A learned per-candidate fusion, fitted on ``rows`` (listwise cross-entropy, L2 ``l2``): each gate input
     (z(CF), z(head), z(overlap)) weighed by ``w_k0 + w_k1 · log1p(count) / log1p(max count)``, a weight that moves
-    smoothly with the candidate's training interactions instead of jumping at one threshold. Returns the scores of
-    every row ``(N, C)``."""
+    smoothly with the candidate's training interactions instead of jumping at one threshold. ``balance`` (a
+    boolean per row, e.g. a cold target): the rows it marks and the others each weigh half the loss, however few
+    they are. Returns the scores of every row ``(N, C)``."""
     scale = np.log1p(counts).max() or 1.0
     basis = torch.stack(
         [torch.ones(counts.shape), torch.from_numpy(np.log1p(counts) / scale).float()], dim=-1
@@ -161,11 +167,16 @@ def _fit_fusion(
     target = torch.from_numpy(targets[rows]).long()
     optimizer = torch.optim.LBFGS([weights], max_iter=200, line_search_fn="strong_wolfe")
 
+    row_weight = torch.full((len(target),), 1.0 / len(target))
+    if balance is not None:
+        marked = torch.from_numpy(balance[rows])
+        for group in (marked, ~marked):
+            row_weight[group] = 0.5 / max(int(group.sum()), 1)
+
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = (
-            torch.nn.functional.cross_entropy(features[chosen] @ weights, target) + l2 * weights.pow(2).sum()
-        )
+        losses = torch.nn.functional.cross_entropy(features[chosen] @ weights, target, reduction="none")
+        loss = (row_weight * losses).sum() + l2 * weights.pow(2).sum()
         loss.backward()
         return loss
 
@@ -189,7 +200,8 @@ def main() -> None:
         type=float,
         nargs="*",
         default=[],
-        help="also fit the learned per-candidate fusion (_fit_fusion) on the choice rows with each L2 strength",
+        help="also fit the learned per-candidate fusion (_fit_fusion) on the choice rows with each L2 strength, "
+        "once with every row weighed alike and once with cold-target rows weighing half the loss",
     )
     args = parser.parse_args()
 
@@ -230,8 +242,11 @@ def main() -> None:
     fitted = {}
     if candidate_counts is not None:  # the learned fusion, one per L2 strength, fitted on the choice rows
         for l2 in args.fit_l2:
-            scores = _fit_fusion(inputs, candidate_counts, targets, choose, l2).numpy()
-            fitted[f"fitted_l2_{l2:g}"] = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+            for name, balance in (("fitted", None), ("fitted_balanced", cold_target)):
+                scores = _fit_fusion(inputs, candidate_counts, targets, choose, l2, balance).numpy()
+                fitted[f"{name}_l2_{l2:g}"] = metrics.scores_per_row(scores, targets, ("hit_at_1",))[
+                    "hit_at_1"
+                ]
     for name, gate in [*choices.items(), *fitted.items()]:
         chosen = fitted[name] if name in fitted else _hits(inputs, cold, gate, targets)
         on_rows = _figures(chosen[choose], cold_target[choose], warm[choose])

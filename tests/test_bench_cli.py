@@ -180,7 +180,13 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     assert figures["choose_rows"] == 10 and figures["scored_rows"] == 30
     assert figures["floors"]["all"]["cf"] < 0.5
     rules = {"current", "balanced", "balanced_unguarded", "warm_guarded", "all"}
-    assert set(figures["rules"]) == {"shipped", "cf_for_warm", "fitted_l2_0.01", *rules}
+    assert set(figures["rules"]) == {
+        "shipped",
+        "cf_for_warm",
+        "fitted_l2_0.01",
+        "fitted_balanced_l2_0.01",
+        *rules,
+    }
     # the learned fusion, fitted on the 10 choice rows, finds the head too
     assert figures["rules"]["fitted_l2_0.01"]["all"]["hit_at_1"] > 0.9
     for name, rule in figures["rules"].items():
