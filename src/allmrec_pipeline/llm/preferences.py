@@ -71,11 +71,12 @@ def match_label(generation: str, labels: Sequence[str]) -> LabelMatch:
     return LabelMatch(None, "ambiguous" if named else "no_match")
 
 
-def question(template: str, labels: Sequence[str]) -> str:
-    """The preference prompt's text with the label set written in (``{labels}``); braces in a label are kept
-    literally (the text is formatted again with the wording and history)."""
+def question(template: str, labels: Sequence[str], label_noun: str = "category") -> str:
+    """The preference prompt's text with the label set (``{labels}``) and what a label is called
+    (``{label_noun}``) written in; braces in a label are kept literally (the text is formatted again with the
+    wording and history)."""
     listed = ", ".join(labels).replace("{", "{{").replace("}", "}}")
-    return template.replace("{labels}", listed)
+    return template.replace("{labels}", listed).replace("{label_noun}", label_noun)
 
 
 @torch.no_grad()

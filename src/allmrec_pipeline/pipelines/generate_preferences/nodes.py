@@ -213,9 +213,7 @@ def answer_with_llm(
     samples = [
         Sample(vector, list(history), []) for vector, history in zip(users, rows["history"], strict=True)
     ]
-    text = question(generate_preferences["template"], setup["labels"]).replace(
-        "{label_noun}", generate_preferences["label_noun"]
-    )
+    text = question(generate_preferences["template"], setup["labels"], generate_preferences["label_noun"])
     tick = time.perf_counter()
     with progress_bar(
         desc=f"{model_name}: favourite {generate_preferences['label_noun']}", unit="users", total=len(samples)
@@ -310,11 +308,13 @@ def summarize_preferences(
     paired_table = pd.DataFrame(
         differences, columns=["model", "reference", "difference", "ci_low", "ci_high", "n", "significant"]
     )
-    markdown = _report(rows, setup, items, item_index, generations, table, paired_table, generate_preferences)
+    markdown = _report(
+        rows, setup, items, item_index, generations, table, paired_table, generate_preferences, confidence
+    )
     return generations, table, paired_table, mlflow, markdown
 
 
-def _report(rows, setup, items, item_index, generations, table, paired, params) -> str:
+def _report(rows, setup, items, item_index, generations, table, paired, params, confidence: float) -> str:
     noun = params["label_noun"]
     if setup.get("skipped"):
         return f"# Favourite {noun}\n\nSkipped: {setup['skipped']}.\n"
@@ -326,7 +326,8 @@ def _report(rows, setup, items, item_index, generations, table, paired, params) 
         f"{len(setup['labels'])} labels. Truth: the most frequent {noun} of the user's held-out items (ties: any); "
         f"a label drawn at random is right for {setup['chance']:.3f} of them.",
         "",
-        "Accuracy with its 95% Wilson interval; *names one label*: the share of answers that name exactly one "
+        f"Accuracy with its {confidence:.0%} Wilson interval; *names one label*: the share of answers that name "
+        "exactly one "
         "label of the set, right or wrong.",
         "",
         "| model | normalised | exact | names one label | n |",
