@@ -56,7 +56,7 @@ def test_ingest_run_writes_versioned_parquet_and_one_tracked_run(project_copy):
     assert len(versions) == 1
     interactions = pd.read_parquet(versions[0] / "interactions.parquet")
     assert len(interactions) > 0
-    assert (project_copy / "data/02_intermediate/video_games/items.parquet").is_dir()
+    assert (project_copy / "data/02_intermediate/beauty/cross_domain/video_games/items.parquet").is_dir()
 
     runs = _runs(project_copy)
     assert len(runs) == 1
