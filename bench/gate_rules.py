@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from _common import emit, run_catalog
 
@@ -107,14 +108,13 @@ RULES = {
 def _score(args: argparse.Namespace) -> tuple:
     """Score every ``overall`` validation row with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
     cold mask ``(N, C)``, the targets, the targets' popularity groups, the model's gate, the number of rows the
-    run chose its gate on, whether the gate weighs the overlap, and the runtime parameters."""
+    run chose its gate on, whether the gate weighs the overlap, the runtime parameters, the candidates' training
+    counts and each row's taste (``_taste``)."""
     catalog, runtime = run_catalog(args.params, env=args.env)
     load = catalog.load
     stage2 = load("params:stage2")
     item_index, items = load("item_index"), load("items")
-    candidates = load("eval_candidates")
-    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
-    rows = rows.reset_index(drop=True)
+    rows = _valid_rows(load("eval_candidates"))
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     popularity = load("item_popularity")
     counts = popularity_counts(popularity, len(item_index))
@@ -136,30 +136,84 @@ def _score(args: argparse.Namespace) -> tuple:
     n_choose = int(stage2["training"]["gate_valid_rows"])
     gate = recommender.gate.detach().cpu().clone()
     candidate_counts = np.stack([s.counts.numpy() for s in samples]).astype(np.float32)
+    taste = _taste(rows, counts, int(stage2["model"]["n_history"]))
     return (
         inputs, cold, targets, groups, gate, n_choose, recommender.config.gate_text_overlap, runtime,
-        candidate_counts,
+        candidate_counts, taste,
     )  # fmt: skip
 
 
+def _valid_rows(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The frozen ``overall`` validation rows, in their stored order (the gate is chosen on the first ones)."""
+    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+    if rows.empty:
+        raise SystemExit("eval_candidates has no overall validation rows: run split_sequences first")
+    return rows.reset_index(drop=True)
+
+
+def _taste(rows: pd.DataFrame, counts: np.ndarray, n_history: int) -> np.ndarray:
+    """Each row's taste for popular items: the mean ``log1p`` training count of its ``n_history`` most recent
+    history items (0 without history)."""
+    taste = np.zeros(len(rows))
+    for row, history in enumerate(rows["history"]):
+        recent = [int(i) for i in history if int(i) != 0][-n_history:]
+        taste[row] = np.log1p(counts[recent]).mean() if recent else 0.0
+    return taste
+
+
+def _cached_taste(args: argparse.Namespace, n_rows: int) -> np.ndarray:
+    """``_taste`` from the run's catalog, for a cache written before it was kept (no LLM pass)."""
+    catalog, _ = run_catalog(args.params, env=args.env)
+    rows = _valid_rows(catalog.load("eval_candidates"))
+    if len(rows) != n_rows:
+        raise SystemExit(
+            f"the cache holds {n_rows} rows, the run's eval_candidates {len(rows)}: not the same run"
+        )
+    counts = popularity_counts(catalog.load("item_popularity"), len(catalog.load("item_index")))
+    return _taste(rows, counts, int(catalog.load("params:stage2")["model"]["n_history"]))
+
+
+def _count_features(inputs: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
+    """The learned fusion's per-candidate features ``(N, C, K·2)``: each gate input (z(CF), z(head), z(overlap))
+    alone and times ``log1p(count) / log1p(max count)``, so that its weight ``w_k0 + w_k1 · log1p(count) / ...``
+    moves smoothly with the candidate's training interactions instead of jumping at one threshold."""
+    scale = np.log1p(counts).max() or 1.0
+    basis = torch.stack(
+        [torch.ones(counts.shape), torch.from_numpy(np.log1p(counts) / scale).float()], dim=-1
+    )  # (N, C, 2)
+    return (inputs[..., :, None] * basis[..., None, :]).flatten(-2)
+
+
+def _row_features(inputs: torch.Tensor, cold: torch.Tensor, taste: np.ndarray, n_choose: int) -> torch.Tensor:
+    """The fusion with what a row says about its target's kind: each gate input with one weight for cold candidates
+    and one for the rest (the count gate's form), a cold candidate's offset, and that offset and the cold weights
+    times two row features, standardised on the choice rows: the user's taste for popular items (``taste``: the mean
+    ``log1p`` training count of the row's recent history items) and the CF model's confidence (the highest z(CF)
+    among the row's candidates that are not cold). ``(N, C, 3·K + 3)``."""
+    flag = cold.float()[..., None]  # (N, C, 1)
+    confidence = torch.where(~cold, inputs[..., 0], torch.full_like(inputs[..., 0], -1e9)).amax(-1).numpy()
+
+    def standard(values: np.ndarray) -> torch.Tensor:
+        spread = values[:n_choose].std() or 1.0
+        return torch.from_numpy((values - values[:n_choose].mean()) / spread).float()[:, None, None]
+
+    rows = [standard(taste), standard(confidence)]
+    grouped = torch.cat([inputs * (1 - flag), inputs * flag], dim=-1)
+    offset = torch.cat([flag, *(flag * r for r in rows)], dim=-1)
+    return torch.cat([grouped, offset, *(inputs * flag * r for r in rows)], dim=-1)
+
+
 def _fit_fusion(
-    inputs: torch.Tensor,
-    counts: np.ndarray,
+    features: torch.Tensor,
     targets: np.ndarray,
     rows: np.ndarray,
     l2: float,
     balance: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """A learned per-candidate fusion, fitted on ``rows`` (listwise cross-entropy, L2 ``l2``): each gate input
-    (z(CF), z(head), z(overlap)) weighed by ``w_k0 + w_k1 · log1p(count) / log1p(max count)``, a weight that moves
-    smoothly with the candidate's training interactions instead of jumping at one threshold. ``balance`` (a
-    boolean per row, e.g. a cold target): the rows it marks and the others each weigh half the loss, however few
-    they are. Returns the scores of every row ``(N, C)``."""
-    scale = np.log1p(counts).max() or 1.0
-    basis = torch.stack(
-        [torch.ones(counts.shape), torch.from_numpy(np.log1p(counts) / scale).float()], dim=-1
-    )  # (N, C, 2)
-    features = (inputs[..., :, None] * basis[..., None, :]).flatten(-2)  # (N, C, K·2)
+    """A learned fusion ``features @ w`` (``(N, C, F)``; the first feature, z(CF), starts at weight 1, the others
+    at 0), fitted on ``rows`` by listwise cross-entropy with L2 ``l2``. ``balance`` (a boolean per row, e.g. a cold
+    target): the rows it marks and the others each weigh half the loss, however few they are. Returns the scores
+    of every row ``(N, C)``."""
     weights = torch.zeros(features.shape[-1], requires_grad=True)
     with torch.no_grad():
         weights[0] = 1.0  # start at the CF weighting
@@ -203,6 +257,12 @@ def main() -> None:
         help="also fit the learned per-candidate fusion (_fit_fusion) on the choice rows with each L2 strength, "
         "once with every row weighed alike and once with cold-target rows weighing half the loss",
     )
+    parser.add_argument(
+        "--row-features",
+        action="store_true",
+        help="with --fit-l2: also fit the fusion with what a row says about its target's kind (_row_features: "
+        "the user's taste for popular items, the CF model's confidence)",
+    )
     args = parser.parse_args()
 
     if args.cache and args.cache.exists():  # the scores of an earlier call: no LLM pass
@@ -210,18 +270,23 @@ def main() -> None:
         inputs, cold = torch.from_numpy(cached["inputs"]), torch.from_numpy(cached["cold"])
         targets, groups, shipped = cached["targets"], cached["groups"], torch.from_numpy(cached["gate"])
         candidate_counts = cached.get("counts", None)
+        taste = cached.get("taste", None)
         n_choose, overlap, runtime = (
             int(cached["n_choose"]),
             bool(cached["overlap"]),
             {"cache": str(args.cache)},
         )
     else:
-        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime, candidate_counts = _score(args)
+        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime, candidate_counts, taste = _score(
+            args
+        )
         if args.cache:
             np.savez(
                 args.cache, inputs=inputs.numpy(), cold=cold.numpy(), targets=targets, groups=groups,
-                gate=shipped.numpy(), n_choose=n_choose, overlap=overlap, counts=candidate_counts,
+                gate=shipped.numpy(), n_choose=n_choose, overlap=overlap, counts=candidate_counts, taste=taste,
             )  # fmt: skip
+    if args.row_features and taste is None:
+        taste = _cached_taste(args, len(targets))
     cold_target = cold.numpy()[np.arange(len(targets)), targets]
     choose, rest = np.arange(len(targets)) < n_choose, np.arange(len(targets)) >= n_choose
     points = gate_points(overlap)
@@ -239,14 +304,17 @@ def main() -> None:
         "shipped": shipped,
         **{name: points[rule(on_choose, on_choose[0], points)] for name, rule in RULES.items()},
     }
-    fitted = {}
-    if candidate_counts is not None:  # the learned fusion, one per L2 strength, fitted on the choice rows
+    fitted, forms = {}, {}
+    if candidate_counts is not None:  # the learned fusions, one per L2 strength, fitted on the choice rows
+        forms["fitted"] = _count_features(inputs, candidate_counts)
+    if args.row_features:
+        forms["fitted_rows"] = _row_features(inputs, cold, taste, int(choose.sum()))
+    for form, features in forms.items():
         for l2 in args.fit_l2:
-            for name, balance in (("fitted", None), ("fitted_balanced", cold_target)):
-                scores = _fit_fusion(inputs, candidate_counts, targets, choose, l2, balance).numpy()
-                fitted[f"{name}_l2_{l2:g}"] = metrics.scores_per_row(scores, targets, ("hit_at_1",))[
-                    "hit_at_1"
-                ]
+            for suffix, balance in (("", None), ("_balanced", cold_target)):
+                scores = _fit_fusion(features, targets, choose, l2, balance).numpy()
+                hits_of = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+                fitted[f"{form}{suffix}_l2_{l2:g}"] = hits_of
     for name, gate in [*choices.items(), *fitted.items()]:
         chosen = fitted[name] if name in fitted else _hits(inputs, cold, gate, targets)
         on_rows = _figures(chosen[choose], cold_target[choose], warm[choose])

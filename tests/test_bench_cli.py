@@ -199,6 +199,55 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     assert figures["rules"]["shipped"]["gate"] == [[1.0, 1.0, 1.0]] * 2
 
 
+def test_gate_rules_row_features_tell_the_kind_of_row_apart(tmp_path):
+    """``--row-features``: a planted run whose rows say their target's kind only through the user's taste. Every row
+    has a warm candidate leading on CF and a cold one leading on the overlap; with low taste the cold one is the
+    target, with high taste the warm one. The fusion that reads the row finds both kinds; the count-only fusion
+    cannot tell them apart."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n, c = 300, 5
+    cold = np.zeros((n, c), dtype=bool)
+    cold[:, :2] = True  # candidates 0 and 1 are cold
+    taste = rng.normal(size=n)
+    cold_row = taste < 0
+    targets = np.where(cold_row, 0, 2)
+    inputs = rng.normal(scale=0.3, size=(n, c, 3)).astype(np.float32)
+    inputs[:, 2:, 0] += 1.0  # warm candidates score higher on CF
+    inputs[:, 2, 0] += 2.0  # candidate 2 leads on CF: the target in a warm row, a decoy in a cold one
+    inputs[cold_row, 0, 2] += 3.0  # a cold target leads on the overlap
+    inputs[~cold_row, 1, 2] += 3.0  # ... and so does a cold decoy beside a warm target
+    groups = np.where(cold_row, "cold", "warm")
+    cache = tmp_path / "scores.npz"
+    np.savez(
+        cache, inputs=inputs, cold=cold, targets=targets, groups=groups,
+        gate=np.ones((2, 3), dtype=np.float32), n_choose=150, overlap=True,
+        counts=np.where(cold, 2.0, 40.0).astype(np.float32), taste=taste,
+    )  # fmt: skip
+    out = tmp_path / "rules.json"
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "bench/gate_rules.py"),
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(
+        [*command, "--fit-l2", "0.001", "--row-features"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = json.loads(out.read_text())["rules"]
+    assert rules["fitted_rows_l2_0.001"]["all"]["hit_at_1"] > 0.95
+    for view in ("cold_item", "warm_item"):
+        assert rules["fitted_rows_l2_0.001"][view]["hit_at_1"] > 0.9, view
+    assert rules["fitted_l2_0.001"]["all"]["hit_at_1"] < 0.8  # the count alone cannot read the row
+
+
 def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
     """bench/cf_device.py's path on a GPU machine, here on the CPU: the pipeline's CF loop on ``--device``."""
     import json
