@@ -38,7 +38,9 @@ def test_cross_domain_tables_lie_under_their_source_dataset(env):
     crossing = {k: p for k, p in _paths(env).items() if k.split(":", 1)[1].startswith("cross_domain")}
     assert crossing
     for key, path in crossing.items():
-        assert f"/{source}/cross_domain/" in path, f"{key} writes {path}, outside the source dataset's folders"
+        assert f"/{source}/cross_domain/" in path, (
+            f"{key} writes {path}, outside the source dataset's folders"
+        )
 
 
 def test_no_two_environments_write_one_file_for_different_entries():
