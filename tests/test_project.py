@@ -94,7 +94,7 @@ def test_split_run_after_ingest_is_tracked_with_its_report(project_copy):
         layer = "03_primary" if table in ("item_index", "user_index", "sequences") else "05_model_input"
         assert len(list((data / layer / "beauty" / f"{table}.parquet").iterdir())) == 1, table
     for table in ("item_index", "sequences"):
-        assert (data / "03_primary/video_games" / f"{table}.parquet").is_dir()
+        assert (data / "03_primary/beauty/cross_domain/video_games" / f"{table}.parquet").is_dir()
     candidates = pd.read_parquet(next((data / "05_model_input/beauty/eval_candidates.parquet").glob("*/*")))
     assert set(candidates["scenario"]) == {"overall", "cold_item", "warm_item", "cold_user"}
     assert candidates.groupby(["scenario", "split"]).size().max() <= 40  # evaluate.max_users
