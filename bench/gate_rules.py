@@ -12,6 +12,7 @@ scores can differ from it), by the target's popularity group as the test scenari
 
     python bench/gate_rules.py --out bench/results/gate_rules_beauty.json
     python bench/gate_rules.py --env video_games --out bench/results/gate_rules_video_games.json
+    python bench/gate_rules.py --cache scores.npz --fit-l2 0.001 0.01 --row-features   # learned fusions too
 
 Prints one JSON line; ``--out`` also writes it to a file.
 """
