@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,11 +138,28 @@ def test_the_stage2_bench_times_a_variant_with_lora(tmp_path):
     assert step["samples_per_s"] > 0 and step["scoring_rows_per_s"] > 0
 
 
+def _gate_rules(cache: Path, *options: str) -> dict:
+    """bench/gate_rules.py on a planted ``--cache`` file: its JSON line, after checking that it exited cleanly."""
+    import json
+
+    out = cache.with_name("rules.json")
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "bench/gate_rules.py"),
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run([*command, *options], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
 def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
     """bench/gate_rules.py from its ``--cache`` (no run, no LLM): each rule's point is chosen on the gate's rows
     and scored on the others; a planted signal (the head ranks every target first, the CF logits are noise)
     makes every rule pick a point that weighs the head, where the CF weighting is at chance."""
-    import json
 
     import numpy as np
 
@@ -158,25 +176,7 @@ def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
         gate=np.ones((2, 3), dtype=np.float32), n_choose=10, overlap=True,
         counts=rng.integers(0, 50, (n, c)).astype(np.float32),
     )  # fmt: skip
-    out = tmp_path / "rules.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "bench/gate_rules.py"),
-            "--cache",
-            str(cache),
-            "--out",
-            str(out),
-            "--fit-l2",
-            "0.01",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(out.read_text())
+    figures = _gate_rules(cache, "--fit-l2", "0.01")
     assert figures["choose_rows"] == 10 and figures["scored_rows"] == 30
     assert figures["floors"]["all"]["cf"] < 0.5
     rules = {"current", "balanced", "balanced_unguarded", "warm_guarded", "all"}
@@ -204,7 +204,6 @@ def test_gate_rules_row_features_tell_the_kind_of_row_apart(tmp_path):
     has a warm candidate leading on CF and a cold one leading on the overlap; with low taste the cold one is the
     target, with high taste the warm one. The fusion that reads the row finds both kinds; the count-only fusion
     cannot tell them apart."""
-    import json
 
     import numpy as np
 
@@ -227,21 +226,7 @@ def test_gate_rules_row_features_tell_the_kind_of_row_apart(tmp_path):
         gate=np.ones((2, 3), dtype=np.float32), n_choose=150, overlap=True,
         counts=np.where(cold, 2.0, 40.0).astype(np.float32), taste=taste,
     )  # fmt: skip
-    out = tmp_path / "rules.json"
-    command = [
-        sys.executable,
-        str(PROJECT_ROOT / "bench/gate_rules.py"),
-        "--cache",
-        str(cache),
-        "--out",
-        str(out),
-    ]
-    result = subprocess.run(
-        [*command, "--fit-l2", "0.001", "--row-features"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    rules = json.loads(out.read_text())["rules"]
+    rules = _gate_rules(cache, "--fit-l2", "0.001", "--row-features")["rules"]
     assert rules["fitted_rows_l2_0.001"]["all"]["hit_at_1"] > 0.95
     for view in ("cold_item", "warm_item"):
         assert rules["fitted_rows_l2_0.001"][view]["hit_at_1"] > 0.9, view
