@@ -1,4 +1,4 @@
-"""Honest MLflow run states: SIGINT / SIGTERM end the run KILLED; a RUNNING run whose process is gone is marked
+"""Honest MLflow run states: a run stopped by SIGINT / SIGTERM ends KILLED; a RUNNING run whose process is gone is marked
 KILLED by the next run on the host (a pid reused by another process does not count as the run's)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -26,7 +27,7 @@ def tracking(tmp_path):
 @pytest.mark.parametrize(
     ("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)]
 )
-def test_a_signal_ends_the_active_run_killed_and_then_acts_as_before(tracking, signum, raised):
+def test_a_signal_acts_as_before_and_the_active_run_then_ends_killed(tracking, signum, raised):
     run = mlflow.start_run(experiment_id=tracking.create_experiment("signals"))
     handler = KilledOnSignal()
     before = signal.getsignal(signum)
@@ -34,9 +35,32 @@ def test_a_signal_ends_the_active_run_killed_and_then_acts_as_before(tracking, s
     with pytest.raises(raised):
         os.kill(os.getpid(), signum)
         signal.sigtimedwait([], 0)  # let the handler run before the block ends
+    assert signal.getsignal(signum) == before  # the previous handler is back
+    assert handler.interrupted_by == signal.Signals(signum).name
+    assert handler.end_interrupted_runs() == [run.info.run_id]
     assert tracking.get_run(run.info.run_id).info.status == "KILLED"
     assert mlflow.active_run() is None
-    assert signal.getsignal(signum) == before  # the previous handler is back
+    assert handler.end_interrupted_runs() == []  # once only; without a signal nothing is ended
+
+
+def test_a_signal_while_the_store_is_locked_still_stops_at_once(tracking, tmp_path):
+    """Ctrl-C may land while the interrupted code holds SQLite's write lock (an epoch's metrics being logged): the
+    handler must not wait on it. The run ends KILLED once the lock is gone, as it is when the stack unwinds."""
+    run = mlflow.start_run(experiment_id=tracking.create_experiment("locked"))
+    lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")  # what an unfinished write transaction of the interrupted code holds
+    handler = KilledOnSignal()
+    handler.install()
+    try:
+        with pytest.raises(KeyboardInterrupt):  # not MLflow's "database is locked" after a wait
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0)
+    finally:
+        lock.rollback()
+        lock.close()
+    assert tracking.get_run(run.info.run_id).info.status == "RUNNING"
+    handler.end_interrupted_runs()
+    assert tracking.get_run(run.info.run_id).info.status == "KILLED"
 
 
 def test_only_runs_of_gone_processes_on_this_host_are_marked_killed(tracking):

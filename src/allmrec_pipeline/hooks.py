@@ -68,7 +68,7 @@ def run_name(tags: dict[str, str]) -> str:
 class RunTaggingHook:
     """Names the run that kedro-mlflow opened after what varies (``<pipeline>:<dataset>/<backbone>/<llm>``) and adds
     dataset / backbone / LLM / pipeline / git-commit / host and process tags;
-    while the pipeline runs, SIGINT and SIGTERM end that run KILLED (``run_state.py``), and before it starts,
+    a run stopped by SIGINT or SIGTERM ends KILLED (``run_state.py``), and before it starts,
     RUNNING runs of this experiment whose process is gone are marked KILLED."""
 
     def __init__(self) -> None:
@@ -79,6 +79,7 @@ class RunTaggingHook:
 
     @hook_impl
     def after_context_created(self, context) -> None:
+        self.signals.end_interrupted_runs()  # a run interrupted earlier in this process (a notebook) ends KILLED
         self.params = context.params
         self.project_path = Path(context.project_path)
 

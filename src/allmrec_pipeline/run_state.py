@@ -7,6 +7,7 @@ so that a recycled pid is not mistaken for the run's process)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -74,16 +75,25 @@ def mark_stale_runs_killed(experiment_id: str, current_run_id: str | None) -> li
 
 
 class KilledOnSignal:
-    """While installed, SIGINT and SIGTERM end the active MLflow run as KILLED, then act as before: SIGINT raises
-    ``KeyboardInterrupt`` (or calls the handler that was there), SIGTERM exits with status 143. Only the main
-    thread can install signal handlers: elsewhere this does nothing."""
+    """While installed, SIGINT and SIGTERM act as before (SIGINT raises ``KeyboardInterrupt`` or calls the handler
+    that was there, SIGTERM exits with status 143), and the MLflow runs still active once the interrupted code has
+    unwound end KILLED: at the process's exit, or (in a notebook) when ``end_interrupted_runs`` is called before the
+    next run. The handler itself touches no store: the code it interrupts may hold the tracking database's write
+    lock (SQLite), and ending the run from inside the handler would wait on that lock. Only the main thread can
+    install signal handlers: elsewhere this does nothing."""
 
     def __init__(self) -> None:
         self._previous: dict[int, Any] = {}
+        self.interrupted_by: str | None = None  # the signal's name, until its runs are ended
+        self._at_exit = False
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+        # registered after MLflow's own exit handler (which ends a run FINISHED), so it runs before it
+        if not self._at_exit:
+            atexit.register(self.end_interrupted_runs)
+            self._at_exit = True
         for sig in HANDLED_SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
 
@@ -95,18 +105,24 @@ class KilledOnSignal:
     def _handle(self, signum: int, frame: Any) -> None:
         previous: Callable | int | None = self._previous.get(signum)
         self.uninstall()
+        self.interrupted_by = signal.Signals(signum).name
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    def end_interrupted_runs(self) -> list[str]:
+        """After a handled signal, end every active MLflow run KILLED; returns their ids (none without a signal)."""
+        if self.interrupted_by is None:
+            return []
         ended = []
         while (run := mlflow.active_run()) is not None:  # kedro-mlflow may have entered the same run twice
             mlflow.end_run(status="KILLED")
             ended.append(run.info.run_id)
         if ended:
             logger.warning(
-                "%s: ended MLflow run %s as KILLED",
-                signal.Signals(signum).name,
-                ", ".join(dict.fromkeys(ended)),
+                "%s: ended MLflow run %s as KILLED", self.interrupted_by, ", ".join(dict.fromkeys(ended))
             )
-        if callable(previous) and previous is not signal.default_int_handler:
-            previous(signum, frame)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
+        self.interrupted_by = None
+        return ended
