@@ -106,8 +106,8 @@ RULES = {
 }
 
 
-def _score(args: argparse.Namespace) -> tuple:
-    """Score every ``overall`` validation row with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
+def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
+    """Score every validation row of ``scenario`` with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
     cold mask ``(N, C)``, the targets, the targets' popularity groups, the model's gate, the number of rows the
     run chose its gate on, whether the gate weighs the overlap, the runtime parameters, the candidates' training
     counts and each row's taste (``_taste``)."""
@@ -115,7 +115,7 @@ def _score(args: argparse.Namespace) -> tuple:
     load = catalog.load
     stage2 = load("params:stage2")
     item_index, items = load("item_index"), load("items")
-    rows = _valid_rows(load("eval_candidates"))
+    rows = _valid_rows(load("eval_candidates"), scenario)
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     popularity = load("item_popularity")
     counts = popularity_counts(popularity, len(item_index))
@@ -144,11 +144,15 @@ def _score(args: argparse.Namespace) -> tuple:
     )  # fmt: skip
 
 
-def _valid_rows(candidates: pd.DataFrame) -> pd.DataFrame:
-    """The frozen ``overall`` validation rows, in their stored order (the gate is chosen on the first ones)."""
-    rows = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == "valid")]
+def _valid_rows(candidates: pd.DataFrame, scenario: str = "overall") -> pd.DataFrame:
+    """The frozen validation rows of ``scenario``, in their stored order (the gate is chosen on the first
+    ``overall`` ones)."""
+    rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == "valid")]
     if rows.empty:
-        raise SystemExit("eval_candidates has no overall validation rows: run split_sequences first")
+        raise SystemExit(
+            f"eval_candidates has no {scenario} validation rows: run split_sequences first"
+            + ("" if scenario == "overall" else " (a split made before it derived them for every split)")
+        )
     return rows.reset_index(drop=True)
 
 

@@ -233,6 +233,86 @@ def test_gate_rules_row_features_tell_the_kind_of_row_apart(tmp_path):
     assert rules["fitted_l2_0.001"]["all"]["hit_at_1"] < 0.8  # the count alone cannot read the row
 
 
+def _planted_frontier(folder: Path, knows_cold: str | None) -> None:
+    """Planted caches of bench/gate_frontier.py's three scenarios (200 rows each, 5 candidates, 0 and 1 cold): in a
+    warm row the target (candidate 2) leads on CF; in a cold row a warm decoy (2) leads on CF and the target (0)
+    leads on the input ``knows_cold`` names (``overlap`` or ``cosine``; ``None``: nothing finds it). Users 0-199
+    in every scenario, shuffled."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    folder.mkdir()
+    n, c = 200, 5
+    cold = np.zeros((n, c), dtype=bool)
+    cold[:, :2] = True
+    for scenario, cold_share in (("overall", 0.2), ("cold_item", 1.0), ("warm_item", 0.0)):
+        cold_row = rng.random(n) < cold_share
+        inputs = rng.normal(scale=0.3, size=(n, c, 3)).astype(np.float32)
+        inputs[:, 2:, 0] += 1.0
+        inputs[:, 2, 0] += 2.0
+        cosine = rng.normal(scale=0.3, size=(n, c)).astype(np.float32)
+        if knows_cold == "overlap":
+            inputs[cold_row, 0, 2] += 3.0
+        if knows_cold == "cosine":
+            cosine[cold_row, 0] += 3.0
+        np.savez(
+            folder / f"{scenario}.npz", inputs=inputs, cold=cold, targets=np.where(cold_row, 0, 2),
+            users=rng.permutation(n), gate=np.array([[1, 0, 0], [1, 0, 0]], dtype=np.float32),
+            n_choose=np.int64(50), overlap=np.bool_(True), cosine=cosine,
+        )  # fmt: skip
+
+
+def _gate_frontier(cache: Path, *options: str) -> dict:
+    import json
+
+    out = cache.with_name("frontier.json")
+    command = [sys.executable, str(PROJECT_ROOT / "bench/gate_frontier.py"), "--cache-dir", str(cache)]
+    result = subprocess.run(
+        [*command, "--out", str(out), *options], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("knows_cold", ["overlap", None])
+def test_gate_frontier_finds_a_point_meeting_every_bound_only_where_one_exists(tmp_path, knows_cold):
+    """bench/gate_frontier.py from planted caches: where the overlap finds cold targets, a point that weighs it
+    for cold candidates only meets every bound (cold rows right, warm rows kept); where nothing does, no point
+    does (nothing lifts cold targets 0.15 over CF). Twin rows of the choice rows' users are not held out."""
+    import numpy as np
+
+    _planted_frontier(tmp_path / "cache", knows_cold)
+    figures = _gate_frontier(tmp_path / "cache")
+    users = {s: np.load(tmp_path / "cache" / f"{s}.npz")["users"] for s in ("overall", "cold_item")}
+    assert figures["points"] == 720 and figures["held_out_rows"]["overall"] == 150
+    held_out_cold = np.sum(~np.isin(users["cold_item"][50:], users["overall"][:50]))
+    assert figures["held_out_rows"]["cold_item"] == held_out_cold < 150
+    assert figures["shipped"]["point"] == 0 and not figures["shipped"]["meets_every_bound"]  # CF alone: no
+    meeting = figures["meeting_every_bound"]
+    if knows_cold:
+        assert meeting and figures["closest"]["meets_every_bound"]
+        gate = figures["closest"]["gate"]
+        assert (
+            gate[1][2] > gate[1][0] and gate[0][2] < gate[0][0]
+        )  # the overlap for cold candidates, CF for the rest
+        assert figures["closest"]["hit_at_1"]["cold_item"] > 0.95
+    else:
+        assert meeting == [] and figures["meeting_each_bound"]["cold_item - cf: >= +0.15"] == 0
+
+
+def test_gate_frontier_cosine_adds_a_fourth_input(tmp_path):
+    """``--cosine``: where only z(text_cosine) finds cold targets, the gate's own grid has no point meeting every
+    bound and the crossed grid has one, which weighs the cosine for cold candidates."""
+    _planted_frontier(tmp_path / "cache", "cosine")
+    assert _gate_frontier(tmp_path / "cache")["meeting_every_bound"] == []
+    figures = _gate_frontier(tmp_path / "cache", "--cosine")
+    assert (
+        figures["inputs"] == ["cf", "head", "text_overlap", "text_cosine"] and figures["points"] == 720 * 12
+    )
+    assert figures["meeting_every_bound"] and figures["shipped"]["gate"][1] == [1.0, 0.0, 0.0, 0.0]
+    assert figures["closest"]["gate"][1][3] > 0
+
+
 def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
     """bench/cf_device.py's path on a GPU machine, here on the CPU: the pipeline's CF loop on ``--device``."""
     import json

@@ -101,12 +101,31 @@ def test_scenarios_and_cap(beauty):
     assert counts[("overall", "test")] == counts[("overall", "valid")] == 50
     assert counts[("cold_user", "test")] == 30
     for scenario, group in (("cold_item", "cold"), ("warm_item", "warm")):
-        rows = candidates[candidates["scenario"] == scenario]
-        assert len(rows) == 50
-        assert (rows["target_item_idx"].map(popularity) == group).all()
+        for split in ("valid", "test"):
+            rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == split)]
+            assert len(rows) == 50
+            assert (rows["target_item_idx"].map(popularity) == group).all()
     report = catalog.load("split_report")
     assert report["candidates"]["rows_before_cap"]["overall.test"] == 270  # 300 users less 30 cold
     assert catalog.load("split_metrics")["candidates.rows.overall.test"] == 50
+
+
+def test_item_scenarios_are_the_overall_rows_of_their_popularity_group_in_each_split(beauty):
+    """``cold_item`` / ``warm_item``: every ``overall`` row (valid and test alike) whose target is in the group,
+    with the very same candidates; the validation twins are what weights are chosen on, never the test rows."""
+    catalog = _run(beauty, evaluate={"max_users": None})
+    candidates = catalog.load("eval_candidates")
+    group = catalog.load("item_popularity").set_index("item_idx")["group"]
+
+    def keyed(rows: pd.DataFrame) -> set:
+        return {(r.user_idx, r.target_item_idx, tuple(r.candidates)) for r in rows.itertuples()}
+
+    for split in ("valid", "test"):
+        overall = candidates[(candidates["scenario"] == "overall") & (candidates["split"] == split)]
+        for scenario, name in (("cold_item", "cold"), ("warm_item", "warm")):
+            rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == split)]
+            expected = overall[overall["target_item_idx"].map(group) == name]
+            assert len(expected) > 0 and keyed(rows) == keyed(expected), (scenario, split)
 
 
 def test_cold_users_are_truncated_to_their_first_three(beauty):

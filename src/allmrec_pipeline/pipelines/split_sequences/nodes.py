@@ -105,7 +105,8 @@ def build_eval_candidates(
     """Sample the frozen candidates of every evaluation row, derive cold/warm-item rows, cap each scenario.
 
     Args:
-        eval_targets: Rows to evaluate (scenario ``overall`` valid/test, ``cold_user`` test).
+        eval_targets: Rows to evaluate (scenario ``overall`` valid/test, ``cold_user`` test); the ``cold_item`` and
+            ``warm_item`` rows are the ``overall`` rows of each split whose target is in that popularity group.
         sequences: Full sequences of every user (held-out users included), for the never-seen rule.
         item_popularity: Popularity groups, for the ``cold_item`` / ``warm_item`` scenarios.
         split: ``split`` parameters (``n_candidates``, ``max_seq_len``).
@@ -132,9 +133,10 @@ def build_eval_candidates(
         frames.append(rows)
     sampled = pd.concat(frames, ignore_index=True)
     group = item_popularity.set_index("item_idx")["group"]
-    overall_test = sampled[(sampled["scenario"] == "overall") & (sampled["split"] == "test")]
-    for name in ("cold", "warm"):
-        subset = overall_test[overall_test["target_item_idx"].map(group).to_numpy() == name]
+    overall = sampled[sampled["scenario"] == "overall"]
+    target_group = overall["target_item_idx"].map(group).to_numpy()
+    for name in ("cold", "warm"):  # test rows to score, validation rows (same rule) to choose weights on
+        subset = overall[target_group == name]
         sampled = pd.concat([sampled, subset.assign(scenario=f"{name}_item")], ignore_index=True)
     return _finish_candidates(sampled, split, evaluate, seed)
 
