@@ -63,6 +63,37 @@ def test_a_signal_while_the_store_is_locked_still_stops_at_once(tracking, tmp_pa
     assert tracking.get_run(run.info.run_id).info.status == "KILLED"
 
 
+def test_the_next_run_in_the_same_process_ends_an_interrupted_one_before_kedro_mlflow_looks(
+    tracking, tmp_path
+):
+    """In a notebook the process lives on after Ctrl-C: the next session's context ends the interrupted run KILLED
+    before any plugin's ``after_context_created`` (kedro-mlflow's would otherwise adopt the still active run);
+    plugins register after the project's hooks, so only ``tryfirst`` puts ours ahead."""
+    from types import SimpleNamespace
+
+    from kedro.framework.hooks import hook_impl
+    from kedro.framework.hooks.manager import _create_hook_manager
+
+    from allmrec_pipeline.hooks import RunTaggingHook
+
+    class Plugin:
+        seen: list = []
+
+        @hook_impl
+        def after_context_created(self, context) -> None:
+            self.seen.append(mlflow.active_run())
+
+    run = mlflow.start_run(experiment_id=tracking.create_experiment("notebook"))
+    ours = RunTaggingHook()
+    ours.signals.interrupted_by = "SIGINT"  # as the handler leaves it
+    manager = _create_hook_manager()
+    manager.register(ours)
+    manager.register(Plugin())
+    manager.hook.after_context_created(context=SimpleNamespace(params={}, project_path=tmp_path))
+    assert Plugin.seen == [None]
+    assert tracking.get_run(run.info.run_id).info.status == "KILLED"
+
+
 def test_only_runs_of_gone_processes_on_this_host_are_marked_killed(tracking):
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True

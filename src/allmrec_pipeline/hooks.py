@@ -77,7 +77,8 @@ class RunTaggingHook:
         self.catalog = None
         self.signals = KilledOnSignal()
 
-    @hook_impl
+    # tryfirst: before kedro-mlflow's, which would otherwise take a still active interrupted run for its own
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         self.signals.end_interrupted_runs()  # a run interrupted earlier in this process (a notebook) ends KILLED
         self.params = context.params
