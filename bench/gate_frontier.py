@@ -79,7 +79,8 @@ def _cosine(args: argparse.Namespace) -> dict[str, np.ndarray]:
     ``text_cosine`` floor's scores, z-scored per row as the gate's other inputs are)."""
     from kedro.io import DatasetError
 
-    from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import _title_vectors, encode_item_titles
+    from allmrec_pipeline.llm.inputs import embedding_table
+    from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import encode_item_titles
 
     catalog, _ = run_catalog(args.params, env=args.env)
     item_index = catalog.load("item_index")
@@ -90,7 +91,7 @@ def _cosine(args: argparse.Namespace) -> dict[str, np.ndarray]:
     if frame is None or len(frame) != len(item_index):
         settings = {**catalog.load("params:evaluate_scenarios"), "models": ["text_cosine"]}
         frame, _ = encode_item_titles(catalog.load("items"), item_index, None, None, settings, False)
-    vectors = _title_vectors(frame, len(item_index))
+    vectors = embedding_table(frame, "vector").numpy()  # (N+1, d), row 0 the padding
     n_history = int(catalog.load("params:stage2")["model"]["n_history"])
     candidates = catalog.load("eval_candidates")
     cosine = {}

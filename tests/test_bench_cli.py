@@ -138,22 +138,19 @@ def test_the_stage2_bench_times_a_variant_with_lora(tmp_path):
     assert step["samples_per_s"] > 0 and step["scoring_rows_per_s"] > 0
 
 
-def _gate_rules(cache: Path, *options: str) -> dict:
-    """bench/gate_rules.py on a planted ``--cache`` file: its JSON line, after checking that it exited cleanly."""
+def _bench_json(script: str, out: Path, *options: str) -> dict:
+    """``bench/<script>`` with ``--out out`` and ``options``: its JSON line, after checking that it exited cleanly."""
     import json
 
-    out = cache.with_name("rules.json")
-    command = [
-        sys.executable,
-        str(PROJECT_ROOT / "bench/gate_rules.py"),
-        "--cache",
-        str(cache),
-        "--out",
-        str(out),
-    ]
-    result = subprocess.run([*command, *options], capture_output=True, text=True, timeout=300, check=False)
+    command = [sys.executable, str(PROJECT_ROOT / "bench" / script), "--out", str(out), *options]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
+
+
+def _gate_rules(cache: Path, *options: str) -> dict:
+    """bench/gate_rules.py on a planted ``--cache`` file."""
+    return _bench_json("gate_rules.py", cache.with_name("rules.json"), "--cache", str(cache), *options)
 
 
 def test_gate_rules_choose_on_the_first_rows_and_score_the_rest(tmp_path):
@@ -263,15 +260,10 @@ def _planted_frontier(folder: Path, knows_cold: str | None) -> None:
 
 
 def _gate_frontier(cache: Path, *options: str) -> dict:
-    import json
-
-    out = cache.with_name("frontier.json")
-    command = [sys.executable, str(PROJECT_ROOT / "bench/gate_frontier.py"), "--cache-dir", str(cache)]
-    result = subprocess.run(
-        [*command, "--out", str(out), *options], capture_output=True, text=True, timeout=600, check=False
+    """bench/gate_frontier.py on planted ``--cache-dir`` files."""
+    return _bench_json(
+        "gate_frontier.py", cache.with_name("frontier.json"), "--cache-dir", str(cache), *options
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("knows_cold", ["overlap", None])
