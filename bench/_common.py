@@ -42,6 +42,23 @@ def run_catalog(params: str = "", env: str | None = None):
         return session.load_context().catalog, runtime
 
 
+def title_vector_frame(catalog):
+    """The run's title vectors (``item_title_vectors``: what a count gate weighing z(text_cosine) and the
+    ``text_cosine`` floor read), encoded now when the run has none for its item index."""
+    from kedro.io import DatasetError
+
+    from allmrec_pipeline.llm.inputs import encode_item_titles
+
+    item_index = catalog.load("item_index")
+    try:
+        frame = catalog.load("item_title_vectors")
+    except DatasetError:  # not encoded by this run
+        frame = None
+    if frame is None or len(frame) != len(item_index):
+        frame = encode_item_titles(catalog.load("items"), item_index, catalog.load("params:title_encoder"))
+    return frame
+
+
 def emit(record: dict, out: Path | None = None, **dumps: Any) -> str:
     """Print ``record`` as the bench's one JSON line (``json.dumps`` options in ``dumps``), also to ``out`` when
     given; returns the line."""

@@ -19,7 +19,9 @@ No test row is read.
 
 ``--cosine`` asks whether a fourth input would widen the frontier: z(text_cosine) (the ``text_cosine`` floor's
 scores: the sentence encoder's title vectors, from the run's ``item_title_vectors`` or encoded now) with its own
-weights for cold candidates and for the rest (``COSINE_GRID``), crossed with every point of the gate's grid.
+weights for cold candidates and for the rest (``llm.training.COSINE_GRID``), crossed with every point of the gate's
+grid, as a gate with ``stage2.model.gate_text_cosine`` weighs it (a run whose gate already does is scored on that
+grid without ``--cosine``).
 
     python bench/gate_frontier.py --cache-dir /tmp/frontier_beauty --out bench/results/gate_frontier_beauty.json
     python bench/gate_frontier.py --env video_games --cache-dir /tmp/frontier_vg \\
@@ -32,20 +34,17 @@ Prints one JSON line; ``--out`` also writes it to a file.
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import emit, run_catalog
+from _common import emit, run_catalog, title_vector_frame
 from gate_rules import _hits, _score, _valid_rows
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.llm.training import gate_points
 
 SCENARIOS = ("overall", "cold_item", "warm_item")
-# --cosine: the weights of z(text_cosine) (for the other candidates, for cold ones), crossed with the gate's grid
-COSINE_GRID = tuple(itertools.product((0.0, 0.25, 0.5), (0.0, 0.5, 1.0, 2.0)))
 # the stage-2 issue's bounds on Hit@1 differences: (label, scenario, reference, which figure, its least value)
 BOUNDS = (
     ("overall - cf: interval above 0", "overall", "cf", "ci_low", 1e-9),
@@ -63,10 +62,11 @@ def _scores(args: argparse.Namespace, scenario: str) -> dict[str, np.ndarray]:
         return dict(np.load(path, allow_pickle=False))
     catalog, _ = run_catalog(args.params, env=args.env)
     users = _valid_rows(catalog.load("eval_candidates"), scenario)["user_idx"].to_numpy()
-    inputs, cold, targets, _, gate, n_choose, overlap, *_ = _score(args, scenario)
+    inputs, cold, targets, _, gate, n_choose, overlap, *_, gate_cosine = _score(args, scenario)
     scores = {
         "inputs": inputs.numpy(), "cold": cold.numpy(), "targets": targets, "users": users,
         "gate": gate.numpy(), "n_choose": np.int64(n_choose), "overlap": np.bool_(overlap),
+        "gate_cosine": np.bool_(gate_cosine),
     }  # fmt: skip
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,21 +77,10 @@ def _scores(args: argparse.Namespace, scenario: str) -> dict[str, np.ndarray]:
 def _cosine(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Each scenario's z(text_cosine) ``(N, C)`` over the run's ``n_history`` most recent history titles (the
     ``text_cosine`` floor's scores, z-scored per row as the gate's other inputs are)."""
-    from kedro.io import DatasetError
-
     from allmrec_pipeline.llm.inputs import embedding_table
-    from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import encode_item_titles
 
     catalog, _ = run_catalog(args.params, env=args.env)
-    item_index = catalog.load("item_index")
-    try:
-        frame = catalog.load("item_title_vectors")
-    except DatasetError:  # not encoded by this run (no evaluation yet): encode them now
-        frame = None
-    if frame is None or len(frame) != len(item_index):
-        settings = {**catalog.load("params:evaluate_scenarios"), "models": ["text_cosine"]}
-        frame, _ = encode_item_titles(catalog.load("items"), item_index, None, None, settings, False)
-    vectors = embedding_table(frame, "vector").numpy()  # (N+1, d), row 0 the padding
+    vectors = embedding_table(title_vector_frame(catalog), "vector").numpy()  # (N+1, d), row 0 the padding
     n_history = int(catalog.load("params:stage2")["model"]["n_history"])
     candidates = catalog.load("eval_candidates")
     cosine = {}
@@ -125,7 +114,9 @@ def main() -> None:
     )
     parser.add_argument("--cache-dir", type=Path, help="a folder for each scenario's scores (<scenario>.npz)")
     parser.add_argument(
-        "--cosine", action="store_true", help="add z(text_cosine) as a fourth input, weighed by COSINE_GRID"
+        "--cosine",
+        action="store_true",
+        help="add z(text_cosine) as a fourth input, weighed by llm.training.COSINE_GRID",
     )
     parser.add_argument("--out", type=Path, help="also write the JSON line here")
     args = parser.parse_args()
@@ -137,7 +128,10 @@ def main() -> None:
             "the run's gate does not weigh z(text_overlap) (stage2.model.gate_text_overlap: false)"
         )
     n_choose = int(overall["n_choose"]) if args.choose_rows is None else args.choose_rows
-    points = gate_points(True)
+    gate_cosine = bool(overall.get("gate_cosine", False))  # the run's gate weighs z(text_cosine) itself
+    if args.cosine and gate_cosine:
+        raise SystemExit("the run's gate already weighs z(text_cosine): leave out --cosine")
+    points = gate_points(True, gate_cosine)
     overlap_only = torch.zeros_like(points[0])
     overlap_only[:, 2] = 1.0  # z(text_overlap) alone: the floor's ranking
     shipped_gate = torch.from_numpy(overall["gate"])
@@ -150,11 +144,7 @@ def main() -> None:
                     np.savez(args.cache_dir / f"{scenario}.npz", **scores)
         for scores in data.values():
             scores["inputs"] = np.concatenate([scores["inputs"], scores["cosine"][..., None]], axis=-1)
-        points = [
-            torch.cat([p, torch.tensor(w, dtype=p.dtype).view(2, 1)], dim=1)
-            for p in points
-            for w in COSINE_GRID
-        ]
+        points = gate_points(True, True)
         overlap_only, shipped_gate = (
             torch.cat([g, torch.zeros(2, 1)], dim=1) for g in (overlap_only, shipped_gate)
         )
@@ -201,7 +191,12 @@ def main() -> None:
             "bench": "gate_frontier",
             "env": args.env,
             "params": args.params,
-            "inputs": ["cf", "head", "text_overlap", *(["text_cosine"] if args.cosine else [])],
+            "inputs": [
+                "cf",
+                "head",
+                "text_overlap",
+                *(["text_cosine"] if args.cosine or gate_cosine else []),
+            ],
             "choose_rows": n_choose,
             "held_out_rows": {s: int(held_out[s].sum()) for s in SCENARIOS},
             "held_out_floors": {

@@ -25,10 +25,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import emit, run_catalog
+from _common import emit, run_catalog, title_vector_frame
 
 from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
+from allmrec_pipeline.llm.inputs import (
+    item_table,
+    item_titles,
+    load_llm,
+    row_samples,
+    title_vector_table,
+    user_vectors,
+)
 from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_checkpoint
 from allmrec_pipeline.llm.training import gate_points
 from allmrec_pipeline.models.checkpoint import load_backbone
@@ -110,7 +117,7 @@ def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
     """Score every validation row of ``scenario`` with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
     cold mask ``(N, C)``, the targets, the targets' popularity groups, the model's gate, the number of rows the
     run chose its gate on, whether the gate weighs the overlap, the runtime parameters, the candidates' training
-    counts and each row's taste (``_taste``)."""
+    counts, each row's taste (``_taste``) and whether the gate weighs the title cosine."""
     catalog, runtime = run_catalog(args.params, env=args.env)
     load = catalog.load
     stage2 = load("params:stage2")
@@ -124,7 +131,14 @@ def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
     samples = row_samples(rows, user_vectors(backbone, list(rows["history"])), cf, counts)
     _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
     table = item_table(stage2["item_source"], load("joint_item_embeddings"), backbone)
-    recommender = recommender_from_checkpoint(load("stage2_model"), model, tokenizer, table, domain.titles)
+    recommender = recommender_from_checkpoint(
+        load("stage2_model"),
+        model,
+        tokenizer,
+        table,
+        domain.titles,
+        title_vectors=title_vector_table(title_vector_frame(catalog), len(item_index)),
+    )
     if not recommender.gated:
         raise SystemExit("the run's stage-2 model has no count gate (stage2.model.gate_max_count is null)")
     with torch.no_grad():
@@ -140,7 +154,7 @@ def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
     taste = _taste(rows, counts, int(stage2["model"]["n_history"]))
     return (
         inputs, cold, targets, groups, gate, n_choose, recommender.config.gate_text_overlap, runtime,
-        candidate_counts, taste,
+        candidate_counts, taste, recommender.config.gate_text_cosine,
     )  # fmt: skip
 
 
@@ -281,25 +295,37 @@ def main() -> None:
             bool(cached["overlap"]),
             {"cache": str(args.cache)},
         )
+        cosine = bool(cached.get("gate_cosine", False))
     else:
-        inputs, cold, targets, groups, shipped, n_choose, overlap, runtime, candidate_counts, taste = _score(
-            args
-        )
+        (
+            inputs,
+            cold,
+            targets,
+            groups,
+            shipped,
+            n_choose,
+            overlap,
+            runtime,
+            candidate_counts,
+            taste,
+            cosine,
+        ) = _score(args)
         if args.cache:
             np.savez(
                 args.cache, inputs=inputs.numpy(), cold=cold.numpy(), targets=targets, groups=groups,
                 gate=shipped.numpy(), n_choose=n_choose, overlap=overlap, counts=candidate_counts, taste=taste,
+                gate_cosine=cosine,
             )  # fmt: skip
     if args.row_features and taste is None:
         taste = _cached_taste(args, len(targets))
     cold_target = cold.numpy()[np.arange(len(targets)), targets]
     choose, rest = np.arange(len(targets)) < n_choose, np.arange(len(targets)) >= n_choose
-    points = gate_points(overlap)
+    points = gate_points(overlap, cosine)
     hits = [_hits(inputs, cold, gate, targets) for gate in points]
     warm = groups == "warm"
     on_choose = [_figures(h[choose], cold_target[choose], warm[choose]) for h in hits]
     overlap_only = torch.zeros_like(points[0])
-    overlap_only[:, -1] = 1.0  # z(text_overlap) alone: the floor's ranking
+    overlap_only[:, 2] = 1.0  # z(text_overlap) alone (the column after z(CF), z(head)): the floor's ranking
     floors = {"cf": hits[0], "text_overlap": _hits(inputs, cold, overlap_only, targets)}
     views = {"all": rest, "cold_item": rest & (groups == "cold"), "warm_item": rest & (groups == "warm")}
     out = {}

@@ -122,7 +122,7 @@ def measure(dtype: str, titles: list[str], params: dict, args: argparse.Namespac
             **{
                 k: v
                 for k, v in overrides.items()
-                if k not in ("cf_skip", "gate_max_count", "gate_text_overlap")
+                if k not in ("cf_skip", "gate_max_count", "gate_text_overlap", "gate_text_cosine")
             },
         }
     )

@@ -186,7 +186,14 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
             titles,
             backbone.hidden_size,
             # the count gate needs training counts this bench does not attach: the head alone or the plain skip
-            {"head_tied": head_tied, "head_layer": head_layer, "gate_max_count": None, **overrides},
+            {
+                "head_tied": head_tied,
+                "head_layer": head_layer,
+                "gate_max_count": None,
+                "gate_text_overlap": False,
+                "gate_text_cosine": False,
+                **overrides,
+            },
         )
 
     return BenchInputs([samples[i] for i in order], valid, target_pos, out, recommender, training)

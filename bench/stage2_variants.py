@@ -29,10 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from _common import emit, run_catalog
+from _common import emit, run_catalog, title_vector_frame
 
 from allmrec_pipeline import metrics, text_floors
-from allmrec_pipeline.llm.inputs import item_table, item_titles, load_llm, row_samples, user_vectors
+from allmrec_pipeline.llm.inputs import (
+    item_table,
+    item_titles,
+    load_llm,
+    row_samples,
+    title_vector_table,
+    user_vectors,
+)
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, candidate_scores, gate_table
 from allmrec_pipeline.models.checkpoint import load_backbone
@@ -174,6 +181,8 @@ def main() -> None:
         rows = rows.iloc[np.sort(pick)].reset_index(drop=True)
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     domain = Domain(titles=item_titles(items, item_index))
+    vector_frame = title_vector_frame(catalog)
+    vectors = title_vector_table(vector_frame, len(item_index))
     targets = np.array(
         [list(c).index(t) for c, t in zip(rows["candidates"], rows["target_item_idx"], strict=True)]
     )
@@ -210,6 +219,7 @@ def main() -> None:
             candidates,
             item_index,
             items,
+            vector_frame,
             load("item_popularity"),
             settings,
             load("params:llms"),
@@ -223,7 +233,9 @@ def main() -> None:
         table = item_table(
             merge_variant(settings, variant)["item_source"], load("joint_item_embeddings"), backbone
         )
-        recommender = recommender_from_checkpoint(checkpoint, model, tokenizer, table, domain.titles)
+        recommender = recommender_from_checkpoint(
+            checkpoint, model, tokenizer, table, domain.titles, title_vectors=vectors
+        )
         started = time.perf_counter()
         per_row[name] = _per_row(candidate_scores(recommender, samples, 4, desc=name), targets)
         if args.gate_grid and recommender.gated:

@@ -86,6 +86,7 @@ def main() -> None:
             "objective": "lm",
             "cf_skip": False,
             "gate_text_overlap": False,
+            "gate_text_cosine": False,
             "title_format": title_format,
         }
         recommender = build_recommender(

@@ -138,6 +138,14 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
             r"stage2\.model: Value error, gate_text_overlap true needs the count gate",
         ),
         (
+            lambda p: p["stage2"]["model"].update(gate_max_count=None, gate_text_overlap=False),
+            r"stage2\.model: Value error, gate_text_cosine true needs the count gate",
+        ),
+        (
+            lambda p: p.pop("title_encoder"),
+            r"title_encoder: missing",
+        ),
+        (
             lambda p: p["split"]["popularity"].pop("fraction"),
             r"split\.popularity\.fraction: missing",
         ),

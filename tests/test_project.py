@@ -351,6 +351,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "no_cf_skip",
         "no_gate",
         "no_overlap_gate",
+        "no_cosine_gate",
     )
     for model in ("a_llmrec", *ablations):
         assert f"metrics.eval.ablation.{model}.overall.hit_at_1" in runs.columns, model
@@ -601,6 +602,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_no_cf_skip",
         "train_projectors_no_gate",
         "train_projectors_no_overlap_gate",
+        "train_projectors_no_cosine_gate",
         *(f"ablation_evaluate_{m}" for m in ABLATION_RUN_MODELS),
         "ablation_collect_predictions",
         "summarize_ablations",
@@ -610,7 +612,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     for name, pipeline in pipelines.items():
         if name != "ablations":
             assert not ablation_nodes & {n.name for n in pipeline.nodes}, name
-    assert "train_projectors" in {n.name for n in pipelines["stage2"].nodes}
+    assert {"encode_item_titles", "train_projectors"} <= {n.name for n in pipelines["stage2"].nodes}
 
 
 def test_dotted_dataset_names_stay_inside_their_namespace():

@@ -86,3 +86,40 @@ def test_zscore_rows_has_zero_mean_and_unit_spread():
     np.testing.assert_allclose(z[0].mean(), 0.0, atol=1e-12)
     np.testing.assert_allclose(z[0].std(), 1.0)
     np.testing.assert_array_equal(z[1], [0.0, 0.0, 0.0])
+
+
+def test_title_vectors_belong_to_their_item_index_or_are_absent():
+    import pandas as pd
+    import torch
+
+    from allmrec_pipeline.errors import ConfigError
+    from allmrec_pipeline.llm.inputs import title_vector_table
+
+    frame = pd.DataFrame({"item_idx": [2, 1], "vector": [np.array([0.0, 1.0]), np.array([1.0, 0.0])]})
+    table = title_vector_table(frame, 2)
+    assert torch.equal(
+        table, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    )  # by item index, row 0 padding
+    assert title_vector_table(frame.iloc[:0], 2) is None  # none encoded
+    with pytest.raises(ConfigError, match="cover 2 items, the item index has 3: rerun encode_item_titles"):
+        title_vector_table(frame, 3)
+
+
+def test_cross_domain_titles_are_encoded_only_when_that_scenario_runs_and_a_model_reads_them():
+    import pandas as pd
+
+    from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import encode_cross_domain_item_titles
+
+    items = pd.DataFrame({"item_id": ["a"], "title": ["soap"]})
+    index = pd.DataFrame({"item_id": ["a"], "item_idx": [1]})
+    settings = {"models": ["cf", "text_cosine"], "floors": {"n_history": 10, "cf_text_weights": [0.0]}}
+    # a missing encoder would fail if it were loaded: neither call loads it
+    off = encode_cross_domain_item_titles(items, index, settings, "/no/such/encoder", False)
+    unread = encode_cross_domain_item_titles(
+        items, index, {**settings, "models": ["cf"]}, "/no/such/encoder", True
+    )
+    assert off.empty and unread.empty and list(off.columns) == ["item_idx", "vector"]
+    from allmrec_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="params 'title_encoder'"):
+        encode_cross_domain_item_titles(items, index, settings, "/no/such/encoder", True)

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gate_rules import _hits
-from gate_frontier import COSINE_GRID
-from allmrec_pipeline.llm.training import gate_points
+from allmrec_pipeline.llm.training import COSINE_GRID, gate_points
 from allmrec_pipeline import metrics
 cache = sys.argv[1]
 S = ("overall", "cold_item", "warm_item")

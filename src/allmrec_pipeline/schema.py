@@ -260,6 +260,7 @@ class Stage2Model(Section):
     head_reads: Literal["titles", "title_tokens", "soft_tokens"]
     gate_max_count: Count | None
     gate_text_overlap: bool
+    gate_text_cosine: bool
     head_init: Literal["random", "identity"]
     lora_rank: PositiveInt | None
     lora_alpha: Positive
@@ -272,6 +273,11 @@ class Stage2Model(Section):
             raise ValueError(
                 "gate_text_overlap true needs the count gate (cf_skip true, gate_max_count set): "
                 "set gate_text_overlap to false"
+            )
+        if self.gate_text_cosine and not (self.cf_skip and self.gate_max_count is not None):
+            raise ValueError(
+                "gate_text_cosine true needs the count gate (cf_skip true, gate_max_count set): "
+                "set gate_text_cosine to false"
             )
         return self
 
@@ -316,7 +322,6 @@ class Stage2(Stage2Core):
 # ---- parameters_evaluate_scenarios.yml --------------------------------------------------------------------------
 class Floors(Section):
     n_history: PositiveInt
-    text_encoder: str
     cf_text_weights: list[NonNegative] = Field(min_length=1)
 
 
@@ -398,6 +403,7 @@ class Parameters(Section):
     seed: Count
     device: Device
     cross_domain_enabled: bool
+    title_encoder: str
     evaluate: Evaluate
     checkpoints: Checkpoints
     ingest: Ingest

@@ -1,7 +1,8 @@
 """The trained recommender as a service: a bundle of what inference needs, and requests answered from it.
 
 A bundle is a folder: the CF checkpoint, the stage-2 projector checkpoint (which names its LLM and wording), and
-``items.parquet`` (item index, id, title, training interactions, and the item table stage 2 reads). Never a copy
+``items.parquet`` (item index, id, title, training interactions, the item table stage 2 reads and the title
+vectors its count gate weighs). Never a copy
 of the LLM: the projector checkpoint names it (``embedded:smollm2``, a local directory, a cached hub id), and it
 is loaded where the bundle is served.
 
@@ -25,7 +26,7 @@ import pandas as pd
 import safetensors.torch
 import torch
 
-from allmrec_pipeline.llm.inputs import cf_logits, user_vectors
+from allmrec_pipeline.llm.inputs import cf_logits, embedding_table, user_vectors
 from allmrec_pipeline.llm.loading import LLMSpec, load_frozen_llm
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender, recommender_from_checkpoint
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone
@@ -49,7 +50,8 @@ def write_bundle(
     items: pd.DataFrame,
     settings: dict[str, Any],
 ) -> Path:
-    """Write a bundle: the two checkpoints, ``items`` (``item_idx, item_id, title, count, vector``) and the
+    """Write a bundle: the two checkpoints, ``items`` (``item_idx, item_id, title, count, vector`` and
+    ``title_vector``, null when none were encoded) and the
     serving ``settings`` (``retrieve``, ``k``, ``batch_size``, ``dataset``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +126,12 @@ class ServingRecommender:
             ]
         )
         titles = [""] + items["title"].astype(str).tolist()
-        recommender = recommender_from_checkpoint(stage2, model, tokenizer, table, titles)
+        title_vectors = None
+        if "title_vector" in items and items["title_vector"].notna().all():
+            title_vectors = embedding_table(items, "title_vector")
+        recommender = recommender_from_checkpoint(
+            stage2, model, tokenizer, table, titles, title_vectors=title_vectors
+        )
         return cls(backbone, recommender, items, settings)
 
     def recommend(self, requests: list[dict[str, Any]]) -> list[Recommendations]:

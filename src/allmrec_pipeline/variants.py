@@ -4,7 +4,15 @@
 chain), so that the default run trains only what it scores."""
 
 DEFAULT_VARIANTS = ("a_llmrec",)
-ABLATION_VARIANTS = ("no_user", "random_items", "titles_only", "no_cf_skip", "no_gate", "no_overlap_gate")
+ABLATION_VARIANTS = (
+    "no_user",
+    "random_items",
+    "titles_only",
+    "no_cf_skip",
+    "no_gate",
+    "no_overlap_gate",
+    "no_cosine_gate",
+)
 TRAINED_BASELINES = ("mlp_llm", "tallrec")  # the paper's baselines with stage-2 training of their own
 ABLATION_RUN_VARIANTS = (*TRAINED_BASELINES, *ABLATION_VARIANTS)  # the baselines, then what each piece adds
 ABLATION_TAG = "ablation"

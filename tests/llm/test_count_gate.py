@@ -7,9 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.recommender import recommender_from_checkpoint, zscore
+from allmrec_pipeline.llm.recommender import Sample, recommender_from_checkpoint, zscore
 from allmrec_pipeline.llm.training import (
     choose_gate,
     fit_head,
@@ -237,6 +238,142 @@ def test_with_the_overlap_the_gate_picks_from_every_weight_triple_and_is_saved()
 def test_the_overlap_input_needs_the_count_gate():
     with pytest.raises(ValueError, match="gate_text_overlap needs the count gate"):
         recommender("embedding_head", cf_skip=True, gate_max_count=None, gate_text_overlap=True)
+
+
+def _title_vectors(seed: int = 3) -> torch.Tensor:
+    """Unit-length stand-ins for the sentence encoder's title vectors, row 0 (padding) zero."""
+    vectors = F.normalize(torch.randn(len(TITLES), 8, generator=torch.Generator().manual_seed(seed)), dim=1)
+    vectors[0] = 0
+    return vectors
+
+
+def _cosine_model(vectors: torch.Tensor):
+    """The default gate's form (the overlap and the cosine), every candidate with a training interaction warm."""
+    return recommender(
+        "embedding_head",
+        cf_skip=True,
+        gate_max_count=0,
+        gate_text_overlap=True,
+        gate_text_cosine=True,
+        title_vectors=vectors,
+    )
+
+
+def test_the_cosine_input_is_the_text_cosine_floor_z_scored_after_the_overlap():
+    from allmrec_pipeline.text_floors import cosine_scores, overlap_scores, title_words
+
+    vectors = _title_vectors()
+    model = _cosine_model(vectors).eval()
+    assert model.gate.shape == (2, 4)
+    batch = _with_cf_and_counts(samples(6), COUNTS)
+    histories, candidates = [s.history for s in batch], np.array([s.candidates for s in batch])
+    floor = cosine_scores(histories, candidates, vectors.numpy(), model.config.n_history)
+    overlap = overlap_scores(histories, candidates, [title_words(t) for t in TITLES], model.config.n_history)
+    with torch.no_grad():
+        inputs = model.gate_inputs(model.head(*model.head_features(batch)), batch)
+        np.testing.assert_allclose(inputs[..., 2].numpy(), zscore_rows(overlap), atol=1e-6)
+        np.testing.assert_allclose(inputs[..., 3].numpy(), zscore_rows(floor), atol=1e-6)
+        # the gate that reads the cosine alone ranks as the text_cosine floor does
+        model.gate.copy_(torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]))
+        np.testing.assert_allclose(model.scores(batch).numpy(), zscore_rows(floor), atol=1e-6)
+    # without the overlap the cosine is the third input
+    alone = recommender(
+        "embedding_head", cf_skip=True, gate_max_count=0, gate_text_cosine=True, title_vectors=vectors
+    ).eval()
+    with torch.no_grad():
+        inputs = alone.gate_inputs(alone.head(*alone.head_features(batch)), batch)
+    assert inputs.shape[-1] == 3
+    np.testing.assert_allclose(inputs[..., 2].numpy(), zscore_rows(floor), atol=1e-6)
+
+
+def test_with_the_cosine_the_gate_picks_from_every_weight_quadruple_and_is_rebuilt_with_the_vectors():
+    from allmrec_pipeline.llm.training import COSINE_GRID, GATE_GRID, OVERLAP_GRID, gate_points
+
+    points = gate_points(overlap=True, cosine=True)
+    assert len(points) == len(GATE_GRID) * len(OVERLAP_GRID) * len(COSINE_GRID)
+    assert points[0].tolist() == [
+        [1.0, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]  # the CF model's weighting first
+    # every overlap point is there, with the cosine weighed 0
+    without = {tuple(p.flatten().tolist()) for p in gate_points(overlap=True)}
+    assert without == {tuple(p[:, :3].flatten().tolist()) for p in points if not p[:, 3].any()}
+    vectors = _title_vectors()
+    model = _cosine_model(vectors)
+    batch = _with_cf_and_counts(samples(8), COUNTS)
+    figures = choose_gate(model, _opposed(batch, 2), batch)
+    assert {"cold_text_cosine", "other_text_cosine", "cold_text_overlap"} <= figures.keys()
+    assert figures["hit_at_1_all"] >= figures["cf_hit_at_1_all"]
+    model.gate.copy_(torch.tensor([[1.0, 0.5, 0.25, 0.5], [0.5, 1.0, 0.5, 2.0]]))
+    checkpoint = module_checkpoint(
+        model,
+        "stage2_projectors",
+        config=model.config.to_dict(),
+        template=vars(TEMPLATE),
+        wording=WORDING,
+        cf_dim=5,
+        item_dim=6,
+    )
+    assert not any("title_vectors" in key for key in checkpoint.tensors)  # an input, never saved
+    again = recommender_from_checkpoint(
+        checkpoint, model.llm, model.tokenizer, model.item_table, TITLES, title_vectors=vectors
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval().scores(batch), model.eval().scores(batch))
+    # rebuilt without the vectors, the gate says what it lacks when it is used
+    bare = recommender_from_checkpoint(checkpoint, model.llm, model.tokenizer, model.item_table, TITLES)
+    with pytest.raises(ValueError, match="title vectors"):
+        bare.scores(batch)
+
+
+def test_with_the_cosine_the_gate_is_chosen_without_it_first_then_its_weights_on_that_point():
+    from allmrec_pipeline.llm.training import COSINE_GRID, gate_table
+
+    # items 1-3 (the histories and every target) share one direction, the other candidates one each: the
+    # cosine ranks every target first; the CF logits rank it last, and the head is noise
+    vectors = torch.zeros(len(TITLES), 8)
+    vectors[1:4, 0] = 1.0
+    for item in range(4, len(TITLES)):
+        vectors[item, item - 3] = 1.0
+    batch = []
+    for row in range(8):
+        candidates = [3, 4 + row % 5, 4 + (row + 1) % 5, 4 + (row + 2) % 5]
+        order = [(row + k) % 4 for k in range(4)]
+        candidates = [candidates[k] for k in order]
+        target = candidates.index(3)
+        cf = torch.ones(4)
+        cf[target] = -1.0
+        batch.append(Sample(torch.zeros(5), [1, 2], candidates, target, cf, torch.full((4,), 9)))
+        batch[-1].counts[target] = 0  # a cold target
+        batch[-1].counts[(target + 1) % 4] = 0  # and a cold negative
+    head = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    settings = {"cf_skip": True, "gate_max_count": 0, "gate_text_overlap": True}
+    plain = recommender("embedding_head", **settings)
+    with_cosine = recommender("embedding_head", **settings, gate_text_cosine=True, title_vectors=vectors)
+    choose_gate(plain, head, batch)
+    figures = choose_gate(with_cosine, head, batch)
+    # the first step is the choice without the cosine; the second moves only the cosine's weights
+    torch.testing.assert_close(with_cosine.gate[:, :3], plain.gate)
+    assert figures["cold_text_cosine"] > 0 and figures["hit_at_1_all"] == 1.0
+    weighted = []
+    for warm, cold in COSINE_GRID:
+        point = torch.cat([plain.gate, torch.tensor([[warm], [cold]])], dim=1)
+        weighted.append(point)
+    table, _ = gate_table(with_cosine, head, batch, weighted)
+    assert figures["hit_at_1_all"] == max(e[1]["all"] for e in table)
+
+
+def test_the_cosine_input_needs_the_count_gate_and_vectors_of_the_same_items():
+    with pytest.raises(ValueError, match="gate_text_cosine needs the count gate"):
+        recommender("embedding_head", cf_skip=True, gate_max_count=None, gate_text_cosine=True)
+    with pytest.raises(ValueError, match="title vectors cover 4 items, the titles 8"):
+        recommender(
+            "embedding_head",
+            cf_skip=True,
+            gate_max_count=0,
+            gate_text_cosine=True,
+            title_vectors=_title_vectors()[:5],
+        )
 
 
 def test_with_validation_rows_the_gate_is_chosen_on_them_by_the_warmed_up_head():

@@ -35,7 +35,9 @@ TITLES = [
 ]
 
 
-def recommender(objective: str, arch: str = "llama", **config) -> SoftPromptRecommender:
+def recommender(
+    objective: str, arch: str = "llama", title_vectors: torch.Tensor | None = None, **config
+) -> SoftPromptRecommender:
     torch.manual_seed(0)
     table = torch.randn(len(TITLES), 6)
     table[0] = 0
@@ -48,6 +50,7 @@ def recommender(objective: str, arch: str = "llama", **config) -> SoftPromptReco
         TITLES,
         cf_dim=5,
         config=stage2_config(objective=objective, **config),
+        title_vectors=title_vectors,
     )
 
 

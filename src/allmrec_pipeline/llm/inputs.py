@@ -4,6 +4,7 @@ and a fresh recommender."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from .loading import LLMSpec, load_frozen_llm
 from .prompt import PromptTemplate
 from .recommender import Sample, SoftPromptRecommender, Stage2Config
 from .training import Stage2TrainingConfig
+
+logger = logging.getLogger(__name__)
 
 
 def llm_spec(llms: dict[str, Any], llm: str) -> LLMSpec:
@@ -53,6 +56,38 @@ def item_titles(items: pd.DataFrame, item_index: pd.DataFrame) -> list[str]:
     """Titles by item index (index 0, padding, is ``""``)."""
     merged = item_index.merge(items[["item_id", "title"]], on="item_id", how="left").sort_values("item_idx")
     return [""] + merged["title"].fillna("").astype(str).tolist()
+
+
+def encode_item_titles(
+    items: pd.DataFrame, item_index: pd.DataFrame, title_encoder: str, label: str = "source"
+) -> pd.DataFrame:
+    """Every item title through the frozen sentence encoder ``title_encoder`` (``embedded`` or a local
+    SentenceTransformer directory): an ``(item_idx, vector)`` table of unit-length vectors, the title vectors the
+    ``text_cosine`` floor and the count gate's z(text_cosine) read (``embedding_table`` makes them a table)."""
+    from allmrec_pipeline.models.text_encoder import load_sentence_transformer
+
+    try:
+        encoder = load_sentence_transformer(title_encoder)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"params 'title_encoder': {exc}") from exc
+    titles = item_titles(items, item_index)[1:]
+    logger.info("Encoding %d %s item titles with the sentence encoder %r", len(titles), label, title_encoder)
+    vectors = encoder.encode(
+        titles, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    ).astype(np.float32)
+    return pd.DataFrame({"item_idx": np.arange(1, len(titles) + 1), "vector": list(vectors)})
+
+
+def title_vector_table(frame: pd.DataFrame | None, n_items: int) -> torch.Tensor | None:
+    """``(N+1, d)`` title vectors by item index (row 0 zero) from ``encode_item_titles``'s table, or ``None``
+    when none were encoded (an empty table); a table of another item index fails."""
+    if frame is None or frame.empty:
+        return None
+    if len(frame) != n_items:
+        raise ConfigError(
+            f"the title vectors cover {len(frame)} items, the item index has {n_items}: rerun encode_item_titles"
+        )
+    return embedding_table(frame, "vector")
 
 
 def embedding_table(frame: pd.DataFrame, column: str) -> torch.Tensor:
@@ -131,8 +166,11 @@ def build_recommender(
     titles: list[str],
     cf_dim: int,
     model_overrides: dict[str, Any] | None = None,
+    title_vectors: torch.Tensor | None = None,
 ) -> SoftPromptRecommender:
-    """Fresh projectors around the (shared, frozen) LLM, configured by ``stage2.model`` plus overrides."""
+    """Fresh projectors around the (shared, frozen) LLM, configured by ``stage2.model`` plus overrides
+    (``title_vectors``: the items' title vectors, ``title_vector_table``, which a gate weighing z(text_cosine)
+    needs)."""
     settings = {**stage2["model"], **(model_overrides or {})}
     if settings.get("soft_token_norm") == "match":
         settings["soft_token_norm"] = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
@@ -142,7 +180,9 @@ def build_recommender(
     except TypeError as exc:
         raise ConfigError(f"params 'stage2.model' / 'stage2.template': {exc}") from exc
     try:
-        return SoftPromptRecommender(model, tokenizer, template, wording, table, titles, cf_dim, config)
+        return SoftPromptRecommender(
+            model, tokenizer, template, wording, table, titles, cf_dim, config, title_vectors
+        )
     except ValueError as exc:
         raise ConfigError(f"params 'stage2.model': {exc}") from exc
 
@@ -154,6 +194,7 @@ LLM_ONLY = {
     "objective": "lm",
     "cf_skip": False,
     "gate_text_overlap": False,
+    "gate_text_cosine": False,
 }
 TARGETS = ("held_out", "last_training_item")
 

@@ -18,7 +18,9 @@ the score weighs the z-scored CF logits and the z-scored head scores per candida
 ``gate_max_count`` training interactions (cold: the CF model has barely seen them) take the cold pair of weights,
 the rest the other pair (``gate``, chosen on the warm-up's samples, each scored out of fold, by
 ``llm.training.choose_gate``). With ``gate_text_overlap`` the gate weighs a third score, the ``text_overlap``
-floor's (the candidate title's word overlap with the history titles, z-scored), with a weight per group too.
+floor's (the candidate title's word overlap with the history titles, z-scored), with a weight per group too;
+with ``gate_text_cosine`` another, the ``text_cosine`` floor's (a frozen sentence encoder's title vectors: the
+candidate's cosine with the mean of the history titles', z-scored).
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
@@ -35,7 +37,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
 from allmrec_pipeline.models.projectors import CandidateHead, Padded, Projector, TokenMatchHead
-from allmrec_pipeline.text_floors import overlap_scores, title_words, zscore_rows
+from allmrec_pipeline.text_floors import cosine_scores, overlap_scores, title_words, zscore_rows
 
 from .layers import checked_layer_count, first_layers
 from .lora import with_lora
@@ -65,6 +67,7 @@ LEGACY_STAGE2 = {
     "head_reads": "soft_tokens",
     "gate_max_count": None,
     "gate_text_overlap": False,
+    "gate_text_cosine": False,
     "lora_rank": None,
 }
 
@@ -106,6 +109,7 @@ class Stage2Config:
     # the mean over the history titles' tokens against the mean over each candidate title's tokens (in context)
     gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
     gate_text_overlap: bool = False  # (bool) the count gate also weighs z(text_overlap) of the candidates
+    gate_text_cosine: bool = False  # (bool) the count gate also weighs z(text_cosine): needs title_vectors
     head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
     lora_rank: int | None = None  # (int >= 1|null) LoRA adapters of this rank in a copy of the LLM (TALLRec)
@@ -142,6 +146,7 @@ class SoftPromptRecommender(nn.Module):
         titles: list[str],
         cf_dim: int,
         config: Stage2Config,
+        title_vectors: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if config.objective not in OBJECTIVES:
@@ -161,6 +166,13 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(f"gate_max_count must be null or an integer >= 0, not {gate!r}")
         if config.gate_text_overlap and not (config.cf_skip and config.gate_max_count is not None):
             raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
+        if config.gate_text_cosine and not (config.cf_skip and config.gate_max_count is not None):
+            raise ValueError("gate_text_cosine needs the count gate: cf_skip true and gate_max_count set")
+        if config.gate_text_cosine and title_vectors is not None and len(title_vectors) != len(titles):
+            raise ValueError(
+                f"the title vectors cover {len(title_vectors) - 1} items, the titles {len(titles) - 1}: "
+                "they belong to another item index (rerun encode_item_titles)"
+            )
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         # TALLRec: LoRA adapters in a copy of the LLM; only they are trained and saved
@@ -199,9 +211,17 @@ class SoftPromptRecommender(nn.Module):
         # the count gate's weights; rows: other candidates, cold ones; columns: the weight of z(CF), of z(head)
         # (and of z(text_overlap)). Saved with the projectors; all ones until choose_gate sets them
         if self.gated:
-            self.register_buffer("gate", torch.ones(2, 3 if config.gate_text_overlap else 2))
+            width = 2 + int(config.gate_text_overlap) + int(config.gate_text_cosine)
+            self.register_buffer("gate", torch.ones(2, width))
         # gate_text_overlap: each item's title words, as the text_overlap floor reads them
         self.title_words = [title_words(t) for t in titles] if config.gate_text_overlap else []
+        # gate_text_cosine: the items' unit-length title vectors (N+1, d), as the text_cosine floor reads them;
+        # an input like the titles, never saved
+        self.title_vectors = (
+            title_vectors.detach().double().cpu().numpy()
+            if config.gate_text_cosine and title_vectors is not None
+            else None
+        )
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
@@ -372,23 +392,31 @@ class SoftPromptRecommender(nn.Module):
         return counts <= self.config.gate_max_count
 
     def gate_inputs(self, head: torch.Tensor, samples: list[Sample]) -> torch.Tensor:
-        """What the count gate weighs, ``(B, C, K)``: z(CF logits), z(head) and, with ``gate_text_overlap``,
-        z(text_overlap) over the model's ``n_history`` most recent history titles."""
+        """What the count gate weighs, ``(B, C, K)``: z(CF logits), z(head), then with ``gate_text_overlap``
+        z(text_overlap) and with ``gate_text_cosine`` z(text_cosine), both over the model's ``n_history`` most
+        recent history titles (the floors' scores)."""
         parts = [self.cf_prior(samples), zscore(head.float())]
+        histories = [s.history for s in samples]
+        candidates = torch.as_tensor([s.candidates for s in samples]).numpy()
+        n_history = self.config.n_history
         if self.config.gate_text_overlap:
-            overlap = overlap_scores(
-                [s.history for s in samples],
-                torch.as_tensor([s.candidates for s in samples]).numpy(),
-                self.title_words,
-                self.config.n_history,
-            )
+            overlap = overlap_scores(histories, candidates, self.title_words, n_history)
             parts.append(torch.from_numpy(zscore_rows(overlap)).float().to(self.device))
+        if self.config.gate_text_cosine:
+            if self.title_vectors is None:
+                raise ValueError(
+                    "this model's count gate weighs z(text_cosine): build it with the items' title vectors "
+                    "(item_title_vectors, from stage 2's encode_item_titles node)"
+                )
+            cosine = cosine_scores(histories, candidates, self.title_vectors, n_history)
+            parts.append(torch.from_numpy(zscore_rows(cosine)).float().to(self.device))
         return torch.stack(parts, dim=-1)
 
     def fuse(
         self, head: torch.Tensor, samples: list[Sample], gate: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The count gate's score ``(B, C)``: ``a(c)·z(CF) + b(c)·z(head)`` (``+ o(c)·z(text_overlap)``) with
+        """The count gate's score ``(B, C)``: ``a(c)·z(CF) + b(c)·z(head)`` (``+ o(c)·z(text_overlap)``,
+        ``+ s(c)·z(text_cosine)``) with
         the weights the row of ``gate`` (default: the model's) for cold candidates or for the rest."""
         return fuse_inputs(
             self.gate_inputs(head, samples), self.cold_mask(samples), self.gate if gate is None else gate
@@ -456,11 +484,13 @@ def recommender_from_checkpoint(
     item_table: torch.Tensor,
     titles: list[str],
     wording: dict[str, str] | None = None,
+    title_vectors: torch.Tensor | None = None,
 ) -> SoftPromptRecommender:
     """Rebuild a trained recommender from its projector checkpoint around an already loaded LLM.
 
     ``item_table`` may differ from the training one (the SBERT variant's ``q_i``, another dataset's items) as
-    long as its width matches; ``wording`` replaces the training dataset's (cross-domain prompts).
+    long as its width matches; ``wording`` replaces the training dataset's (cross-domain prompts);
+    ``title_vectors``: the items' title vectors, which a gate weighing z(text_cosine) needs.
     """
     meta = require_kind(checkpoint, "stage2_projectors")
     if item_table.shape[1] != int(meta["item_dim"]):
@@ -476,6 +506,7 @@ def recommender_from_checkpoint(
         titles,
         int(meta["cf_dim"]),
         Stage2Config(**{**LEGACY_STAGE2, **json.loads(meta["config"])}),
+        title_vectors,
     )
     load_state_checked(model, checkpoint.tensors, "stage-2 checkpoint (trained for another LLM or backbone?)")
     return model.eval()

@@ -249,27 +249,39 @@ def out_of_fold_scores(
 GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), (0.0, 0.25, 0.5, 1.0)))
 # gate_text_overlap: the weights of z(text_overlap) for cold candidates and for the rest, less text first
 OVERLAP_GRID = tuple(itertools.product((0.0, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5)))
+# gate_text_cosine: the weights of z(text_cosine) for the other candidates and for cold ones, less text first
+COSINE_GRID = tuple(itertools.product((0.0, 0.25, 0.5), (0.0, 0.5, 1.0, 2.0)))
 
 
-def gate_points(overlap: bool) -> list[torch.Tensor]:
-    """The count gate's candidate weights, ``(2, K)`` each (rows: other candidates, cold ones), in the order ties
-    are broken: ``GATE_GRID``, each point (with ``overlap``) crossed with ``OVERLAP_GRID``."""
+def gate_points(overlap: bool, cosine: bool = False) -> list[torch.Tensor]:
+    """The count gate's candidate weights, ``(2, K)`` each (rows: other candidates, cold ones; columns: z(CF),
+    z(head), then z(text_overlap) with ``overlap`` and z(text_cosine) with ``cosine``), in the order ties are
+    broken: ``GATE_GRID``, each point crossed with ``OVERLAP_GRID`` (``overlap``), each of those with
+    ``COSINE_GRID`` (``cosine``)."""
+    overlap_weights = OVERLAP_GRID if overlap else ((None, None),)
+    cosine_weights = COSINE_GRID if cosine else ((None, None),)
     points = []
     for cold_cf, cold_head, warm_head in GATE_GRID:
-        if not overlap:
-            points.append(torch.tensor([[1.0, warm_head], [cold_cf, cold_head]]))
-            continue
-        for cold_text, warm_text in OVERLAP_GRID:
-            points.append(torch.tensor([[1.0, warm_head, warm_text], [cold_cf, cold_head, cold_text]]))
+        for cold_text, warm_text in overlap_weights:
+            for warm_cosine, cold_cosine in cosine_weights:
+                warm = [1.0, warm_head, warm_text, warm_cosine]
+                cold = [cold_cf, cold_head, cold_text, cold_cosine]
+                points.append(
+                    torch.tensor([[w for w in warm if w is not None], [c for c in cold if c is not None]])
+                )
     return points
 
 
 @torch.no_grad()
 def gate_table(
-    model: SoftPromptRecommender, head_scores: torch.Tensor, samples: list[Sample]
+    model: SoftPromptRecommender,
+    head_scores: torch.Tensor,
+    samples: list[Sample],
+    points: list[torch.Tensor] | None = None,
 ) -> tuple[list[tuple[torch.Tensor, dict[str, float]]], np.ndarray]:
-    """Every ``gate_points`` point as a ``gate`` tensor with its Hit@1 on ``samples`` over all of them, over those
-    whose target is cold and over the others (NaN for an empty group), and the cold-target mask ``(N,)``."""
+    """Every point of ``points`` (default: the model's ``gate_points``) as a ``gate`` tensor with its Hit@1 on
+    ``samples`` over all of them, over those whose target is cold and over the others (NaN for an empty group),
+    and the cold-target mask ``(N,)``."""
     targets = np.array([s.target_pos for s in samples])
     cold_candidates = model.cold_mask(samples)
     cold = cold_candidates.cpu().numpy()[np.arange(len(samples)), targets]
@@ -278,8 +290,10 @@ def gate_table(
     def mean(hits: np.ndarray) -> float:
         return float(hits.mean()) if len(hits) else float("nan")
 
+    if points is None:
+        points = gate_points(model.config.gate_text_overlap, model.config.gate_text_cosine)
     table = []
-    for gate in gate_points(model.config.gate_text_overlap):
+    for gate in points:
         scores = fuse_inputs(inputs, cold_candidates, gate).cpu().numpy()
         hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
         table.append((gate, {"all": mean(hits), "cold": mean(hits[cold]), "other": mean(hits[~cold])}))
@@ -295,10 +309,17 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     Natural samples hold few cold targets, so Hit@1 over all of them alone keeps the CF model's weighting for
     cold candidates too; the mean gives the cold targets an equal say, and the floor lets the gate lift cold
     candidates only as far as that costs the other targets nothing (lifted cold negatives push them down).
-    Without a cold target the choice is made on all samples. Returns the weights and the Hit@1 figures of the
-    choice and of the CF model's weighting.
+    Without a cold target the choice is made on all samples. With ``gate_text_cosine`` the choice is nested: first
+    among the points that weigh z(text_cosine) 0, then, that point fixed, among its ``COSINE_GRID`` weights, by
+    the same merit and floor (12 candidates instead of 8,640 at once: the 300 rows a gate is chosen on cannot
+    tell that many points apart, and the joint choice lost cold users on Beauty's test rows; see
+    docs/experiments.md). Returns the weights and the Hit@1 figures of the choice and of the CF model's weighting.
     """
-    table, cold = gate_table(model, head_scores, samples)
+    cosine = model.config.gate_text_cosine
+    points = gate_points(model.config.gate_text_overlap, cosine)
+    if cosine:  # first the points without the cosine (its weights last in the grid's order, (0, 0) first)
+        points = [p for p in points if not p[:, -1].any()]
+    table, cold = gate_table(model, head_scores, samples, points)
     if not cold.any():
         logger.warning("No sample the count gate is chosen on has a cold target: it is chosen on all of them")
     floor = table[0][1]["other"]  # the first point: the CF model's weighting
@@ -307,21 +328,31 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
         figures = entry[1]
         return figures["all"] if not cold.any() else (figures["all"] + figures["cold"]) / 2
 
-    # the CF weighting always qualifies; max keeps the first of equals
-    allowed = [e for e in table if cold.all() or e[1]["other"] >= floor]
-    gate, figures = max(allowed, key=merit)
+    def best(entries):  # the CF weighting always qualifies; max keeps the first of equals
+        return max([e for e in entries if cold.all() or e[1]["other"] >= floor], key=merit)
+
+    gate, figures = best(table)
+    if cosine:  # then the cosine's weights, the rest of the point fixed ((0, 0), the point itself, first)
+        weighted = []
+        for warm_cosine, cold_cosine in COSINE_GRID:
+            point = gate.clone()
+            point[0, -1], point[1, -1] = warm_cosine, cold_cosine
+            weighted.append(point)
+        gate, figures = best(gate_table(model, head_scores, samples, weighted)[0])
     model.gate.copy_(gate)
-    overlap = (
-        {"cold_text_overlap": float(gate[1, 2]), "other_text_overlap": float(gate[0, 2])}
-        if gate.shape[1] == 3
-        else {}
-    )
+    text = {}  # the text floors' weights, in the gate's columns after z(CF) and z(head)
+    floors = [
+        ("text_overlap", model.config.gate_text_overlap),
+        ("text_cosine", model.config.gate_text_cosine),
+    ]
+    for column, name in enumerate((name for name, on in floors if on), start=2):
+        text.update({f"cold_{name}": float(gate[1, column]), f"other_{name}": float(gate[0, column])})
     return {
         "cold_cf": float(gate[1, 0]),
         "cold_head": float(gate[1, 1]),
         "other_cf": float(gate[0, 0]),
         "other_head": float(gate[0, 1]),
-        **overlap,
+        **text,
         "samples": len(samples),
         "cold_targets": int(cold.sum()),
         **{f"hit_at_1_{k}": v for k, v in figures.items()},

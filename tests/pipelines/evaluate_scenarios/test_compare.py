@@ -150,10 +150,11 @@ def test_generate_mode_reports_the_papers_lenient_hit_beside_ours():
 @pytest.mark.parametrize(
     ("floors", "message"),
     [
-        ({"n_history": 10, "text_encoder": "embedded"}, "exactly the keys"),
-        ({"n_history": 0, "text_encoder": "embedded", "cf_text_weights": [0.0]}, "n_history"),
-        ({"n_history": 10, "text_encoder": "embedded", "cf_text_weights": ["a"]}, "list of numbers"),
-        ({"n_history": 10, "text_encoder": "embedded", "cf_text_weights": [-1.0]}, "weights >= 0"),
+        ({"n_history": 10}, "exactly the keys"),
+        ({"n_history": 10, "text_encoder": "embedded", "cf_text_weights": [0.0]}, "exactly the keys"),
+        ({"n_history": 0, "cf_text_weights": [0.0]}, "n_history"),
+        ({"n_history": 10, "cf_text_weights": ["a"]}, "list of numbers"),
+        ({"n_history": 10, "cf_text_weights": [-1.0]}, "weights >= 0"),
     ],
 )
 def test_bad_floor_settings_name_the_key(floors, message):

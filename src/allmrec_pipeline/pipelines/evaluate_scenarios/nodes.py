@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from allmrec_pipeline import metrics, text_floors
@@ -17,16 +18,17 @@ from allmrec_pipeline.llm.inputs import (
     LLM_ONLY,
     build_recommender,
     embedding_table,
+    encode_item_titles,
     item_titles,
     load_llm,
     row_samples,
+    title_vector_table,
     user_vectors,
     wording_for,
 )
 from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
-from allmrec_pipeline.models.text_encoder import load_sentence_transformer
 from allmrec_pipeline.seeding import rng_for
 from allmrec_pipeline.tracking import epoch_logger
 from allmrec_pipeline.variants import FLOORS, MODELS, WITHOUT_LLM
@@ -76,7 +78,7 @@ def _positive_or_null(params: dict[str, Any], key: str) -> int | None:
 def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
     """``evaluate_scenarios.floors``, checked: every key present (the YAML is the one source of defaults)."""
     floors = params.get("floors")
-    keys = {"n_history", "text_encoder", "cf_text_weights"}
+    keys = {"n_history", "cf_text_weights"}
     if not isinstance(floors, dict) or set(floors) != keys:
         given = sorted(floors) if isinstance(floors, dict) else floors
         raise ConfigError(
@@ -97,50 +99,37 @@ def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             "params 'evaluate_scenarios.floors.cf_text_weights' must be a non-empty list of weights >= 0"
         )
-    return {"n_history": n_history, "text_encoder": str(floors["text_encoder"]), "weights": weights}
+    return {"n_history": n_history, "weights": weights}
 
 
-def encode_item_titles(
-    items: pd.DataFrame,
-    item_index: pd.DataFrame,
+def encode_cross_domain_item_titles(
     cross_items: pd.DataFrame,
     cross_item_index: pd.DataFrame,
     evaluate_scenarios: dict[str, Any],
+    title_encoder: str,
     cross_domain_enabled: bool,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every item title through the frozen sentence encoder, once: the vectors of the ``text_cosine`` floor.
+) -> pd.DataFrame:
+    """The cross-domain items' title vectors (``llm.inputs.encode_item_titles``), for ``text_cosine`` and the
+    count gate's z(text_cosine) there; the source items' are stage 2's input, encoded by its pipeline.
 
     Args:
-        items, item_index: The source dataset's items and their indexes.
-        cross_items, cross_item_index: The cross-domain dataset's (encoded only when it is enabled).
-        evaluate_scenarios: ``evaluate_scenarios`` parameters (``floors.text_encoder``; the encoding is skipped
-            when no model list names ``text_cosine``).
-        cross_domain_enabled: Whether the cross-domain scenario runs.
+        cross_items, cross_item_index: The cross-domain dataset's items and their indexes.
+        evaluate_scenarios: ``evaluate_scenarios`` parameters (nothing is encoded when no model list names
+            ``text_cosine`` or ``a_llmrec``).
+        title_encoder: The frozen sentence encoder (``params:title_encoder``).
+        cross_domain_enabled: Whether the cross-domain scenario runs (nothing is encoded when it does not).
 
     Returns:
-        ``(item_idx, vector)`` tables, unit-length vectors, for the source and the cross-domain items.
+        The ``(item_idx, vector)`` table of unit-length vectors (empty when not encoded).
     """
-    settings = _floor_settings(evaluate_scenarios)
-    wanted = "text_cosine" in {*evaluate_scenarios["models"], *evaluate_scenarios.get("ablation_models", [])}
-    empty = pd.DataFrame({"item_idx": pd.Series(dtype="int64"), "vector": pd.Series(dtype="object")})
-    if not wanted:
-        return empty, empty
-    try:
-        encoder = load_sentence_transformer(settings["text_encoder"])
-    except FileNotFoundError as exc:
-        raise ConfigError(f"params 'evaluate_scenarios.floors.text_encoder': {exc}") from exc
-
-    def encode(frame: pd.DataFrame, index: pd.DataFrame, label: str) -> pd.DataFrame:
-        titles = item_titles(frame, index)[1:]
-        logger.info("Encoding %d %s item titles for text_cosine", len(titles), label)
-        vectors = encoder.encode(
-            titles, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        ).astype(np.float32)
-        return pd.DataFrame({"item_idx": np.arange(1, len(titles) + 1), "vector": list(vectors)})
-
-    source = encode(items, item_index, "source")
-    cross = encode(cross_items, cross_item_index, "cross-domain") if cross_domain_enabled else empty
-    return source, cross
+    _floor_settings(evaluate_scenarios)
+    wanted = {"text_cosine", "a_llmrec"} & {
+        *evaluate_scenarios["models"],
+        *evaluate_scenarios.get("ablation_models", []),
+    }
+    if not (wanted and cross_domain_enabled):
+        return pd.DataFrame({"item_idx": pd.Series(dtype="int64"), "vector": pd.Series(dtype="object")})
+    return encode_item_titles(cross_items, cross_item_index, title_encoder, "cross-domain")
 
 
 def choose_cf_text_weight(
@@ -394,14 +383,8 @@ def _cross_domain(inputs: dict[str, Any], stage2: dict[str, Any]) -> scorers.Dom
 
 
 def _title_vectors(frame: pd.DataFrame | None, n_items: int) -> np.ndarray | None:
-    """``(N+1, d)`` title vectors by item index (row 0 zero), or ``None`` when they were not encoded."""
-    if frame is None or frame.empty:
-        return None
-    if len(frame) != n_items:
-        raise ConfigError(
-            f"the title vectors cover {len(frame)} items, the item index has {n_items}: rerun encode_item_titles"
-        )
-    return embedding_table(frame, "vector").numpy()
+    table = title_vector_table(frame, n_items)
+    return None if table is None else table.numpy()
 
 
 def _log(frame: pd.DataFrame) -> None:
@@ -434,8 +417,9 @@ def _recommender(
         table = domain.cf_table if domain.cf_table is not None else backbone_items  # raw CF embeddings
     else:
         table = domain.joint_table
+    vectors = None if domain.title_vectors is None else torch.from_numpy(domain.title_vectors)
     return recommender_from_checkpoint(
-        inputs[_checkpoint_input(name)], model, tokenizer, table, domain.titles, domain.wording
+        inputs[_checkpoint_input(name)], model, tokenizer, table, domain.titles, domain.wording, vectors
     )
 
 

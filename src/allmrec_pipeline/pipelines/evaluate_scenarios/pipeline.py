@@ -20,7 +20,7 @@ from .nodes import (
     choose_cf_text_weight,
     collect_predictions,
     compare_models,
-    encode_item_titles,
+    encode_cross_domain_item_titles,
     evaluate_model,
     summarize_scenarios,
     write_report,
@@ -52,19 +52,18 @@ LLM_INPUTS = {"llms": "params:llms", "llm": "params:llm"}
 def model_inputs(model: str) -> dict[str, str]:
     """The catalog inputs of ``model``'s node: the rows, plus the LLM and its stage-2 checkpoint, the title
     vectors (``text_cosine``) or the chosen weight (``cf_text``)."""
-    own = {
-        "text_cosine": {
-            "item_title_vectors": "item_title_vectors",
-            "cross_item_title_vectors": "cross_domain_item_title_vectors",
-        },
-        "cf_text": {"cf_text_weight": "cf_text_weight"},
-    }.get(model, {})
+    title_vectors = {
+        "item_title_vectors": "item_title_vectors",
+        "cross_item_title_vectors": "cross_domain_item_title_vectors",
+    }
+    own = {"text_cosine": title_vectors, "cf_text": {"cf_text_weight": "cf_text_weight"}}.get(model, {})
     if model in WITHOUT_LLM:
         return {**ROW_INPUTS, **own}
     if model == "llm_only":  # the frozen LLM with titles only: no checkpoint
         return {**ROW_INPUTS, **LLM_INPUTS}
     checkpoint = "stage2_model" if model in ("a_llmrec", "a_llmrec_sbert") else f"stage2_{model}_model"
-    return {**ROW_INPUTS, **LLM_INPUTS, checkpoint: checkpoint}
+    # a stage-2 model whose count gate weighs z(text_cosine) reads the title vectors
+    return {**ROW_INPUTS, **LLM_INPUTS, **title_vectors, checkpoint: checkpoint}
 
 
 def _scoring_nodes(
@@ -98,17 +97,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=encode_item_titles,
+                func=encode_cross_domain_item_titles,
                 inputs=[
-                    "items",
-                    "item_index",
                     "cross_domain_items",
                     "cross_domain_item_index",
                     "params:evaluate_scenarios",
+                    "params:title_encoder",
                     "params:cross_domain_enabled",
                 ],
-                outputs=["item_title_vectors", "cross_domain_item_title_vectors"],
-                name="encode_item_titles",
+                outputs="cross_domain_item_title_vectors",
+                name="encode_cross_domain_item_titles",
             ),
             Node(
                 func=choose_cf_text_weight,

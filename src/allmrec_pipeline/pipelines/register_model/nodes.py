@@ -17,7 +17,7 @@ from mlflow.types import ColSpec, DataType, Schema
 from mlflow.types.schema import Array
 
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.llm.inputs import item_table
+from allmrec_pipeline.llm.inputs import item_table, title_vector_table
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.serving import write_bundle
@@ -42,9 +42,11 @@ def serving_items(
     item_index: pd.DataFrame,
     items: pd.DataFrame,
     item_popularity: pd.DataFrame,
+    item_title_vectors: pd.DataFrame,
 ) -> pd.DataFrame:
-    """``item_idx, item_id, title, count, vector``: the catalogue as the stage-2 model reads it (its item
-    source: stage 1's joint embeddings, or the raw CF ones)."""
+    """``item_idx, item_id, title, count, vector, title_vector``: the catalogue as the stage-2 model reads it
+    (its item source: stage 1's joint embeddings, or the raw CF ones; the title vectors of the count gate's
+    z(text_cosine), empty when none were encoded)."""
     backbone = load_backbone(cf_model, expected_n_items=len(item_index))
     source = stage2_model.metadata.get("item_source", "joint")  # a str is stored as it is
     table = item_table(source, joint_item_embeddings, backbone).numpy()
@@ -52,7 +54,11 @@ def serving_items(
     frame["title"] = frame["title"].fillna("").astype(str)
     frame["count"] = popularity_counts(item_popularity, len(item_index))[frame["item_idx"].to_numpy()]
     frame["vector"] = list(table[frame["item_idx"].to_numpy()].astype(np.float32))
-    return frame[["item_idx", "item_id", "title", "count", "vector"]].reset_index(drop=True)
+    titles = title_vector_table(item_title_vectors, len(item_index))
+    frame["title_vector"] = (
+        list(titles.numpy()[frame["item_idx"].to_numpy()]) if titles is not None else [None] * len(frame)
+    )
+    return frame[["item_idx", "item_id", "title", "count", "vector", "title_vector"]].reset_index(drop=True)
 
 
 def gate_decision(paired_differences: pd.DataFrame, gate: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +96,7 @@ def log_and_register(
     item_index: pd.DataFrame,
     items: pd.DataFrame,
     item_popularity: pd.DataFrame,
+    item_title_vectors: pd.DataFrame,
     paired_differences: pd.DataFrame,
     register_model: dict[str, Any],
     dataset: str,
@@ -101,7 +108,9 @@ def log_and_register(
             "register_model logs to the active MLflow run: run it through `kedro run` (kedro-mlflow)"
         )
     name = f"allmrec-{dataset}"
-    table = serving_items(cf_model, stage2_model, joint_item_embeddings, item_index, items, item_popularity)
+    table = serving_items(
+        cf_model, stage2_model, joint_item_embeddings, item_index, items, item_popularity, item_title_vectors
+    )
     settings = {key: register_model[key] for key in ("retrieve", "k", "batch_size")}
     example = pd.DataFrame({"history": [table["item_id"].head(3).tolist()], "k": [5]})
     with tempfile.TemporaryDirectory() as folder:

@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_index": "item_index",
                     "items": "items",
                     "item_popularity": "item_popularity",
+                    "item_title_vectors": "item_title_vectors",
                     "paired_differences": "paired_differences",
                     "register_model": "params:register_model",
                     "dataset": "params:dataset",

@@ -18,6 +18,7 @@ from allmrec_pipeline.llm.inputs import (
     item_titles,
     load_llm,
     row_samples,
+    title_vector_table,
     training_samples,
     user_vectors,
     wording_for,
@@ -49,6 +50,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     eval_candidates: pd.DataFrame,
     item_index: pd.DataFrame,
     items: pd.DataFrame,
+    item_title_vectors: pd.DataFrame,
     item_popularity: pd.DataFrame,
     stage2: dict[str, Any],
     llms: dict[str, Any],
@@ -76,8 +78,16 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     spec, model, tokenizer = load_llm(llms, llm)
     table = item_table(stage2["item_source"], joint_item_embeddings, backbone)
     titles = item_titles(items, item_index)
+    vectors = title_vector_table(item_title_vectors, len(item_index))
     recommender = build_recommender(
-        model, tokenizer, stage2, wording_for(stage2, dataset), table, titles, backbone.hidden_size
+        model,
+        tokenizer,
+        stage2,
+        wording_for(stage2, dataset),
+        table,
+        titles,
+        backbone.hidden_size,
+        title_vectors=vectors,
     )
     training = Stage2TrainingConfig(**stage2["training"])
     valid_rows = eval_candidates[
@@ -106,6 +116,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     key = fingerprint(
         cf_model.tensors, recommender.item_table, titles, stage2, llms[llm], seed, variant,
         train_sequences, sequences, valid_rows, counts,
+        *([vectors] if recommender.config.gate_text_cosine else []),
     )  # fmt: skip
     prefix = "stage2" if variant == "a_llmrec" else f"stage2.{variant}"
     log_epoch, logged = epoch_logger(prefix), set()

@@ -1,6 +1,7 @@
 """Wiring of ``stage2``: the LLM named by ``params:llm``, over the backbone named by ``params:backbone``.
 
-One node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec runs by default; the MLP-LLM
+First every item title through the frozen sentence encoder (``encode_item_titles``: the title vectors of the
+count gate's z(text_cosine), and of the ``text_cosine`` floor). Then one node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec runs by default; the MLP-LLM
 baseline and the ablations carry the tag ``ablation`` and run with ``kedro run --pipeline ablations``.
 """
 
@@ -8,6 +9,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
+from allmrec_pipeline.llm.inputs import encode_item_titles
 from allmrec_pipeline.variants import ABLATION_RUN_VARIANTS, ABLATION_TAG, DEFAULT_VARIANTS
 
 from .nodes import train_projectors
@@ -20,6 +22,7 @@ INPUTS = {
     "eval_candidates": "eval_candidates",
     "item_index": "item_index",
     "items": "items",
+    "item_title_vectors": "item_title_vectors",
     "item_popularity": "item_popularity",
     "stage2": "params:stage2",
     "llms": "params:llms",
@@ -43,6 +46,14 @@ def _node(variant: str, tags: tuple[str, ...] = ()) -> Node:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    encode = Node(
+        func=encode_item_titles,
+        inputs=["items", "item_index", "params:title_encoder"],
+        outputs="item_title_vectors",
+        name="encode_item_titles",
+    )
     return Pipeline(
-        [_node(v) for v in DEFAULT_VARIANTS] + [_node(v, (ABLATION_TAG,)) for v in ABLATION_RUN_VARIANTS]
+        [encode]
+        + [_node(v) for v in DEFAULT_VARIANTS]
+        + [_node(v, (ABLATION_TAG,)) for v in ABLATION_RUN_VARIANTS]
     )
