@@ -2,7 +2,8 @@
 weights are chosen first, without the cosine, and joint training never reads the gate), scored on the same test
 rows as the run's own predictions, then paired: what the cosine input adds on test rows.
 
-    python bench/probes/cosine_zeroed.py [--env video_games] > bench/results/probes/cosine_zeroed_<dataset>.txt
+    python bench/probes/cosine_zeroed.py [--env video_games] [--params evaluate_scenarios.max_llm_rows=null] \
+        > bench/results/probes/cosine_zeroed_<dataset>.txt
 """
 
 import argparse
@@ -19,8 +20,9 @@ from allmrec_pipeline.pipelines.evaluate_scenarios.pipeline import model_inputs 
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--env", default=None)
+parser.add_argument("--params", default="", help="runtime params as the run that made the predictions took them")
 args = parser.parse_args()
-catalog, _ = run_catalog("", env=args.env)
+catalog, _ = run_catalog(args.params, env=args.env)
 inputs = {name: catalog.load(source) for name, source in model_inputs("a_llmrec").items()}
 checkpoint = inputs["stage2_model"]
 gate = checkpoint.tensors["gate"].clone()

@@ -193,7 +193,7 @@ class PreflightHook:
             problems += _device_problems(self.params)
         if "read_raw_source" in nodes:
             problems += self.missing_raw_files(pipeline, catalog)
-        problems += missing_models(pipeline, catalog)
+        problems += missing_inputs(pipeline, catalog)
         if "align_collaborative_and_text" in nodes:
             model = self.params.get("stage1", {}).get("sbert", {}).get("model", "embedded")
             if model != "embedded" and not Path(model).is_dir():
@@ -225,21 +225,24 @@ class PreflightHook:
         return missing
 
 
-def missing_models(pipeline, catalog) -> list[str]:
-    """The model checkpoints the run reads but no earlier run saved (e.g. TALLRec's adapters before
-    ``generate_preferences``), each with the pipeline that makes it."""
-    from allmrec_pipeline.datasets import SafetensorsDataset
+def missing_inputs(pipeline, catalog) -> list[str]:
+    """The model checkpoints and tables the run reads but no earlier run saved (e.g. TALLRec's adapters before
+    ``generate_preferences``, or a table whose folder moved since the last run of the pipeline that makes it),
+    each with the pipeline that makes it."""
+    from allmrec_pipeline.datasets import ParquetDataset, SafetensorsDataset
     from allmrec_pipeline.pipeline_registry import all_pipelines
 
+    kinds = ((SafetensorsDataset, "model"), (ParquetDataset, "table"))
     missing, pipelines = [], None
     for name in sorted(n for n in pipeline.inputs() if not n.startswith("params:") and n != "parameters"):
         dataset = catalog.get(name)
-        if not isinstance(dataset, SafetensorsDataset) or dataset.exists():
+        kind = next((kind for cls, kind in kinds if isinstance(dataset, cls)), None)
+        if kind is None or dataset.exists():
             continue
         pipelines = pipelines or all_pipelines()
         makers = [p for p, made in pipelines.items() if p != "__default__" and name in made.all_outputs()]
         hint = f"`kedro run --pipeline {makers[0]}` saves it" if makers else "no pipeline saves it"
-        missing.append(f"{name}: no saved model at {dataset._filepath} yet; {hint}, run it first")
+        missing.append(f"{name}: no saved {kind} at {dataset._filepath} yet; {hint}, run it first")
     return missing
 
 
