@@ -34,6 +34,19 @@ def _with_cf_and_counts(batch, counts, seed: int = 5):
     return batch
 
 
+def _checkpoint(model):
+    """The model's projector checkpoint as stage 2 saves it (config, template, wording in its metadata)."""
+    return module_checkpoint(
+        model,
+        "stage2_projectors",
+        config=model.config.to_dict(),
+        template=vars(TEMPLATE),
+        wording=WORDING,
+        cf_dim=5,
+        item_dim=6,
+    )
+
+
 COUNTS = {i: c for i, c in enumerate([0, 0, 1, 2, 3, 4, 5, 6, 50])}  # item index -> training interactions
 
 
@@ -67,15 +80,7 @@ def test_the_gated_head_is_trained_alone_and_the_gate_is_saved_with_the_projecto
         alone = model.head(*model.eval().head_features(batch))
     torch.testing.assert_close(trained, alone)  # the loss sees the head alone: no CF prior added
     model.gate.copy_(torch.tensor([[1.0, 0.25], [0.5, 2.0]]))
-    checkpoint = module_checkpoint(
-        model,
-        "stage2_projectors",
-        config=model.config.to_dict(),
-        template=vars(TEMPLATE),
-        wording=WORDING,
-        cf_dim=5,
-        item_dim=6,
-    )
+    checkpoint = _checkpoint(model)
     again = recommender_from_checkpoint(checkpoint, model.llm, model.tokenizer, model.item_table, TITLES)
     torch.testing.assert_close(again.gate, model.gate)
     with torch.no_grad():
@@ -305,15 +310,7 @@ def test_with_the_cosine_the_gate_picks_from_every_weight_quadruple_and_is_rebui
     assert {"cold_text_cosine", "other_text_cosine", "cold_text_overlap"} <= figures.keys()
     assert figures["hit_at_1_all"] >= figures["cf_hit_at_1_all"]
     model.gate.copy_(torch.tensor([[1.0, 0.5, 0.25, 0.5], [0.5, 1.0, 0.5, 2.0]]))
-    checkpoint = module_checkpoint(
-        model,
-        "stage2_projectors",
-        config=model.config.to_dict(),
-        template=vars(TEMPLATE),
-        wording=WORDING,
-        cf_dim=5,
-        item_dim=6,
-    )
+    checkpoint = _checkpoint(model)
     assert not any("title_vectors" in key for key in checkpoint.tensors)  # an input, never saved
     again = recommender_from_checkpoint(
         checkpoint, model.llm, model.tokenizer, model.item_table, TITLES, title_vectors=vectors

@@ -316,9 +316,9 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     docs/experiments.md). Returns the weights and the Hit@1 figures of the choice and of the CF model's weighting.
     """
     cosine = model.config.gate_text_cosine
-    points = gate_points(model.config.gate_text_overlap, cosine)
-    if cosine:  # first the points without the cosine (its weights last in the grid's order, (0, 0) first)
-        points = [p for p in points if not p[:, -1].any()]
+    points = gate_points(model.config.gate_text_overlap)
+    if cosine:  # first the points without the cosine: its column weighed 0
+        points = [torch.cat([p, torch.zeros(2, 1)], dim=1) for p in points]
     table, cold = gate_table(model, head_scores, samples, points)
     if not cold.any():
         logger.warning("No sample the count gate is chosen on has a cold target: it is chosen on all of them")
