@@ -81,6 +81,11 @@ STAGE2_TRAINING = {
     "head_warmup_users": None,
     "head_lr": None,
     "gate_valid_rows": 0,
+    "matcher_steps": 0,
+    "matcher_batch_size": 8,
+    "matcher_negatives": 3,
+    "matcher_lr": 0.01,
+    "matcher_max_count": 5,
 }
 LLM = {"model": EMBEDDED, "gguf_file": None, "revision": None, "dtype": "auto", "device": "auto"}
 

@@ -261,6 +261,7 @@ class Stage2Model(Section):
     gate_max_count: Count | None
     gate_text_overlap: bool
     gate_text_cosine: bool
+    gate_cosine_rank: PositiveInt | None
     head_init: Literal["random", "identity"]
     lora_rank: PositiveInt | None
     lora_alpha: Positive
@@ -295,6 +296,11 @@ class Stage2Training(Section):
     head_warmup_users: PositiveInt | None
     head_lr: NonNegative | None
     gate_valid_rows: Count
+    matcher_steps: Count
+    matcher_batch_size: PositiveInt
+    matcher_negatives: PositiveInt
+    matcher_lr: Positive
+    matcher_max_count: Count
 
 
 class Stage2Core(Section):

@@ -252,8 +252,9 @@ def _title_vectors(seed: int = 3) -> torch.Tensor:
     return vectors
 
 
-def _cosine_model(vectors: torch.Tensor):
-    """The default gate's form (the overlap and the cosine), every candidate with a training interaction warm."""
+def _cosine_model(vectors: torch.Tensor | None, **config):
+    """The default gate's form (the overlap and the cosine), every candidate with a training interaction warm
+    (``config``: further model settings)."""
     return recommender(
         "embedding_head",
         cf_skip=True,
@@ -261,6 +262,7 @@ def _cosine_model(vectors: torch.Tensor):
         gate_text_overlap=True,
         gate_text_cosine=True,
         title_vectors=vectors,
+        **config,
     )
 
 

@@ -20,7 +20,9 @@ the rest the other pair (``gate``, chosen on the warm-up's samples, each scored 
 ``llm.training.choose_gate``). With ``gate_text_overlap`` the gate weighs a third score, the ``text_overlap``
 floor's (the candidate title's word overlap with the history titles, z-scored), with a weight per group too;
 with ``gate_text_cosine`` another, the ``text_cosine`` floor's (a frozen sentence encoder's title vectors: the
-candidate's cosine with the mean of the history titles', z-scored).
+candidate's cosine with the mean of the history titles', z-scored); with ``gate_cosine_rank`` that score is
+the text matcher's instead (``llm.text_matcher``: the same vectors, adapted to what users buy next, trained
+before the gate is chosen and saved with the projectors).
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
@@ -43,6 +45,7 @@ from .layers import checked_layer_count, first_layers
 from .lora import with_lora
 from .prompt import CANDIDATE, HISTORY, USER, PromptBatch, PromptTemplate, embed_prompts, tokenize_prompt
 from .scoring import score_continuations
+from .text_matcher import TextMatcher, match_scores
 
 OBJECTIVES = ("lm", "listwise", "embedding_head")
 ITEM_TOKENS = ("joint", "none", "random")
@@ -68,6 +71,7 @@ LEGACY_STAGE2 = {
     "gate_max_count": None,
     "gate_text_overlap": False,
     "gate_text_cosine": False,
+    "gate_cosine_rank": None,
     "lora_rank": None,
 }
 
@@ -110,6 +114,7 @@ class Stage2Config:
     gate_max_count: int | None  # (int >= 0|null) with cf_skip: the count gate's threshold; null: no gate
     gate_text_overlap: bool = False  # (bool) the count gate also weighs z(text_overlap) of the candidates
     gate_text_cosine: bool = False  # (bool) the count gate also weighs z(text_cosine): needs title_vectors
+    gate_cosine_rank: int | None = None  # (int >= 1|null) with gate_text_cosine: the text matcher's rank
     head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
     lora_rank: int | None = None  # (int >= 1|null) LoRA adapters of this rank in a copy of the LLM (TALLRec)
@@ -147,7 +152,10 @@ class SoftPromptRecommender(nn.Module):
         cf_dim: int,
         config: Stage2Config,
         title_vectors: torch.Tensor | None = None,
+        text_dim: int | None = None,
     ) -> None:
+        """``title_vectors`` ``(N+1, d)``: what a gate weighing z(text_cosine) reads; ``text_dim``: their width
+        when they are not given (a checkpoint's text matcher is rebuilt for its own width)."""
         super().__init__()
         if config.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
@@ -172,6 +180,14 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(
                 f"the title vectors cover {len(title_vectors) - 1} items, the titles {len(titles) - 1}: "
                 "they belong to another item index (rerun encode_item_titles)"
+            )
+        rank = config.gate_cosine_rank
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+            raise ValueError(f"gate_cosine_rank must be null or an integer >= 1, not {rank!r}")
+        if config.gate_text_cosine and rank is not None and title_vectors is None and text_dim is None:
+            raise ValueError(
+                "gate_cosine_rank needs the items' title vectors (item_title_vectors, from stage 2's "
+                "encode_item_titles node) to size the text matcher"
             )
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
@@ -222,6 +238,13 @@ class SoftPromptRecommender(nn.Module):
             if config.gate_text_cosine and title_vectors is not None
             else None
         )
+        # gate_cosine_rank: the text matcher that scores z(text_cosine) instead of the plain cosine; trained
+        # before the gate is chosen (llm.text_matcher.train_text_matcher), saved with the projectors
+        self.matcher = None
+        if config.gate_text_cosine and rank is not None:
+            width = text_dim if title_vectors is None else int(title_vectors.shape[1])
+            self.matcher = TextMatcher(width, rank).requires_grad_(False)
+        self._matcher_vectors: torch.Tensor | None = None  # the title vectors as the matcher reads them
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
             noise = torch.randn(item_table.shape, generator=torch.Generator().manual_seed(0))
@@ -408,7 +431,14 @@ class SoftPromptRecommender(nn.Module):
                     "this model's count gate weighs z(text_cosine): build it with the items' title vectors "
                     "(item_title_vectors, from stage 2's encode_item_titles node)"
                 )
-            cosine = cosine_scores(histories, candidates, self.title_vectors, n_history)
+            if self.matcher is not None:
+                if self._matcher_vectors is None:
+                    self._matcher_vectors = torch.as_tensor(
+                        self.title_vectors, dtype=torch.float32, device=self.matcher.a.device
+                    )
+                cosine = match_scores(self.matcher, histories, candidates, self._matcher_vectors, n_history)
+            else:
+                cosine = cosine_scores(histories, candidates, self.title_vectors, n_history)
             parts.append(torch.from_numpy(zscore_rows(cosine)).float().to(self.device))
         return torch.stack(parts, dim=-1)
 
@@ -507,6 +537,7 @@ def recommender_from_checkpoint(
         int(meta["cf_dim"]),
         Stage2Config(**{**LEGACY_STAGE2, **json.loads(meta["config"])}),
         title_vectors,
+        text_dim=int(checkpoint.tensors["matcher.a"].shape[0]) if "matcher.a" in checkpoint.tensors else None,
     )
     load_state_checked(model, checkpoint.tensors, "stage-2 checkpoint (trained for another LLM or backbone?)")
     return model.eval()

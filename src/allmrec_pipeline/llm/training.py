@@ -20,6 +20,7 @@ from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
 from .recommender import Sample, SoftPromptRecommender, fuse_inputs
+from .text_matcher import MatcherTraining
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,22 @@ class Stage2TrainingConfig:
     gate_valid_rows: (
         int  # (int >= 0) the count gate: chosen on this many validation rows; 0: on the warm-up's
     )
+    matcher_steps: int  # (int >= 0) gate_cosine_rank: the text matcher's optimizer steps; 0: left untrained
+    matcher_batch_size: int  # (int >= 1) the text matcher: transitions per step
+    matcher_negatives: int  # (int >= 1) the text matcher: uniformly drawn negatives per transition
+    matcher_lr: float  # (float > 0) the text matcher: Adam's learning rate
+    matcher_max_count: int  # (int >= 0) the text matcher: next items with at most this many interactions
+
+    @property
+    def matcher(self) -> MatcherTraining:
+        """The text matcher's fit (``llm.text_matcher.train_text_matcher``)."""
+        return MatcherTraining(
+            self.matcher_steps,
+            self.matcher_batch_size,
+            self.matcher_negatives,
+            self.matcher_lr,
+            self.matcher_max_count,
+        )
 
     @property
     def valid_rows_read(self) -> int:

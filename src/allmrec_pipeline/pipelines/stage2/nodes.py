@@ -24,6 +24,7 @@ from allmrec_pipeline.llm.inputs import (
     wording_for,
 )
 from allmrec_pipeline.llm.recommender import Sample
+from allmrec_pipeline.llm.text_matcher import train_text_matcher
 from allmrec_pipeline.llm.training import Stage2TrainingConfig, train_stage2
 from allmrec_pipeline.models.checkpoint import Checkpoint, load_backbone, module_checkpoint
 from allmrec_pipeline.models.data import popularity_counts
@@ -104,6 +105,17 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"])), counts
     )
     valid, gate_samples = frozen[: training.max_valid_rows], frozen[: training.gate_valid_rows]
+    matcher = {}  # gate_cosine_rank: the text matcher learns before the gate is chosen on what it scores
+    if recommender.matcher is not None and training.matcher_steps:
+        matcher = train_text_matcher(
+            recommender.matcher,
+            list(train_sequences["items"]),
+            vectors,
+            counts,
+            recommender.config.n_history,
+            training.matcher,
+            seed,
+        )
     valid_rows = valid_rows.head(training.max_valid_rows)
     logger.info(
         "Stage 2 %s (%s, %s): %d training users, %d validation rows",
@@ -175,6 +187,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         if result.seconds
         else float("nan"),
         **{f"head_warmup_{k}": v for k, v in result.head_warmup.items() if k != "gate"},
+        **{f"matcher_{k}": v for k, v in matcher.items()},
         **{f"gate_{k}": v for k, v in result.head_warmup.get("gate", {}).items() if not isinstance(v, str)},
     }
     tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
