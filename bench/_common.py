@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import glob
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,42 @@ def title_vector_frame(catalog):
     if frame is None or len(frame) != len(item_index):
         frame = encode_item_titles(catalog.load("items"), item_index, catalog.load("params:title_encoder"))
     return frame
+
+
+def run_key(catalog) -> str:
+    """What a scores cache belongs to: a digest of the run's stage-2 model (``stage2_model``: its tensors and
+    metadata) and its frozen rows (``eval_candidates``). A rerun of stage 2 or of the split changes it."""
+    import hashlib
+
+    import pandas as pd
+
+    checkpoint = catalog.load("stage2_model")
+    digest = hashlib.sha256(json.dumps(checkpoint.metadata, sort_keys=True).encode())
+    for name in sorted(checkpoint.tensors):
+        digest.update(name.encode())
+        digest.update(checkpoint.tensors[name].float().numpy().tobytes())
+    rows = catalog.load("eval_candidates")
+    digest.update(pd.util.hash_pandas_object(rows.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_cache(path: Path, cached: Any, current: Callable[[], str]) -> None:
+    """Refuse a scores cache written for another run: ``cached`` (the file's arrays) holds ``run_key``, and
+    ``current()`` (the run's ``run_key``, computed only then) differs. A cache written before keys were kept
+    is used as it is, with a warning."""
+    if "run_key" not in cached:
+        print(
+            f"warning: {path} keeps no run key (written before they were kept): it is not checked against the run",
+            file=sys.stderr,
+        )
+        return
+    key = str(cached["run_key"])
+    now = current()
+    if key != now:
+        raise SystemExit(
+            f"{path} holds the scores of another run (run key {key}, this run's {now}: stage 2 or the split has "
+            "run since): delete it, or pass another cache path"
+        )
 
 
 def emit(record: dict, out: Path | None = None, **dumps: Any) -> str:

@@ -34,11 +34,12 @@ Prints one JSON line; ``--out`` also writes it to a file.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import emit, run_catalog, title_vector_frame
+from _common import check_cache, emit, run_catalog, run_key, title_vector_frame
 from gate_rules import _hits, _score, _valid_rows
 
 from allmrec_pipeline import metrics, text_floors
@@ -54,19 +55,27 @@ BOUNDS = (
 )
 
 
+@functools.cache
+def _current_key(params: str, env: str | None) -> str:
+    """The run's ``run_key``, computed once for the three scenarios' caches."""
+    return run_key(run_catalog(params, env=env)[0])
+
+
 def _scores(args: argparse.Namespace, scenario: str) -> dict[str, np.ndarray]:
     """The gate's inputs, cold mask, targets and users of ``scenario``'s validation rows, from ``--cache-dir``
     when it holds them (no LLM pass), else scored now (and cached)."""
     path = args.cache_dir / f"{scenario}.npz" if args.cache_dir else None
     if path is not None and path.exists():
-        return dict(np.load(path, allow_pickle=False))
+        cached = dict(np.load(path, allow_pickle=False))
+        check_cache(path, cached, lambda: _current_key(args.params, args.env))
+        return cached
     catalog, _ = run_catalog(args.params, env=args.env)
     users = _valid_rows(catalog.load("eval_candidates"), scenario)["user_idx"].to_numpy()
     inputs, cold, targets, _, gate, n_choose, overlap, *_, gate_cosine = _score(args, scenario)
     scores = {
         "inputs": inputs.numpy(), "cold": cold.numpy(), "targets": targets, "users": users,
         "gate": gate.numpy(), "n_choose": np.int64(n_choose), "overlap": np.bool_(overlap),
-        "gate_cosine": np.bool_(gate_cosine),
+        "gate_cosine": np.bool_(gate_cosine), "run_key": np.str_(run_key(catalog)),
     }  # fmt: skip
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

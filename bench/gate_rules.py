@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import emit, run_catalog, title_vector_frame
+from _common import check_cache, emit, run_catalog, run_key, title_vector_frame
 
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.inputs import (
@@ -286,6 +286,7 @@ def main() -> None:
 
     if args.cache and args.cache.exists():  # the scores of an earlier call: no LLM pass
         cached = np.load(args.cache, allow_pickle=False)
+        check_cache(args.cache, cached, lambda: run_key(run_catalog(args.params, env=args.env)[0]))
         inputs, cold = torch.from_numpy(cached["inputs"]), torch.from_numpy(cached["cold"])
         targets, groups, shipped = cached["targets"], cached["groups"], torch.from_numpy(cached["gate"])
         candidate_counts = cached.get("counts", None)
@@ -314,7 +315,7 @@ def main() -> None:
             np.savez(
                 args.cache, inputs=inputs.numpy(), cold=cold.numpy(), targets=targets, groups=groups,
                 gate=shipped.numpy(), n_choose=n_choose, overlap=overlap, counts=candidate_counts, taste=taste,
-                gate_cosine=cosine,
+                gate_cosine=cosine, run_key=run_key(run_catalog(args.params, env=args.env)[0]),
             )  # fmt: skip
     if args.row_features and taste is None:
         taste = _cached_taste(args, len(targets))

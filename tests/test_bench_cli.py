@@ -354,3 +354,26 @@ def test_the_cf_device_bench_runs_without_kedro_or_mlflow(tmp_path):
     assert figures["device"] == "cpu" and figures["users"] == 60 and figures["valid_rows"] == 20
     assert figures["epochs"] == 2 and len(figures["seconds_per_epoch"]) == 2
     assert 0 <= figures["best_valid_hit_at_1"] <= 1 and figures["best_epoch"] in (1, 2)
+
+
+def test_a_scores_cache_of_another_run_is_refused_and_an_unkeyed_one_used_with_a_warning(
+    tmp_path, monkeypatch, capsys
+):
+    """The gate benches' caches keep the run key they were scored for (``_common.run_key``); a cache whose key is
+    not the run's stops the bench naming the file, and the key of the run is computed only when a cache has one."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "bench"))
+    from _common import check_cache
+
+    calls = []
+
+    def current():
+        calls.append(1)
+        return "abc"
+
+    check_cache(tmp_path / "same.npz", {"run_key": "abc"}, current)
+    with pytest.raises(SystemExit, match=r"stale\.npz holds the scores of another run \(run key old"):
+        check_cache(tmp_path / "stale.npz", {"run_key": "old"}, current)
+    assert len(calls) == 2
+    check_cache(tmp_path / "unkeyed.npz", {}, current)
+    assert len(calls) == 2
+    assert "unkeyed.npz keeps no run key" in capsys.readouterr().err
