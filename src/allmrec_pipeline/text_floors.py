@@ -30,6 +30,11 @@ def title_words(title: str) -> frozenset[str]:
     return frozenset(_WORD.findall(str(title).lower()))
 
 
+def recent_items(history: Sequence[int], n_history: int) -> list[int]:
+    """The history's ``n_history`` most recent item indexes, oldest first (0, padding, skipped)."""
+    return [int(i) for i in history if int(i) != 0][-n_history:]
+
+
 def overlap_scores(
     histories: Sequence[Sequence[int]],
     candidates: np.ndarray,
@@ -46,7 +51,7 @@ def overlap_scores(
     """
     scores = np.zeros(candidates.shape, dtype=np.float64)
     for row, (history, cands) in enumerate(zip(histories, candidates, strict=True)):
-        recent = [int(i) for i in history if int(i) != 0][-n_history:]
+        recent = recent_items(history, n_history)
         seen = frozenset().union(*(words[i] for i in recent)) if recent else frozenset()
         if not seen:
             continue
@@ -64,7 +69,7 @@ def cosine_scores(
     vectors = np.asarray(vectors, dtype=np.float64)
     scores = np.zeros(candidates.shape, dtype=np.float64)
     for row, (history, cands) in enumerate(zip(histories, candidates, strict=True)):
-        recent = [int(i) for i in history if int(i) != 0][-n_history:]
+        recent = recent_items(history, n_history)
         if not recent:
             continue
         profile = vectors[recent].mean(axis=0)

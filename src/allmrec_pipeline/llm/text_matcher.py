@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from allmrec_pipeline.progress import progress_bar
+from allmrec_pipeline.text_floors import recent_items
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def recent_matrix(histories: Sequence[Sequence[int]], n_history: int) -> np.ndar
     """``(R, n_history)`` each history's most recent non-padding items, right-aligned, 0-padded on the left."""
     out = np.zeros((len(histories), n_history), dtype=np.int64)
     for row, history in enumerate(histories):
-        recent = [int(i) for i in history if int(i) != 0][-n_history:]
+        recent = recent_items(history, n_history)
         if recent:
             out[row, n_history - len(recent) :] = recent
     return out
