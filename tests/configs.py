@@ -86,6 +86,13 @@ STAGE2_TRAINING = {
     "matcher_negatives": 3,
     "matcher_lr": 0.01,
     "matcher_max_count": 5,
+    "gate_choice": "nested",
+    "gate_bounds": {
+        "overall_minus_cf": 0.0,
+        "cold_minus_text_overlap": -0.02,
+        "cold_minus_cf": 0.15,
+        "warm_minus_cf": 0.0,
+    },
 }
 LLM = {"model": EMBEDDED, "gguf_file": None, "revision": None, "dtype": "auto", "device": "auto"}
 

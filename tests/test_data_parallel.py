@@ -21,7 +21,7 @@ TINY = (
     "stage1:\n  sbert:\n    trainable_layers: 1\n  training:\n    max_examples: 64\n    recall_sample: 50\n"
     "    frozen_text_epochs: 1\n"
     "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
-    "    batch_size: 4\n    epochs: 2\n"
+    "    batch_size: 4\n    epochs: 2\n    matcher_steps: 20\n"
 )
 
 

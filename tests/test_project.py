@@ -243,6 +243,7 @@ def tiny_settings(llm_dir: Path, stage2_training: str = "", evaluate: str = "  m
         f"llms:\n  tiny:\n    model: {llm_dir}\n    gguf_file: null\n    revision: null\n    dtype: float32\n"
         "    device: cpu\n"
         "stage2:\n  model:\n    head_layer: 1\n  training:\n    max_train_users: 16\n    max_valid_rows: 8\n"
+        "    matcher_steps: 20\n"
         f"{stage2_training}evaluate_scenarios:\n{evaluate}  bootstrap_resamples: 100\n"
     )
 

@@ -52,6 +52,9 @@ for step in range(steps):
     loss = torch.nn.functional.cross_entropy(s, torch.zeros(256, dtype=torch.long))
     opt.zero_grad(); loss.backward(); opt.step()
     if step % 500 == 0: print(step, round(loss.item(), 3), round(time.time() - t0), flush=True)
+def score_untrained(hist, cand):
+    s = torch.einsum("rhd,rcd->rch", V[hist], V[cand])
+    return s.masked_fill((hist == 0)[:, None, :], -1e4).max(-1).values.masked_fill((hist == 0).all(1)[:, None], 0.0)
 def hit(s, t): return metrics.scores_per_row(s, t, ("hit_at_1",))["hit_at_1"]
 for scen in ("overall", "cold_item", "warm_item"):
     rows = cands[(cands.scenario == scen) & (cands.split == "valid")].reset_index(drop=True)
@@ -61,7 +64,10 @@ for scen in ("overall", "cold_item", "warm_item"):
     for r, h in enumerate(rows["history"]):
         h = [int(i) for i in h if int(i) != 0][-10:]; hp[r, 10 - len(h):] = h
     with torch.no_grad(): s = score(torch.from_numpy(hp), torch.from_numpy(C)).numpy()
-    base = text_floors.cosine_scores(list(rows["history"]), C, V.double().numpy(), 10, pool)
+    if pool == "max":  # the untrained matcher: the nearest history title (text_floors has the mean only)
+        with torch.no_grad(): base = score_untrained(torch.from_numpy(hp), torch.from_numpy(C)).numpy()
+    else:
+        base = text_floors.cosine_scores(list(rows["history"]), C, V.double().numpy(), 10)
     import os; out = os.environ.get("SAVE")
     if out: os.makedirs(out, exist_ok=True); np.save(f"{out}/{scen}.npy", s)
     hb, hs = hit(base, T), hit(s, T); p = metrics.paired_bootstrap(hs, hb, seed=0)

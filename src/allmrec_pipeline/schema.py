@@ -283,6 +283,15 @@ class Stage2Model(Section):
         return self
 
 
+class GateBoundsSection(Section):
+    """``stage2.training.gate_bounds``: the least value of each paired Hit@1 difference (``llm.gate_bounds``)."""
+
+    overall_minus_cf: float
+    cold_minus_text_overlap: float
+    cold_minus_cf: float
+    warm_minus_cf: float
+
+
 class Stage2Training(Section):
     epochs: PositiveInt
     batch_size: PositiveInt
@@ -300,7 +309,9 @@ class Stage2Training(Section):
     matcher_batch_size: PositiveInt
     matcher_negatives: PositiveInt
     matcher_lr: Positive
-    matcher_max_count: Count
+    matcher_max_count: Count | None
+    gate_choice: Literal["nested", "bounds"]
+    gate_bounds: GateBoundsSection
 
 
 class Stage2Core(Section):

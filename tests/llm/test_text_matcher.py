@@ -55,6 +55,14 @@ def test_it_trains_only_on_transitions_to_items_with_at_most_the_configured_coun
     # item 2 (9 interactions) is never a target, but stays in the histories
     assert targets.tolist() == [3, 5, 1]
     assert recent.tolist() == [[1, 2], [0, 4], [5, 2]]
+    # null: every transition, item 2 included
+    assert transitions([[1, 2, 3], [0, 4, 5, 2, 1]], counts, n_history=2, max_count=None)[1].tolist() == [
+        2,
+        3,
+        5,
+        2,
+        1,
+    ]
     with pytest.raises(ValueError, match="matcher_max_count"):
         train_text_matcher(
             TextMatcher(6, 2), [[1, 2]], _vectors(), np.full(13, 99), 2, MatcherTraining(1, 4, 2, 0.01, 3), 0

@@ -230,7 +230,7 @@ class SoftPromptRecommender(nn.Module):
             width = 2 + int(config.gate_text_overlap) + int(config.gate_text_cosine)
             self.register_buffer("gate", torch.ones(2, width))
         # gate_text_overlap: each item's title words, as the text_overlap floor reads them
-        self.title_words = [title_words(t) for t in titles] if config.gate_text_overlap else []
+        self.title_words = [title_words(t) for t in titles]  # the overlap's, and the gate's reference
         # gate_text_cosine: the items' unit-length title vectors (N+1, d), as the text_cosine floor reads them;
         # an input like the titles, never saved
         self.title_vectors = (
@@ -505,6 +505,21 @@ def fuse_inputs(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor) ->
     """``(B, C)``: each candidate's ``gate_inputs`` ``(B, C, K)`` weighed by the row of ``gate`` ``(2, K)`` its
     ``cold`` flag picks."""
     return (gate.to(inputs.device)[cold.long()] * inputs).sum(-1)
+
+
+def gate_weights(config, gate: torch.Tensor) -> dict[str, float]:
+    """The weights of ``gate`` ``(2, K)`` by name: ``cold_cf``, ``cold_head``, ``other_cf``, ``other_head``, then
+    ``cold_<floor>`` and ``other_<floor>`` for each text floor ``config`` (a ``Stage2ModelConfig``) weighs."""
+    weights = {
+        "cold_cf": float(gate[1, 0]),
+        "cold_head": float(gate[1, 1]),
+        "other_cf": float(gate[0, 0]),
+        "other_head": float(gate[0, 1]),
+    }
+    floors = [("text_overlap", config.gate_text_overlap), ("text_cosine", config.gate_text_cosine)]
+    for column, name in enumerate((name for name, on in floors if on), start=2):
+        weights.update({f"cold_{name}": float(gate[1, column]), f"other_{name}": float(gate[0, column])})
+    return weights
 
 
 def recommender_from_checkpoint(

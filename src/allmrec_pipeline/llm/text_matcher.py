@@ -83,19 +83,21 @@ class MatcherTraining:
     batch_size: int  # transitions per step
     negatives: int  # uniformly drawn negatives per transition
     lr: float  # Adam's learning rate
-    max_count: int  # only transitions whose next item has at most this many training interactions
+    max_count: (
+        int | None
+    )  # only transitions whose next item has at most this many training interactions; None: all
 
 
 def transitions(
-    sequences: Sequence[Sequence[int]], counts: np.ndarray, n_history: int, max_count: int
+    sequences: Sequence[Sequence[int]], counts: np.ndarray, n_history: int, max_count: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every next-item transition of ``sequences`` whose next item has at most ``max_count`` interactions in
-    ``counts``: ``(T, n_history)`` recent histories and ``(T,)`` next items."""
+    ``counts`` (``None``: every transition): ``(T, n_history)`` recent histories and ``(T,)`` next items."""
     histories, targets = [], []
     for sequence in sequences:
         items = [int(i) for i in sequence if int(i) != 0]
         for position in range(1, len(items)):
-            if counts[items[position]] <= max_count:
+            if max_count is None or counts[items[position]] <= max_count:
                 histories.append(items[:position][-n_history:])
                 targets.append(items[position])
     return recent_matrix(histories, n_history), np.asarray(targets, dtype=np.int64)

@@ -19,7 +19,8 @@ from allmrec_pipeline.models.projectors import Padded, cat_features
 from allmrec_pipeline.progress import progress_bar
 from allmrec_pipeline.resume import TrainingCheckpoints, restore_rng, rng_state
 
-from .recommender import Sample, SoftPromptRecommender, fuse_inputs
+from .gate_bounds import SCENARIOS, GateBounds, choose_gate_by_bounds
+from .recommender import Sample, SoftPromptRecommender, fuse_inputs, gate_weights
 from .text_matcher import MatcherTraining
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,20 @@ class Stage2TrainingConfig:
     matcher_batch_size: int  # (int >= 1) the text matcher: transitions per step
     matcher_negatives: int  # (int >= 1) the text matcher: uniformly drawn negatives per transition
     matcher_lr: float  # (float > 0) the text matcher: Adam's learning rate
-    matcher_max_count: int  # (int >= 0) the text matcher: next items with at most this many interactions
+    matcher_max_count: (
+        int | None
+    )  # (int >= 0 | null) the text matcher: next items with at most this many interactions; null: all
+    gate_choice: (
+        str  # (str) nested: on the overall validation rows | bounds: on three scenarios' (llm.gate_bounds)
+    )
+    gate_bounds: dict[str, float] | None  # (dict) gate_choice bounds: GateBounds' fields
+
+    @property
+    def bounds(self) -> GateBounds:
+        """``gate_bounds`` as the bounds rule reads them."""
+        if self.gate_bounds is None:
+            raise ValueError("stage2.training.gate_choice bounds needs stage2.training.gate_bounds")
+        return GateBounds(**self.gate_bounds)
 
     @property
     def matcher(self) -> MatcherTraining:
@@ -185,14 +199,17 @@ def warm_up_head(
     batch_size: int = 4,
     holdout: float = 0.2,
     progress: bool = False,
-    gate_samples: list[Sample] | None = None,
+    gate_samples: list[Sample] | dict[str, list[Sample]] | None = None,
+    gate_bounds: GateBounds | None = None,
 ) -> dict:
     """Fit the ``embedding_head`` alone on frozen features of ``samples`` before joint training.
 
     The features cost one forward pass per sample and no backward pass through the LLM (under half of a
     joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). With the count gate, the
     gate is chosen on ``gate_samples`` (validation rows the head never saw) when given, else on ``samples``, each
-    scored out of fold. Returns the figures: best epoch, held-out loss by epoch, seconds, the gate.
+    scored out of fold: a list, by ``choose_gate``; by scenario (``gate_bounds.SCENARIOS``), against
+    ``gate_bounds`` by ``choose_gate_by_bounds``. Returns the figures: best epoch, held-out loss by epoch,
+    seconds, the gate.
     """
     if model.head is None:
         raise ValueError("warm_up_head needs the embedding_head objective")
@@ -203,15 +220,17 @@ def warm_up_head(
     prior = model.cf_prior(samples) if model.head_corrects_cf else None
     initial = copy.deepcopy(model.head.state_dict())
     figures = fit_head(model.head, last, cand, targets, epochs, lr, seed, holdout, prior=prior)
-    if model.gated and gate_samples:
+    if model.gated and isinstance(gate_samples, dict):
+        if gate_bounds is None:
+            raise ValueError("the gate chosen on three validation scenarios needs its bounds (gate_bounds)")
         model.eval()
-        with torch.no_grad():
-            scores = torch.cat(
-                [
-                    model.head_scores(gate_samples[i : i + batch_size])
-                    for i in range(0, len(gate_samples), batch_size)
-                ]
-            )
+        scores = {s: _head_scores(model, gate_samples[s], batch_size) for s in SCENARIOS}
+        points = gate_points(model.config.gate_text_overlap, model.config.gate_text_cosine)
+        chosen = choose_gate_by_bounds(model, scores, gate_samples, points, gate_bounds, seed)
+        figures["gate"] = {**chosen, "chosen_on": "validation_scenarios"}
+    elif model.gated and gate_samples:
+        model.eval()
+        scores = _head_scores(model, gate_samples, batch_size)
         figures["gate"] = {**choose_gate(model, scores, gate_samples), "chosen_on": "validation_rows"}
     elif model.gated:
         scores = out_of_fold_scores(
@@ -224,6 +243,14 @@ def warm_up_head(
         "feature_seconds": feature_seconds,
         "seconds": time.perf_counter() - started,
     }
+
+
+@torch.no_grad()
+def _head_scores(model: SoftPromptRecommender, samples: list[Sample], batch_size: int) -> torch.Tensor:
+    """The head's scores ``(N, C)`` of ``samples``, ``batch_size`` at a time."""
+    return torch.cat(
+        [model.head_scores(samples[i : i + batch_size]) for i in range(0, len(samples), batch_size)]
+    )
 
 
 def out_of_fold_scores(
@@ -357,19 +384,8 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
             weighted.append(point)
         gate, figures = best(gate_table(model, head_scores, samples, weighted)[0])
     model.gate.copy_(gate)
-    text = {}  # the text floors' weights, in the gate's columns after z(CF) and z(head)
-    floors = [
-        ("text_overlap", model.config.gate_text_overlap),
-        ("text_cosine", model.config.gate_text_cosine),
-    ]
-    for column, name in enumerate((name for name, on in floors if on), start=2):
-        text.update({f"cold_{name}": float(gate[1, column]), f"other_{name}": float(gate[0, column])})
     return {
-        "cold_cf": float(gate[1, 0]),
-        "cold_head": float(gate[1, 1]),
-        "other_cf": float(gate[0, 0]),
-        "other_head": float(gate[0, 1]),
-        **text,
+        **gate_weights(model.config, gate),
         "samples": len(samples),
         "cold_targets": int(cold.sum()),
         **{f"hit_at_1_{k}": v for k, v in figures.items()},
@@ -404,7 +420,7 @@ def train_stage2(
     checkpoints: TrainingCheckpoints | None = None,
     every_steps: int = 200,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    gate_samples: list[Sample] | None = None,
+    gate_samples: list[Sample] | dict[str, list[Sample]] | None = None,
 ) -> Stage2Result:
     """Train in place; on return ``model`` holds the best epoch's trainable weights.
 
@@ -424,8 +440,8 @@ def train_stage2(
             an uninterrupted run would. Removed when training ends.
         every_steps: Optimizer steps between checkpoints inside an epoch.
         on_epoch: ``(epoch, figures)`` as each epoch ends (its mean training loss and validation Hit@1).
-        gate_samples: Frozen validation samples the count gate is chosen on (``gate_valid_rows`` of them); ``None``
-            or empty: the warm-up's samples.
+        gate_samples: Frozen validation samples the count gate is chosen on (``gate_valid_rows`` of them); by
+            scenario (``gate_choice: bounds``): against ``config.bounds``; ``None`` or empty: the warm-up's samples.
 
     Under ``torchrun`` (``distributed``) each rank computes its share of every batch (``batch_size`` is the global
     batch) and the gradients are summed before each step; the head's warm-up and the validation scoring run whole
@@ -479,6 +495,7 @@ def train_stage2(
             batch_size=config.batch_size,
             progress=progress,
             gate_samples=gate_samples,
+            gate_bounds=config.bounds if isinstance(gate_samples, dict) else None,
         )
 
     def save(epoch: int, step: int, batches: int, epoch_generator: torch.Tensor) -> None:

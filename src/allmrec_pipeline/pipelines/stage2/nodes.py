@@ -43,6 +43,42 @@ def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
     )
 
 
+def _valid_rows(eval_candidates: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """The frozen validation rows of ``scenario``, in their stored order."""
+    return eval_candidates[(eval_candidates["scenario"] == scenario) & (eval_candidates["split"] == "valid")]
+
+
+def gate_rows(
+    eval_candidates: pd.DataFrame, training: Stage2TrainingConfig, gated: bool = True
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.Series]:
+    """The ``overall`` validation rows, the validation twins the gate also reads (a ``gated`` model with
+    ``gate_choice: bounds``: the first ``gate_valid_rows`` ``cold_item`` and ``warm_item`` rows; none otherwise)
+    and the users left out of training: those of every row the model is chosen on."""
+    valid_rows = _valid_rows(eval_candidates, "overall")
+    twins = {}
+    if gated and training.gate_choice == "bounds" and training.gate_valid_rows:
+        twins = {
+            s: _valid_rows(eval_candidates, s).head(training.gate_valid_rows)
+            for s in ("cold_item", "warm_item")
+        }
+        empty = [s for s, rows in twins.items() if rows.empty]
+        if empty or valid_rows.empty:
+            logger.warning(
+                "stage2.training.gate_choice bounds: no %s validation row, so the count gate is chosen by the "
+                "nested rule on the overall validation rows",
+                " or ".join(empty or ["overall"]),
+            )
+            twins = {}
+    held_out_users = pd.concat([valid_rows["user_idx"], *(rows["user_idx"] for rows in twins.values())])
+    return valid_rows, twins, held_out_users
+
+
+def _frozen_samples(backbone, rows: pd.DataFrame, counts: np.ndarray) -> list[Sample]:
+    """``rows`` as frozen samples: their users' CF vectors and CF logits computed once."""
+    users = user_vectors(backbone, list(rows["history"]))
+    return row_samples(rows, users, cf_logits(backbone, users, list(rows["candidates"])), counts)
+
+
 def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     cf_model: Checkpoint,
     joint_item_embeddings: pd.DataFrame,
@@ -91,20 +127,20 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         title_vectors=vectors,
     )
     training = Stage2TrainingConfig(**stage2["training"])
-    valid_rows = eval_candidates[
-        (eval_candidates["scenario"] == "overall") & (eval_candidates["split"] == "valid")
-    ]
+    valid_rows, twins, held_out_users = gate_rows(eval_candidates, training, recommender.gated)
     counts = popularity_counts(item_popularity, len(item_index))
     make_samples, n_users = training_samples(
-        train_sequences, sequences, backbone, len(item_index), training, seed, valid_rows["user_idx"], counts
+        train_sequences, sequences, backbone, len(item_index), training, seed, held_out_users, counts
     )
     # the first rows serve both: the per-epoch choice (max_valid_rows) and the count gate's (gate_valid_rows)
     valid_rows = valid_rows.head(training.valid_rows_read)
-    valid_users = user_vectors(backbone, list(valid_rows["history"]))
-    frozen = row_samples(
-        valid_rows, valid_users, cf_logits(backbone, valid_users, list(valid_rows["candidates"])), counts
-    )
+    frozen = _frozen_samples(backbone, valid_rows, counts)
     valid, gate_samples = frozen[: training.max_valid_rows], frozen[: training.gate_valid_rows]
+    if twins:
+        gate_samples = {
+            "overall": gate_samples,
+            **{s: _frozen_samples(backbone, r, counts) for s, r in twins.items()},
+        }
     matcher = {}  # gate_cosine_rank: the text matcher learns before the gate is chosen on what it scores
     if recommender.matcher is not None and training.matcher_steps:
         matcher = train_text_matcher(
@@ -129,6 +165,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         cf_model.tensors, recommender.item_table, titles, stage2, llms[llm], seed, variant,
         train_sequences, sequences, valid_rows, counts,
         *([vectors] if recommender.config.gate_text_cosine else []),
+        *(rows for rows in twins.values()),
     )  # fmt: skip
     prefix = "stage2" if variant == "a_llmrec" else f"stage2.{variant}"
     log_epoch, logged = epoch_logger(prefix), set()

@@ -1,0 +1,123 @@
+"""The count gate chosen against bounds on three validation scenarios (``stage2.training.gate_choice: bounds``).
+
+The nested rule (``training.choose_gate``) reads one set of rows, the first ``overall`` validation rows, whose
+cold targets are few (27 of 300 on Video Games): too few to weigh text for cold candidates. This rule reads the
+first rows of each of three validation scenarios, ``overall`` and its two twins, ``cold_item`` and ``warm_item``
+(the ``overall`` validation rows whose target is in that popularity group, derived by ``split_sequences`` as the
+test scenarios are), and takes the point of the gate's whole grid whose *smallest slack* against four bounds on
+paired differences is largest:
+
+- ``overall`` − the CF model's weighting: the interval's lower bound at least ``overall_minus_cf``;
+- ``cold_item`` − the word-overlap ranking: the lower bound at least ``cold_minus_text_overlap``;
+- ``cold_item`` − the CF model's weighting: the difference at least ``cold_minus_cf``;
+- ``warm_item`` − the CF model's weighting: the upper bound at least ``warm_minus_cf``.
+
+Intervals are 95% paired bootstraps that resample rows (one seeded draw shared by every point, as
+``metrics.paired_bootstrap`` draws them). Plain PyTorch and NumPy: no Kedro, no MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from allmrec_pipeline import metrics
+from allmrec_pipeline.text_floors import overlap_scores
+
+from .recommender import Sample, SoftPromptRecommender, fuse_inputs, gate_weights
+
+SCENARIOS = ("overall", "cold_item", "warm_item")
+
+
+@dataclass(frozen=True)
+class GateBounds:
+    """``stage2.training.gate_bounds``: the least value of each paired difference (Hit@1)."""
+
+    overall_minus_cf: float  # the lower bound of overall − cf
+    cold_minus_text_overlap: float  # the lower bound of cold_item − text_overlap
+    cold_minus_cf: float  # the difference cold_item − cf
+    warm_minus_cf: float  # the upper bound of warm_item − cf
+
+
+def _hits(inputs: torch.Tensor, cold: torch.Tensor, points: torch.Tensor, targets: np.ndarray) -> np.ndarray:
+    """``(P, N)`` Hit@1 of each gate of ``points`` ``(P, 2, K)`` (a tie at the top splits the hit)."""
+    return np.stack(
+        [
+            metrics.scores_per_row(fuse_inputs(inputs, cold, gate).cpu().numpy(), targets, ("hit_at_1",))[
+                "hit_at_1"
+            ]
+            for gate in points
+        ]
+    )
+
+
+def _bootstrap(differences: np.ndarray, seed: int, n_resamples: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """``(P,)`` lower and upper 95% percentile-bootstrap bounds of each row of ``differences`` ``(P, N)``'s
+    mean, every row resampled with the same draw of ``N`` rows."""
+    n = differences.shape[1]
+    draws = np.random.default_rng(seed).integers(0, n, (n_resamples, n))
+    weights = np.zeros((n, n_resamples))
+    for column, draw in enumerate(draws):
+        weights[:, column] = np.bincount(draw, minlength=n)
+    means = differences @ weights / n  # (P, B)
+    low, high = np.quantile(means, [0.025, 0.975], axis=1)
+    return low, high
+
+
+@torch.no_grad()
+def choose_gate_by_bounds(
+    model: SoftPromptRecommender,
+    head_scores: dict[str, torch.Tensor],
+    samples: dict[str, list[Sample]],
+    points: list[torch.Tensor],
+    bounds: GateBounds,
+    seed: int,
+) -> dict:
+    """Set ``model.gate`` to the point of ``points`` (the first: the CF model's weighting) with the largest
+    smallest slack against ``bounds`` on ``samples[s]`` (scored by the head as ``head_scores[s]``) for each
+    scenario of ``SCENARIOS``; the first of equals. The word-overlap ranking is the ``text_overlap`` floor's over
+    the model's ``n_history`` history titles. Returns the weights, each difference and the smallest slack."""
+    missing = [s for s in SCENARIOS if not samples.get(s)]
+    if missing:
+        raise ValueError(f"the bounds rule needs validation rows of {missing}: none were given")
+    stacked = torch.stack(points).float()
+    hits = {}
+    for scenario in SCENARIOS:
+        rows = samples[scenario]
+        targets = np.array([s.target_pos for s in rows])
+        inputs = model.gate_inputs(head_scores[scenario], rows)
+        hits[scenario] = _hits(inputs, model.cold_mask(rows), stacked, targets)
+    rows = samples["cold_item"]  # the text_overlap floor's ranking of the cold_item rows
+    candidates = np.array([s.candidates for s in rows])
+    overlap = overlap_scores([s.history for s in rows], candidates, model.title_words, model.config.n_history)
+    targets = np.array([s.target_pos for s in rows])
+    overlap_hits = metrics.scores_per_row(overlap, targets, ("hit_at_1",))["hit_at_1"]
+    overall_low, _ = _bootstrap(hits["overall"] - hits["overall"][0], seed)
+    cold_low, _ = _bootstrap(hits["cold_item"] - overlap_hits, seed)
+    cold_cf = (hits["cold_item"] - hits["cold_item"][0]).mean(axis=1)
+    _, warm_high = _bootstrap(hits["warm_item"] - hits["warm_item"][0], seed)
+    slack = np.minimum.reduce(
+        [
+            overall_low - bounds.overall_minus_cf,
+            cold_low - bounds.cold_minus_text_overlap,
+            cold_cf - bounds.cold_minus_cf,
+            warm_high - bounds.warm_minus_cf,
+        ]
+    )
+    best = int(np.argmax(slack))  # the first of equals
+    gate = points[best]
+    model.gate.copy_(gate)
+    return {
+        **gate_weights(model.config, gate),
+        "smallest_slack": float(slack[best]),
+        "points_meeting_every_bound": int((slack >= 0).sum()),
+        "overall_minus_cf_ci_low": float(overall_low[best]),
+        "cold_minus_text_overlap_ci_low": float(cold_low[best]),
+        "cold_minus_cf": float(cold_cf[best]),
+        "warm_minus_cf_ci_high": float(warm_high[best]),
+        **{f"hit_at_1_{s}": float(hits[s][best].mean()) for s in SCENARIOS},
+        **{f"cf_hit_at_1_{s}": float(hits[s][0].mean()) for s in SCENARIOS},
+        **{f"rows_{s}": len(samples[s]) for s in SCENARIOS},
+    }
