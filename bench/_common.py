@@ -105,3 +105,24 @@ def emit(record: dict, out: Path | None = None, **dumps: Any) -> str:
     if out:
         out.write_text(line + "\n")
     return line
+
+
+def expected_hits(frame, index=("scenario", "row")):
+    """Each prediction row's Hit@1 from its ``scores`` (a tie at the top splits the hit, as the evaluation's
+    metrics count it; ``target_rank == 1`` would count a tied top as a miss), indexed by ``index``."""
+    import numpy as np
+    import pandas as pd
+
+    from allmrec_pipeline import metrics
+
+    scores = np.stack(frame["scores"].to_numpy()).astype(np.float64)
+    targets = np.array(
+        [
+            int(np.flatnonzero(np.asarray(c) == t)[0])
+            for c, t in zip(frame["candidates"], frame["target_item_idx"], strict=True)
+        ]
+    )
+    hits = metrics.scores_per_row(scores, targets, ("hit_at_1",))["hit_at_1"]
+    return pd.Series(
+        hits, index=pd.MultiIndex.from_frame(frame[list(index)]) if len(index) > 1 else frame[index[0]]
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import run_catalog, title_vector_frame  # noqa: E402
+from _common import expected_hits, run_catalog, title_vector_frame  # noqa: E402
 
 from allmrec_pipeline import metrics  # noqa: E402
 from allmrec_pipeline.llm.inputs import embedding_table  # noqa: E402
@@ -35,8 +35,8 @@ candidates = catalog.load("eval_candidates")
 predictions = catalog.load("predictions")
 
 
-def hits(frame):
-    return frame.set_index("row")["target_rank"].eq(1.0).astype(float)
+def hits(frame):  # a tie at the top splits the hit, as the evaluation counts it
+    return expected_hits(frame, ("row",))
 
 
 for scenario in dict.fromkeys(predictions["scenario"]):
