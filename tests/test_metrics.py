@@ -134,3 +134,10 @@ def test_paired_bootstrap_of_identical_models_is_zero_and_not_significant():
     assert paired == {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 300, "significant": False}
     with pytest.raises(ValueError, match="same rows"):
         metrics.paired_bootstrap(values, values[:10])
+
+
+def test_bootstrap_ci_rows_equals_bootstrap_ci_row_by_row():
+    values = np.random.default_rng(3).random((4, 50))
+    low, high = metrics.bootstrap_ci_rows(values, seed=7)
+    for row, (lo, hi) in enumerate(zip(low, high, strict=True)):
+        assert (lo, hi) == pytest.approx(metrics.bootstrap_ci(values[row], seed=7))

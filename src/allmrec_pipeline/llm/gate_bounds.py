@@ -53,19 +53,6 @@ def _hits(inputs: torch.Tensor, cold: torch.Tensor, points: torch.Tensor, target
     )
 
 
-def _bootstrap(differences: np.ndarray, seed: int, n_resamples: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """``(P,)`` lower and upper 95% percentile-bootstrap bounds of each row of ``differences`` ``(P, N)``'s
-    mean, every row resampled with the same draw of ``N`` rows."""
-    n = differences.shape[1]
-    draws = np.random.default_rng(seed).integers(0, n, (n_resamples, n))
-    weights = np.zeros((n, n_resamples))
-    for column, draw in enumerate(draws):
-        weights[:, column] = np.bincount(draw, minlength=n)
-    means = differences @ weights / n  # (P, B)
-    low, high = np.quantile(means, [0.025, 0.975], axis=1)
-    return low, high
-
-
 @torch.no_grad()
 def choose_gate_by_bounds(
     model: SoftPromptRecommender,
@@ -94,10 +81,10 @@ def choose_gate_by_bounds(
     overlap = overlap_scores([s.history for s in rows], candidates, model.title_words, model.config.n_history)
     targets = np.array([s.target_pos for s in rows])
     overlap_hits = metrics.scores_per_row(overlap, targets, ("hit_at_1",))["hit_at_1"]
-    overall_low, _ = _bootstrap(hits["overall"] - hits["overall"][0], seed)
-    cold_low, _ = _bootstrap(hits["cold_item"] - overlap_hits, seed)
+    overall_low, _ = metrics.bootstrap_ci_rows(hits["overall"] - hits["overall"][0], seed)
+    cold_low, _ = metrics.bootstrap_ci_rows(hits["cold_item"] - overlap_hits, seed)
     cold_cf = (hits["cold_item"] - hits["cold_item"][0]).mean(axis=1)
-    _, warm_high = _bootstrap(hits["warm_item"] - hits["warm_item"][0], seed)
+    _, warm_high = metrics.bootstrap_ci_rows(hits["warm_item"] - hits["warm_item"][0], seed)
     slack = np.minimum.reduce(
         [
             overall_low - bounds.overall_minus_cf,
