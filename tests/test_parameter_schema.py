@@ -123,7 +123,7 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].append("bert4rec"),
-            r"evaluate_scenarios\.models\.6: Input should be 'cf', 'popularity'.* \(got 'bert4rec'\)",
+            r"evaluate_scenarios\.models\.8: Input should be 'cf', 'popularity'.* \(got 'bert4rec'\)",
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].append("mlp_llm"),

@@ -273,7 +273,16 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     # the default run trains only what it scores: mlp_llm is trained and scored by the ablations pipeline
     assert "tags.stage2_mlp_llm_item_source" not in runs.columns
     assert not client.get_metric_history(run["run_id"], "stage2.mlp_llm.step_loss")
-    models = ("cf", "popularity", "text_overlap", "text_cosine", "cf_text", "a_llmrec")
+    models = (
+        "cf",
+        "popularity",
+        "text_overlap",
+        "text_cosine",
+        "cf_text",
+        "text_matcher",
+        "cf_text_gate",
+        "a_llmrec",
+    )
     baselines = ("llm_only", "a_llmrec_sbert")  # the paper's LLM baselines without training: `make baselines`
     assert not any(f"metrics.eval.{m}.overall.hit_at_1" in runs.columns for m in (*baselines, "mlp_llm"))
     for model in models:
@@ -289,6 +298,8 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     # the evaluation's own prefix: pretrain_cf's cf.test.* and the evaluation's eval.cf.* cannot be confused
     assert not any(c.startswith(("metrics.cf.overall", "metrics.a_llmrec.")) for c in runs.columns)
     assert 0 <= run["metrics.eval.cf_text.weight"] <= 3
+    # the LLM-free gate: chosen on validation rows of three scenarios among the points that weigh the head 0
+    assert run["metrics.eval.cf_text_gate.rows_cold_item"] > 0
     results = {a.path for a in client.list_artifacts(run["run_id"], "results")}
     assert {
         "results/predictions.parquet",
@@ -296,6 +307,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "results/results.md",
         "results/paired_differences.parquet",
         "results/cf_text_weight.json",
+        "results/cf_text_gate.json",
     } <= results
     assert "results/plots/overall.png" in {
         a.path for a in client.list_artifacts(run["run_id"], "results/plots")

@@ -18,7 +18,9 @@ ABLATION_RUN_VARIANTS = (*TRAINED_BASELINES, *ABLATION_VARIANTS)  # the baseline
 ABLATION_TAG = "ablation"
 
 # the models evaluate_scenarios can score, each by a node of its own
-FLOORS = ("popularity", "text_overlap", "text_cosine", "cf_text")  # no LLM, no training on the rows' users
+# no LLM, no training on the rows' users; the last two read the stage-2 model's fitted text matcher (the
+# LLM-free part of its count gate)
+FLOORS = ("popularity", "text_overlap", "text_cosine", "cf_text", "text_matcher", "cf_text_gate")
 WITHOUT_LLM = ("cf", *FLOORS)  # scored on every row, always in rank mode
 LLM_BASELINES = ("llm_only", "a_llmrec", "a_llmrec_sbert", *TRAINED_BASELINES)  # the paper's table
 MODELS = (*WITHOUT_LLM, *LLM_BASELINES, *ABLATION_VARIANTS)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from allmrec_pipeline import metrics
@@ -53,36 +54,41 @@ def _hits(inputs: torch.Tensor, cold: torch.Tensor, points: torch.Tensor, target
     )
 
 
+def validation_rows(eval_candidates: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """``scenario``'s frozen validation rows (``split_sequences``' ``eval_candidates``), in their stored order:
+    a rule reading the first ``n`` reads the same rows wherever it runs."""
+    return eval_candidates[(eval_candidates["scenario"] == scenario) & (eval_candidates["split"] == "valid")]
+
+
+def overlap_hits(
+    histories: list, candidates: np.ndarray, words: list[frozenset[str]], n_history: int, targets: np.ndarray
+) -> np.ndarray:
+    """``(N,)`` Hit@1 of the ``text_overlap`` floor's ranking (a tie at the top splits the hit)."""
+    overlap = overlap_scores(histories, candidates, words, n_history)
+    return metrics.scores_per_row(overlap, targets, ("hit_at_1",))["hit_at_1"]
+
+
 @torch.no_grad()
-def choose_gate_by_bounds(
-    model: SoftPromptRecommender,
-    head_scores: dict[str, torch.Tensor],
-    samples: dict[str, list[Sample]],
+def choose_by_bounds(
+    inputs: dict[str, torch.Tensor],
+    cold: dict[str, torch.Tensor],
+    targets: dict[str, np.ndarray],
+    reference_hits: np.ndarray,
     points: list[torch.Tensor],
     bounds: GateBounds,
     seed: int,
-) -> dict:
-    """Set ``model.gate`` to the point of ``points`` (the first: the CF model's weighting) with the largest
-    smallest slack against ``bounds`` on ``samples[s]`` (scored by the head as ``head_scores[s]``) for each
-    scenario of ``SCENARIOS``; the first of equals. The word-overlap ranking is the ``text_overlap`` floor's over
-    the model's ``n_history`` history titles. Returns the weights, each difference and the smallest slack."""
-    missing = [s for s in SCENARIOS if not samples.get(s)]
+) -> tuple[int, dict]:
+    """The index of the point of ``points`` (the first: the CF model's weighting) with the largest smallest slack
+    against ``bounds``, the first of equals, and its figures. For each scenario of ``SCENARIOS``: the gate's
+    inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns ``(N,)``;
+    ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
+    missing = [s for s in SCENARIOS if s not in inputs or not len(inputs[s])]
     if missing:
         raise ValueError(f"the bounds rule needs validation rows of {missing}: none were given")
     stacked = torch.stack(points).float()
-    hits = {}
-    for scenario in SCENARIOS:
-        rows = samples[scenario]
-        targets = np.array([s.target_pos for s in rows])
-        inputs = model.gate_inputs(head_scores[scenario], rows)
-        hits[scenario] = _hits(inputs, model.cold_mask(rows), stacked, targets)
-    rows = samples["cold_item"]  # the text_overlap floor's ranking of the cold_item rows
-    candidates = np.array([s.candidates for s in rows])
-    overlap = overlap_scores([s.history for s in rows], candidates, model.title_words, model.config.n_history)
-    targets = np.array([s.target_pos for s in rows])
-    overlap_hits = metrics.scores_per_row(overlap, targets, ("hit_at_1",))["hit_at_1"]
+    hits = {s: _hits(inputs[s], cold[s], stacked, targets[s]) for s in SCENARIOS}
     overall_low, _ = metrics.bootstrap_ci_rows(hits["overall"] - hits["overall"][0], seed)
-    cold_low, _ = metrics.bootstrap_ci_rows(hits["cold_item"] - overlap_hits, seed)
+    cold_low, _ = metrics.bootstrap_ci_rows(hits["cold_item"] - reference_hits, seed)
     cold_cf = (hits["cold_item"] - hits["cold_item"][0]).mean(axis=1)
     _, warm_high = metrics.bootstrap_ci_rows(hits["warm_item"] - hits["warm_item"][0], seed)
     slack = np.minimum.reduce(
@@ -94,10 +100,7 @@ def choose_gate_by_bounds(
         ]
     )
     best = int(np.argmax(slack))  # the first of equals
-    gate = points[best]
-    model.gate.copy_(gate)
-    return {
-        **gate_weights(model.config, gate),
+    return best, {
         "smallest_slack": float(slack[best]),
         "points_meeting_every_bound": int((slack >= 0).sum()),
         "overall_minus_cf_ci_low": float(overall_low[best]),
@@ -106,5 +109,37 @@ def choose_gate_by_bounds(
         "warm_minus_cf_ci_high": float(warm_high[best]),
         **{f"hit_at_1_{s}": float(hits[s][best].mean()) for s in SCENARIOS},
         **{f"cf_hit_at_1_{s}": float(hits[s][0].mean()) for s in SCENARIOS},
-        **{f"rows_{s}": len(samples[s]) for s in SCENARIOS},
+        **{f"rows_{s}": len(targets[s]) for s in SCENARIOS},
     }
+
+
+@torch.no_grad()
+def choose_gate_by_bounds(
+    model: SoftPromptRecommender,
+    head_scores: dict[str, torch.Tensor],
+    samples: dict[str, list[Sample]],
+    points: list[torch.Tensor],
+    bounds: GateBounds,
+    seed: int,
+) -> dict:
+    """Set ``model.gate`` to the point of ``points`` (the first: the CF model's weighting) with the largest
+    smallest slack against ``bounds`` on ``samples[s]`` (scored by the head as ``head_scores[s]``) for each
+    scenario of ``SCENARIOS`` (``choose_by_bounds``). The word-overlap ranking is the ``text_overlap`` floor's
+    over the model's ``n_history`` history titles. Returns the weights, each difference and the smallest slack."""
+    missing = [s for s in SCENARIOS if not samples.get(s)]
+    if missing:
+        raise ValueError(f"the bounds rule needs validation rows of {missing}: none were given")
+    targets = {s: np.array([x.target_pos for x in samples[s]]) for s in SCENARIOS}
+    inputs = {s: model.gate_inputs(head_scores[s], samples[s]) for s in SCENARIOS}
+    cold = {s: model.cold_mask(samples[s]) for s in SCENARIOS}
+    rows = samples["cold_item"]  # the text_overlap floor's ranking of the cold_item rows
+    reference = overlap_hits(
+        [s.history for s in rows],
+        np.array([s.candidates for s in rows]),
+        model.title_words,
+        model.config.n_history,
+        targets["cold_item"],
+    )
+    best, figures = choose_by_bounds(inputs, cold, targets, reference, points, bounds, seed)
+    model.gate.copy_(points[best])
+    return {**gate_weights(model.config, points[best]), **figures}

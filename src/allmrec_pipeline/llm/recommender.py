@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -415,32 +416,29 @@ class SoftPromptRecommender(nn.Module):
         return counts <= self.config.gate_max_count
 
     def gate_inputs(self, head: torch.Tensor, samples: list[Sample]) -> torch.Tensor:
-        """What the count gate weighs, ``(B, C, K)``: z(CF logits), z(head), then with ``gate_text_overlap``
-        z(text_overlap) and with ``gate_text_cosine`` z(text_cosine), both over the model's ``n_history`` most
-        recent history titles (the floors' scores)."""
+        """What the count gate weighs, ``(B, C, K)``: z(CF logits), z(head), then ``text_columns``: with
+        ``gate_text_overlap`` z(text_overlap) and with ``gate_text_cosine`` z(text_cosine) (or the text matcher's
+        score), over the model's ``n_history`` most recent history titles (the floors' scores)."""
+        if self.config.gate_text_cosine and self.title_vectors is None:
+            raise ValueError(
+                "this model's count gate weighs z(text_cosine): build it with the items' title vectors "
+                "(item_title_vectors, from stage 2's encode_item_titles node)"
+            )
+        if self.matcher is not None and self._matcher_vectors is None:
+            self._matcher_vectors = torch.as_tensor(
+                self.title_vectors, dtype=torch.float32, device=self.matcher.a.device
+            )
+        text = text_columns(
+            self.config,
+            [s.history for s in samples],
+            torch.as_tensor([s.candidates for s in samples]).numpy(),
+            self.title_words,
+            self.title_vectors,
+            self.matcher,
+            self._matcher_vectors,
+        )
         parts = [self.cf_prior(samples), zscore(head.float())]
-        histories = [s.history for s in samples]
-        candidates = torch.as_tensor([s.candidates for s in samples]).numpy()
-        n_history = self.config.n_history
-        if self.config.gate_text_overlap:
-            overlap = overlap_scores(histories, candidates, self.title_words, n_history)
-            parts.append(torch.from_numpy(zscore_rows(overlap)).float().to(self.device))
-        if self.config.gate_text_cosine:
-            if self.title_vectors is None:
-                raise ValueError(
-                    "this model's count gate weighs z(text_cosine): build it with the items' title vectors "
-                    "(item_title_vectors, from stage 2's encode_item_titles node)"
-                )
-            if self.matcher is not None:
-                if self._matcher_vectors is None:
-                    self._matcher_vectors = torch.as_tensor(
-                        self.title_vectors, dtype=torch.float32, device=self.matcher.a.device
-                    )
-                cosine = match_scores(self.matcher, histories, candidates, self._matcher_vectors, n_history)
-            else:
-                cosine = cosine_scores(histories, candidates, self.title_vectors, n_history)
-            parts.append(torch.from_numpy(zscore_rows(cosine)).float().to(self.device))
-        return torch.stack(parts, dim=-1)
+        return torch.stack([*parts, *(t.float().to(self.device) for t in text)], dim=-1)
 
     def fuse(
         self, head: torch.Tensor, samples: list[Sample], gate: torch.Tensor | None = None
@@ -499,6 +497,33 @@ class SoftPromptRecommender(nn.Module):
         return F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
         )
+
+
+def text_columns(
+    config: Stage2Config,
+    histories: list,
+    candidates: np.ndarray,
+    words: list[frozenset[str]],
+    title_vectors: np.ndarray | None,
+    matcher: TextMatcher | None,
+    matcher_vectors: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """The count gate's text inputs ``(R, C)`` each, z-scored per row, as ``config`` weighs them: z(text_overlap)
+    with ``gate_text_overlap``; with ``gate_text_cosine`` z(text matcher) when ``matcher`` is given, else
+    z(text_cosine). ``words``: each item's title words; ``title_vectors`` ``(N+1, d)``; ``matcher_vectors``: the
+    same vectors as a float32 tensor on the matcher's device (a copy saved per call)."""
+    columns = []
+    if config.gate_text_overlap:
+        columns.append(overlap_scores(histories, candidates, words, config.n_history))
+    if config.gate_text_cosine:
+        if title_vectors is None:
+            raise ValueError("a count gate weighing z(text_cosine) needs the items' title vectors")
+        if matcher is not None:
+            vectors = title_vectors if matcher_vectors is None else matcher_vectors
+            columns.append(match_scores(matcher, histories, candidates, vectors, config.n_history))
+        else:
+            columns.append(cosine_scores(histories, candidates, title_vectors, config.n_history))
+    return [torch.from_numpy(zscore_rows(c)).float() for c in columns]
 
 
 def fuse_inputs(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:

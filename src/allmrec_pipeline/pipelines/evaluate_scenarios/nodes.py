@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
+from allmrec_pipeline.llm.gate_bounds import SCENARIOS as GATE_SCENARIOS
+from allmrec_pipeline.llm.gate_bounds import GateBounds, choose_by_bounds, overlap_hits, validation_rows
 from allmrec_pipeline.llm.inputs import (
     LLM_ONLY,
     build_recommender,
@@ -26,7 +28,8 @@ from allmrec_pipeline.llm.inputs import (
     user_vectors,
     wording_for,
 )
-from allmrec_pipeline.llm.recommender import recommender_from_checkpoint
+from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_checkpoint
+from allmrec_pipeline.llm.text_gate import TextGate
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
 from allmrec_pipeline.seeding import rng_for
@@ -174,6 +177,88 @@ def choose_cf_text_weight(
     return choice, {"weight": best, "valid_hit_at_1": by_weight[best]}
 
 
+def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
+    cf_model,
+    stage2_model,
+    eval_candidates: pd.DataFrame,
+    items: pd.DataFrame,
+    item_index: pd.DataFrame,
+    item_popularity: pd.DataFrame,
+    item_title_vectors: pd.DataFrame,
+    stage2: dict[str, Any],
+    evaluate_scenarios: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The weights of ``cf_text_gate``, the stage-2 model's count gate without the LLM: among the gate's grid
+    points that weigh the head 0, the one the stage-2 bounds rule (``llm.gate_bounds.choose_by_bounds``, against
+    ``stage2.training.gate_bounds``) picks on the first ``stage2.training.gate_valid_rows`` *validation* rows of
+    each of ``overall``, ``cold_item`` and ``warm_item``: the rows and the rule the model's gate is chosen by.
+
+    Returns:
+        ``{weights, columns, ...the choice's figures}`` (``weights``: rows other candidates, cold ones) and its
+        MLflow metrics; ``{}`` twice when no model list names ``cf_text_gate``.
+
+    Raises:
+        ConfigError: ``gate_valid_rows`` is 0 or a scenario has no validation row; the stage-2 model has no count
+            gate.
+    """
+    wanted = "cf_text_gate" in {*evaluate_scenarios["models"], *evaluate_scenarios.get("ablation_models", [])}
+    if not wanted:
+        return {}, {}
+    training = stage2["training"]
+    n_rows = training.get("gate_valid_rows")
+    if not n_rows:
+        raise ConfigError(
+            "cf_text_gate is chosen on the first stage2.training.gate_valid_rows validation rows of each scenario: "
+            "set it to a positive integer, or leave cf_text_gate out of evaluate_scenarios.models"
+        )
+    bounds = GateBounds(**training["gate_bounds"])
+    titles = item_titles(items, item_index)
+    gate = _text_gate(stage2_model, titles, _title_vectors(item_title_vectors, len(item_index)))
+    backbone = load_backbone(cf_model, expected_n_items=len(item_index))
+    counts = popularity_counts(item_popularity, len(item_index))
+    domain = scorers.Domain(titles=titles)
+    inputs, cold, targets, rows_by_scenario = {}, {}, {}, {}
+    for scenario in GATE_SCENARIOS:
+        rows = validation_rows(eval_candidates, scenario).head(n_rows).reset_index(drop=True)
+        if rows.empty:
+            raise ConfigError(
+                f"no {scenario!r} validation rows in eval_candidates: cf_text_gate's choice needs them"
+            )
+        candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
+        cf = scorers.score_cf(backbone, rows, domain).scores
+        inputs[scenario] = gate.inputs(list(rows["history"]), candidates, cf)
+        cold[scenario] = gate.cold(counts[candidates])
+        targets[scenario] = scorers.target_positions(rows)
+        rows_by_scenario[scenario] = (rows, candidates)
+    rows, candidates = rows_by_scenario["cold_item"]
+    reference = overlap_hits(
+        list(rows["history"]), candidates, gate.words, gate.config.n_history, targets["cold_item"]
+    )
+    points = gate.points()
+    best, figures = choose_by_bounds(inputs, cold, targets, reference, points, bounds, seed)
+    logger.info(
+        "cf_text_gate: weights %s (columns %s; rows: other candidates, cold ones) chosen among %d points on "
+        "%s validation rows; smallest slack %+.3f",
+        points[best].tolist(),
+        gate.columns,
+        len(points),
+        "/".join(str(len(t)) for t in targets.values()),
+        figures["smallest_slack"],
+    )
+    choice = {"weights": points[best].tolist(), "columns": gate.columns, "points": len(points), **figures}
+    return choice, {k: float(v) for k, v in figures.items()}
+
+
+def _text_gate(checkpoint, titles: list[str], title_vectors: np.ndarray | None) -> TextGate:
+    try:
+        return TextGate.from_checkpoint(checkpoint, titles, title_vectors)
+    except ValueError as exc:
+        raise ConfigError(
+            f"text_matcher / cf_text_gate read the stage-2 model (stage2_model): {exc}"
+        ) from exc
+
+
 PREDICTION_COLUMNS = [
     "model",
     "scenario",
@@ -245,6 +330,15 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
                         floors.cf.scores, floors.overlap.scores, inputs["cf_text_weight"]["weight"]
                     )
                 )
+            elif model_name in ("text_matcher", "cf_text_gate"):
+                scored = _score_text_gate(
+                    model_name,
+                    _text_gate(inputs["stage2_model"], domain.titles, domain.title_vectors),
+                    rows,
+                    floors.cf.scores,
+                    counts if scenario != "cross_domain" else None,
+                    inputs.get("cf_text_gate"),
+                )
             else:
                 scored = floors.get(model_name)
             frames.append(_predictions(model_name, scenario, rows, scored, "rank"))
@@ -291,6 +385,31 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
+def _score_text_gate(
+    name: str,
+    gate: TextGate,
+    rows: pd.DataFrame,
+    cf: np.ndarray,
+    counts: np.ndarray | None,
+    choice: dict[str, Any] | None,
+) -> scorers.Scored:
+    """``text_matcher``: the stage-2 model's text matcher alone; ``cf_text_gate``: its gate's LLM-free inputs
+    weighed by ``choice`` (``choose_text_gate``). ``counts``: the candidates' training interactions (``None``:
+    another domain's items, never trained on: every candidate cold, as the model's gate reads them)."""
+    candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
+    histories = list(rows["history"])
+    if name == "text_matcher":
+        return scorers.Scored(gate.matcher_scores(histories, candidates))
+    weights = torch.tensor(choice["weights"], dtype=torch.float32)
+    if weights.shape != (2, len(gate.columns)):
+        raise ConfigError(
+            f"cf_text_gate's weights {choice['weights']} do not fit the stage-2 model's gate inputs "
+            f"{gate.columns}: rerun the choose_text_gate node"
+        )
+    cold = gate.cold(np.zeros(candidates.shape) if counts is None else counts[candidates])
+    return scorers.Scored(fuse_inputs(gate.inputs(histories, candidates, cf), cold, weights).double().numpy())
+
+
 def collect_predictions(
     evaluate_scenarios: dict[str, Any],
     *frames: pd.DataFrame,
@@ -315,7 +434,8 @@ def collect_predictions(
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
             "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "
-            "(evaluate_scenarios.ablation_models), and the text_cosine and cf_text models by the default pipeline"
+            "(evaluate_scenarios.ablation_models), and the text_cosine, cf_text, text_matcher and cf_text_gate models by the "
+            "default pipeline"
         )
     table = pd.concat([f for f in frames if len(f)], ignore_index=True)
     scenarios = {name: i for i, name in enumerate(evaluate_scenarios["scenarios"])}

@@ -18,6 +18,7 @@ from allmrec_pipeline.variants import (
 
 from .nodes import (
     choose_cf_text_weight,
+    choose_text_gate,
     collect_predictions,
     compare_models,
     encode_cross_domain_item_titles,
@@ -51,12 +52,19 @@ LLM_INPUTS = {"llms": "params:llms", "llm": "params:llm"}
 
 def model_inputs(model: str) -> dict[str, str]:
     """The catalog inputs of ``model``'s node: the rows, plus the LLM and its stage-2 checkpoint, the title
-    vectors (``text_cosine``) or the chosen weight (``cf_text``)."""
+    vectors (``text_cosine``), the chosen weight (``cf_text``), the stage-2 model (``text_matcher``) and its
+    LLM-free gate's weights (``cf_text_gate``)."""
     title_vectors = {
         "item_title_vectors": "item_title_vectors",
         "cross_item_title_vectors": "cross_domain_item_title_vectors",
     }
-    own = {"text_cosine": title_vectors, "cf_text": {"cf_text_weight": "cf_text_weight"}}.get(model, {})
+    text_gate = {**title_vectors, "stage2_model": "stage2_model"}  # the stage-2 model's LLM-free inputs
+    own = {
+        "text_cosine": title_vectors,
+        "cf_text": {"cf_text_weight": "cf_text_weight"},
+        "text_matcher": text_gate,
+        "cf_text_gate": {**text_gate, "cf_text_gate": "cf_text_gate"},
+    }.get(model, {})
     if model in WITHOUT_LLM:
         return {**ROW_INPUTS, **own}
     if model == "llm_only":  # the frozen LLM with titles only: no checkpoint
@@ -113,6 +121,23 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["cf_model", "eval_candidates", "items", "item_index", "params:evaluate_scenarios"],
                 outputs=["cf_text_weight", "cf_text_mlflow_metrics"],
                 name="choose_cf_text_weight",
+            ),
+            Node(
+                func=choose_text_gate,
+                inputs=[
+                    "cf_model",
+                    "stage2_model",
+                    "eval_candidates",
+                    "items",
+                    "item_index",
+                    "item_popularity",
+                    "item_title_vectors",
+                    "params:stage2",
+                    "params:evaluate_scenarios",
+                    "params:seed",
+                ],
+                outputs=["cf_text_gate", "cf_text_gate_mlflow_metrics"],
+                name="choose_text_gate",
             ),
             *_scoring_nodes(DEFAULT_MODELS, "", "models", ()),
             Node(

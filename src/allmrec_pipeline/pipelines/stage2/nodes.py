@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.gate_bounds import validation_rows
 from allmrec_pipeline.llm.inputs import (
     build_recommender,
     cf_logits,
@@ -43,22 +44,17 @@ def hit_at_1(scores: np.ndarray, samples: list[Sample]) -> float:
     )
 
 
-def _valid_rows(eval_candidates: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    """The frozen validation rows of ``scenario``, in their stored order."""
-    return eval_candidates[(eval_candidates["scenario"] == scenario) & (eval_candidates["split"] == "valid")]
-
-
 def gate_rows(
     eval_candidates: pd.DataFrame, training: Stage2TrainingConfig, gated: bool = True
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.Series]:
     """The ``overall`` validation rows, the validation twins the gate also reads (a ``gated`` model with
     ``gate_choice: bounds``: the first ``gate_valid_rows`` ``cold_item`` and ``warm_item`` rows; none otherwise)
     and the users left out of training: those of every row the model is chosen on."""
-    valid_rows = _valid_rows(eval_candidates, "overall")
+    valid_rows = validation_rows(eval_candidates, "overall")
     twins = {}
     if gated and training.gate_choice == "bounds" and training.gate_valid_rows:
         twins = {
-            s: _valid_rows(eval_candidates, s).head(training.gate_valid_rows)
+            s: validation_rows(eval_candidates, s).head(training.gate_valid_rows)
             for s in ("cold_item", "warm_item")
         }
         empty = [s for s, rows in twins.items() if rows.empty]
