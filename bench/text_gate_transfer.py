@@ -23,7 +23,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from _common import emit, run_catalog, title_vector_frame
 
 from allmrec_pipeline import metrics
@@ -34,7 +33,7 @@ from allmrec_pipeline.llm.gate_bounds import (
     overlap_hits,
     validation_rows,
 )
-from allmrec_pipeline.llm.inputs import item_titles, title_vector_table, user_vectors
+from allmrec_pipeline.llm.inputs import cf_logits, item_titles, title_vector_table, user_vectors
 from allmrec_pipeline.llm.recommender import fuse_inputs
 from allmrec_pipeline.llm.text_gate import TextGate
 from allmrec_pipeline.models.checkpoint import load_backbone
@@ -43,13 +42,7 @@ from allmrec_pipeline.models.data import popularity_counts
 
 def _scored(gate, backbone, counts, rows):
     candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
-    with torch.no_grad():
-        users = user_vectors(backbone, list(rows["history"]))
-        cf = (
-            backbone.score_vectors(users, backbone.item_embeddings[torch.from_numpy(candidates)])
-            .float()
-            .numpy()
-        )
+    cf = cf_logits(backbone, user_vectors(backbone, list(rows["history"])), list(candidates))
     targets = np.array([list(c).index(t) for c, t in zip(candidates, rows["target_item_idx"], strict=True)])
     return {
         "inputs": gate.inputs(list(rows["history"]), candidates, cf),
