@@ -38,12 +38,13 @@ from allmrec_pipeline.llm.recommender import fuse_inputs
 from allmrec_pipeline.llm.text_gate import TextGate
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.pipelines.evaluate_scenarios.scorers import target_positions
 
 
 def _scored(gate, backbone, counts, rows):
     candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
     cf = cf_logits(backbone, user_vectors(backbone, list(rows["history"])), list(candidates))
-    targets = np.array([list(c).index(t) for c, t in zip(candidates, rows["target_item_idx"], strict=True)])
+    targets = target_positions(rows)
     return {
         "inputs": gate.inputs(list(rows["history"]), candidates, cf),
         "cold": gate.cold(counts[candidates]),
@@ -61,6 +62,19 @@ def _hits(scored, point) -> np.ndarray:
 
 def _head(scored, n):
     return {k: v[:n] for k, v in scored.items()}
+
+
+def _choose(scored, points, bounds, seed):
+    """The bounds rule's choice on per-scenario scored rows: ``(index of the best point, its figures)``."""
+    return choose_by_bounds(
+        {s: r["inputs"] for s, r in scored.items()},
+        {s: r["cold"] for s, r in scored.items()},
+        {s: r["targets"] for s, r in scored.items()},
+        scored["cold_item"]["overlap"],
+        points,
+        bounds,
+        seed,
+    )
 
 
 def _test_figures(test, point, cf_point, seed) -> dict:
@@ -110,15 +124,7 @@ def main() -> None:
     choices = []
     for n in args.choice_rows:
         rows = {s: _head(valid[s], n) for s in SCENARIOS}
-        best, figures = choose_by_bounds(
-            {s: r["inputs"] for s, r in rows.items()},
-            {s: r["cold"] for s, r in rows.items()},
-            {s: r["targets"] for s, r in rows.items()},
-            rows["cold_item"]["overlap"],
-            points,
-            bounds,
-            args.seed,
-        )
+        best, figures = _choose(rows, points, bounds, args.seed)
         choices.append(
             {
                 "choice_rows": {s: len(r["targets"]) for s, r in rows.items()},
@@ -129,20 +135,11 @@ def main() -> None:
         )
     # every point: warm_item - cf on the choice rows (the largest count) against the test rows
     n = max(args.choice_rows)
-    warm_valid = [
-        (_hits(_head(valid["warm_item"], n), p) - _hits(_head(valid["warm_item"], n), points[0])).mean()
-        for p in points
-    ]
-    warm_test = [(_hits(test["warm_item"], p) - _hits(test["warm_item"], points[0])).mean() for p in points]
-    test_best, test_figures = choose_by_bounds(
-        {s: test[s]["inputs"] for s in SCENARIOS},
-        {s: test[s]["cold"] for s in SCENARIOS},
-        {s: test[s]["targets"] for s in SCENARIOS},
-        test["cold_item"]["overlap"],
-        points,
-        bounds,
-        args.seed,
-    )
+    warm_choice = _head(valid["warm_item"], n)
+    cf_choice, cf_test = _hits(warm_choice, points[0]), _hits(test["warm_item"], points[0])
+    warm_valid = [(_hits(warm_choice, p) - cf_choice).mean() for p in points]
+    warm_test = [(_hits(test["warm_item"], p) - cf_test).mean() for p in points]
+    test_best, test_figures = _choose(test, points, bounds, args.seed)
     emit(
         {
             "bench": "text_gate_transfer",
