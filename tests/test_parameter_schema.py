@@ -201,3 +201,13 @@ def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_co
     assert "This run cannot start; nothing was computed" in output
     assert "device: device 'cuda' is asked for, but torch sees 0 CUDA device(s): use auto or cpu" in output
     assert not (project_copy / "data").exists() or not any((project_copy / "data").rglob("*.safetensors"))
+
+
+def test_training_an_ablation_variant_that_is_not_scored_stops_before_its_first_node(project_copy):
+    with (project_copy / "conf/local/parameters.yml").open("a") as file:
+        file.write("evaluate_scenarios:\n  ablation_models: [cf, a_llmrec]\n")
+    result = _kedro(project_copy, "--pipeline", "ablations_no_user")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "This run cannot start; nothing was computed" in output
+    assert "evaluate_scenarios.ablation_models does not list no_user, which this run trains" in output

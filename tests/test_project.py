@@ -385,6 +385,23 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
             assert not pd.isna(baseline_run[f"metrics.eval.{model}.{scenario}.hit_at_1"]), (model, scenario)
     assert not pd.isna(baseline_run["metrics.eval.llm_only.overall.hit_at_1_minus_best_floor_ci_low"])
 
+    _assert_one_variant_run(project_copy, set(runs["run_id"]))
+
+
+def _assert_one_variant_run(project: Path, earlier_runs: set[str]) -> None:
+    """``ablations_<variant>`` trains and scores that variant beside the references, in a run and a table
+    version of its own."""
+    _run(project, "ablations_no_user", {"llm": "tiny"})
+    runs = _runs(project)
+    assert len(runs) == len(earlier_runs) + 1
+    one_run = runs[~runs["run_id"].isin(earlier_runs)].iloc[0]
+    for model in ("cf", "a_llmrec", "no_user"):
+        assert not pd.isna(one_run[f"metrics.eval.ablation.{model}.overall.hit_at_1"]), model
+    assert pd.isna(one_run["metrics.eval.ablation.mlp_llm.overall.hit_at_1"])
+    assert not pd.isna(one_run["metrics.eval.ablation.no_user.overall.hit_at_1_minus_a_llmrec"])
+    tables = project.glob("data/07_model_output/**/ablation_predictions.parquet/*")
+    assert len(list(tables)) == 2  # versioned: the full run's table is kept
+
 
 def _assert_costs(project: Path, ablation_run: pd.Series) -> None:
     """The trained baselines' cost figures (docs/evaluation.md, "What the models cost") are in the ablations'
@@ -602,7 +619,7 @@ def test_make_viz_stops_every_process_it_started_on_sigterm(project_copy):
 
 def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     from allmrec_pipeline.pipeline_registry import register_pipelines
-    from allmrec_pipeline.variants import ABLATION_RUN_MODELS
+    from allmrec_pipeline.variants import ABLATION_RUN_MODELS, ABLATION_RUN_VARIANTS
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
@@ -623,8 +640,19 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
     }
     assert {n.name for n in pipelines["ablations"].nodes} == ablation_nodes
     for name, pipeline in pipelines.items():
-        if name != "ablations":
+        if not name.startswith("ablations"):
             assert not ablation_nodes & {n.name for n in pipeline.nodes}, name
+    # one variant a run: its training, and its scores beside the models that are no variant
+    one = {n.name for n in pipelines["ablations_no_gate"].nodes}
+    assert one == ablation_nodes - {
+        f"{kind}_{v}"
+        for v in ABLATION_RUN_VARIANTS
+        if v != "no_gate"
+        for kind in ("train_projectors", "ablation_evaluate")
+    }
+    assert {n for n in pipelines if n.startswith("ablations_")} == {
+        f"ablations_{v}" for v in ABLATION_RUN_VARIANTS
+    }
     assert {"encode_item_titles", "train_projectors"} <= {n.name for n in pipelines["stage2"].nodes}
 
 

@@ -15,7 +15,7 @@ from kedro.io import MemoryDataset
 
 from allmrec_pipeline.run_state import KilledOnSignal, mark_stale_runs_killed, process_tags
 from allmrec_pipeline.schema import check_parameters
-from allmrec_pipeline.variants import WITHOUT_LLM
+from allmrec_pipeline.variants import ABLATION_RUN_VARIANTS, WITHOUT_LLM
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,16 @@ class PreflightHook:
             if model != "embedded" and not Path(model).is_dir():
                 problems.append(f"stage1.sbert.model: SBERT directory {model!r} does not exist")
         listed = self.params.get("evaluate_scenarios", {})
+        unscored = [
+            v
+            for v in ABLATION_RUN_VARIANTS
+            if f"train_projectors_{v}" in nodes and v not in listed.get("ablation_models", [v])
+        ]
+        if unscored:
+            problems.append(
+                f"evaluate_scenarios.ablation_models does not list {', '.join(unscored)}, which this run "
+                "trains: list it, or train only the listed ones (`kedro run --pipeline ablations_<variant>`)"
+            )
         llm_models = {*listed.get("models", []), *listed.get("ablation_models", [])} - set(WITHOUT_LLM)
         scores_llm = {n.removeprefix("ablation_") for n in nodes} & {f"evaluate_{m}" for m in llm_models}
         if scores_llm or any(n.startswith("train_projectors") for n in nodes):

@@ -4,9 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import (
     _llm_rows,
     _rows,
+    collect_predictions,
     compare_models,
     summarize_scenarios,
     write_report,
@@ -163,3 +165,21 @@ def test_bad_floor_settings_name_the_key(floors, message):
 
     with pytest.raises(ConfigError, match=message):
         _floor_settings({"floors": floors})
+
+
+def test_a_one_variant_ablation_run_collects_the_listed_models_it_scores():
+    rows = np.arange(4)
+    frames = {m: _predictions(m, "overall", rows, rows % 2 == 0) for m in ("a_llmrec", "cf", "no_gate")}
+    listed = {"ablation_models": ["cf", "a_llmrec", "mlp_llm", "no_gate"], "scenarios": ["overall"]}
+    wired = ("cf", "a_llmrec", "no_gate")
+    table = collect_predictions(
+        listed, *frames.values(), wired=wired, models_key="ablation_models", one_variant="no_gate"
+    )
+    assert list(dict.fromkeys(table["model"])) == [
+        "cf",
+        "a_llmrec",
+        "no_gate",
+    ]  # no LLM first, then as listed
+    assert len(table) == 12
+    with pytest.raises(ConfigError, match=r"lists \['mlp_llm'\], which this pipeline does not score"):
+        collect_predictions(listed, *frames.values(), wired=wired, models_key="ablation_models")

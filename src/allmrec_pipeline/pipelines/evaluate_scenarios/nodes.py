@@ -415,9 +415,13 @@ def collect_predictions(
     *frames: pd.DataFrame,
     wired: tuple[str, ...],
     models_key: str = "models",
+    one_variant: str | None = None,
 ) -> pd.DataFrame:
     """The models' predictions as one table, in the order the report lists them: by scenario, the models
     without an LLM before the LLM-based ones, each group in the configured order.
+
+    ``one_variant``: this is the one-variant ablation run of that variant (``ablations_<variant>``), which
+    scores the listed models it wires and leaves the other listed ones to their own runs.
 
     Raises:
         ConfigError: ``evaluate_scenarios.<models_key>`` names a model that is unknown, or that this pipeline
@@ -430,7 +434,16 @@ def collect_predictions(
             f"params 'evaluate_scenarios.{models_key}' has unknown model(s) {unknown}; known: {list(MODELS)}"
         )
     unwired = sorted(set(model_names) - set(wired))
-    if unwired:
+    if unwired and one_variant:
+        logger.info(
+            "The %s ablation run scores %s; evaluate_scenarios.%s also lists %s, left to their own runs",
+            one_variant,
+            [m for m in model_names if m in wired],
+            models_key,
+            unwired,
+        )
+        model_names = [m for m in model_names if m in wired]
+    elif unwired:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
             "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "

@@ -2,7 +2,8 @@
 
 One node per model (``evaluate_<model>``), each wired to the inputs it reads, then one table of predictions.
 The stage-2 ablations are scored by nodes of their own (tag ``ablation``) on the same rows, so that the default
-run never needs their checkpoints; ``kedro run --pipeline ablations`` trains and scores them.
+run never needs their checkpoints; ``kedro run --pipeline ablations`` trains and scores them, and
+``ablations_<variant>`` one of them (``ablation_nodes``).
 """
 
 from functools import partial, update_wrapper
@@ -11,6 +12,7 @@ from kedro.pipeline import Node, Pipeline
 
 from allmrec_pipeline.variants import (
     ABLATION_RUN_MODELS,
+    ABLATION_RUN_VARIANTS,
     ABLATION_TAG,
     DEFAULT_MODELS,
     WITHOUT_LLM,
@@ -75,9 +77,14 @@ def model_inputs(model: str) -> dict[str, str]:
 
 
 def _scoring_nodes(
-    models: tuple[str, ...], prefix: str, models_key: str, tags: tuple[str, ...]
+    models: tuple[str, ...],
+    prefix: str,
+    models_key: str,
+    tags: tuple[str, ...],
+    one_variant: str | None = None,
 ) -> list[Node]:
-    """One node per model, then the node collecting their predictions into ``<prefix>predictions``."""
+    """One node per model, then the node collecting their predictions into ``<prefix>predictions``
+    (``one_variant``: see ``collect_predictions``)."""
     nodes = [
         Node(
             func=update_wrapper(partial(evaluate_model, model, models_key=models_key), evaluate_model),
@@ -88,7 +95,7 @@ def _scoring_nodes(
         )
         for model in models
     ]
-    collect = partial(collect_predictions, wired=models, models_key=models_key)
+    collect = partial(collect_predictions, wired=models, models_key=models_key, one_variant=one_variant)
     nodes.append(
         Node(
             func=update_wrapper(collect, collect_predictions),
@@ -158,20 +165,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["results_markdown", "results_plots"],
                 name="write_report",
             ),
-            *_scoring_nodes(ABLATION_RUN_MODELS, "ablation_", "ablation_models", (ABLATION_TAG,)),
-            Node(
-                func=summarize_scenarios,
-                inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
-                outputs=["ablation_scenario_metrics", "ablation_mlflow_metrics"],
-                name="summarize_ablations",
-                tags=[ABLATION_TAG],
-            ),
-            Node(
-                func=compare_models,
-                inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
-                outputs=["ablation_paired_differences", "ablation_paired_mlflow_metrics"],
-                name="compare_ablations",
-                tags=[ABLATION_TAG],
-            ),
+            *ablation_nodes(),
         ]
     )
+
+
+def ablation_nodes(variant: str | None = None) -> list[Node]:
+    """The ablation run's scoring nodes (tag ``ablation``): every model of ``ABLATION_RUN_MODELS``, or with
+    ``variant`` (a name of ``ABLATION_RUN_VARIANTS``) the models that are no variant and that one."""
+    models = ABLATION_RUN_MODELS
+    if variant is not None:
+        models = tuple(m for m in ABLATION_RUN_MODELS if m not in ABLATION_RUN_VARIANTS or m == variant)
+    return [
+        *_scoring_nodes(models, "ablation_", "ablation_models", (ABLATION_TAG,), variant),
+        Node(
+            func=summarize_scenarios,
+            inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
+            outputs=["ablation_scenario_metrics", "ablation_mlflow_metrics"],
+            name="summarize_ablations",
+            tags=[ABLATION_TAG],
+        ),
+        Node(
+            func=compare_models,
+            inputs=["ablation_predictions", "params:evaluate_scenarios", "params:seed"],
+            outputs=["ablation_paired_differences", "ablation_paired_mlflow_metrics"],
+            name="compare_ablations",
+            tags=[ABLATION_TAG],
+        ),
+    ]
