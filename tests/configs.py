@@ -93,6 +93,7 @@ STAGE2_TRAINING = {
         "cold_minus_cf": 0.15,
         "warm_minus_cf": 0.0,
     },
+    "gate_point": "best",
 }
 LLM = {"model": EMBEDDED, "gguf_file": None, "revision": None, "dtype": "auto", "device": "auto"}
 

@@ -39,32 +39,58 @@ def _hits(model, head, rows, gate) -> np.ndarray:
     return metrics.scores_per_row(scores, np.array([s.target_pos for s in rows]), ("hit_at_1",))["hit_at_1"]
 
 
+def _slack(model, head, rows, gate, cf_gate, bounds=BOUNDS) -> float:
+    """``gate``'s smallest slack, the bounds read off ``metrics.paired_bootstrap`` point by point."""
+    overlap_only = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    with torch.no_grad():
+        hits = {s: _hits(model, head[s], rows[s], gate) for s in SCENARIOS}
+        cf = {s: _hits(model, head[s], rows[s], cf_gate) for s in SCENARIOS}
+        overlap = _hits(model, head["cold_item"], rows["cold_item"], overlap_only)
+    return min(
+        metrics.paired_bootstrap(hits["overall"], cf["overall"], seed=0)["ci_low"] - bounds.overall_minus_cf,
+        metrics.paired_bootstrap(hits["cold_item"], overlap, seed=0)["ci_low"]
+        - bounds.cold_minus_text_overlap,
+        (hits["cold_item"] - cf["cold_item"]).mean() - bounds.cold_minus_cf,
+        metrics.paired_bootstrap(hits["warm_item"], cf["warm_item"], seed=0)["ci_high"]
+        - bounds.warm_minus_cf,
+    )
+
+
 def test_the_gate_is_the_point_whose_smallest_slack_against_the_bounds_is_largest():
     model = _model()
     rows, head = _scenarios()
     points = gate_points(overlap=True)[:: len(gate_points(overlap=True)) // 40]  # 40 points, the CF one first
-    overlap_only = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     with torch.no_grad():
         figures = choose_gate_by_bounds(model, head, rows, points, BOUNDS, seed=0)
-
-        def slack(gate):  # the bounds read off metrics.paired_bootstrap, point by point
-            hits = {s: _hits(model, head[s], rows[s], gate) for s in SCENARIOS}
-            cf = {s: _hits(model, head[s], rows[s], points[0]) for s in SCENARIOS}
-            overlap = _hits(model, head["cold_item"], rows["cold_item"], overlap_only)
-            return min(
-                metrics.paired_bootstrap(hits["overall"], cf["overall"], seed=0)["ci_low"] - 0.0,
-                metrics.paired_bootstrap(hits["cold_item"], overlap, seed=0)["ci_low"] + 0.02,
-                (hits["cold_item"] - cf["cold_item"]).mean() - 0.15,
-                metrics.paired_bootstrap(hits["warm_item"], cf["warm_item"], seed=0)["ci_high"] - 0.0,
-            )
-
-        slacks = [slack(gate) for gate in points]
+    slacks = [_slack(model, head, rows, gate, points[0]) for gate in points]
     assert len(set(np.round(slacks, 6))) > 3  # the points differ: the choice is not a tie
     best = int(np.argmax(slacks))
     assert torch.equal(model.gate, points[best])
     assert figures["smallest_slack"] == pytest.approx(slacks[best])
     assert figures["points_meeting_every_bound"] == sum(s >= 0 for s in slacks)
     assert figures["rows_cold_item"] == 12 and {"cold_text_overlap", "other_head"} <= figures.keys()
+
+
+def test_the_centroid_is_the_mean_of_the_points_meeting_every_bound():
+    model = _model()
+    rows, head = _scenarios()
+    points = gate_points(overlap=True)[:: len(gate_points(overlap=True)) // 40]
+    slacks = np.array([_slack(model, head, rows, gate, points[0]) for gate in points])
+    shift = float(np.median(slacks))  # bounds that about half the points meet: each slack moves by -shift
+    bounds = GateBounds(*(getattr(BOUNDS, f) + shift for f in GateBounds.__dataclass_fields__))
+    meeting = slacks - shift >= 0
+    assert 0 < meeting.sum() < len(points)
+    with torch.no_grad():
+        figures = choose_gate_by_bounds(model, head, rows, points, bounds, seed=0, point="centroid")
+    centroid = torch.stack([p for p, m in zip(points, meeting, strict=True) if m]).mean(0)
+    assert torch.allclose(model.gate, centroid)
+    assert figures["points_averaged"] == figures["points_meeting_every_bound"] == meeting.sum()
+    assert figures["smallest_slack"] == pytest.approx(_slack(model, head, rows, centroid, points[0], bounds))
+    # no point meets every bound: the best one
+    strict = GateBounds(*(getattr(BOUNDS, f) + 10 for f in GateBounds.__dataclass_fields__))
+    with torch.no_grad():
+        figures = choose_gate_by_bounds(model, head, rows, points, strict, seed=0, point="centroid")
+    assert torch.equal(model.gate, points[int(np.argmax(slacks))]) and figures["points_averaged"] == 1
 
 
 def test_the_bounds_rule_reads_the_overlap_floor_without_it_in_the_gate_and_needs_every_scenario():

@@ -13,7 +13,8 @@ paired differences is largest:
 - ``warm_item`` − the CF model's weighting: the upper bound at least ``warm_minus_cf``.
 
 Intervals are 95% paired bootstraps that resample rows (one seeded draw shared by every point, as
-``metrics.paired_bootstrap`` draws them). Plain PyTorch and NumPy: no Kedro, no MLflow.
+``metrics.paired_bootstrap`` draws them). ``stage2.training.gate_point: centroid`` takes instead the mean weights
+of every point that meets every bound (``pick_gate``). Plain PyTorch and NumPy: no Kedro, no MLflow.
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ def overlap_hits(
     return metrics.scores_per_row(overlap, targets, ("hit_at_1",))["hit_at_1"]
 
 
-@torch.no_grad()
-def choose_by_bounds(
+def _slack_table(
     inputs: dict[str, torch.Tensor],
     cold: dict[str, torch.Tensor],
     targets: dict[str, np.ndarray],
@@ -77,11 +77,9 @@ def choose_by_bounds(
     points: list[torch.Tensor],
     bounds: GateBounds,
     seed: int,
-) -> tuple[int, dict]:
-    """The index of the point of ``points`` (the first: the CF model's weighting) with the largest smallest slack
-    against ``bounds``, the first of equals, and its figures. For each scenario of ``SCENARIOS``: the gate's
-    inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns ``(N,)``;
-    ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
+) -> dict[str, np.ndarray]:
+    """Each point's smallest slack against ``bounds``, its four figures and its Hit@1s, ``(P,)`` each (the first
+    point is the CF model's weighting, the reference of three figures)."""
     missing = [s for s in SCENARIOS if s not in inputs or not len(inputs[s])]
     if missing:
         raise ValueError(f"the bounds rule needs validation rows of {missing}: none were given")
@@ -99,18 +97,70 @@ def choose_by_bounds(
             warm_high - bounds.warm_minus_cf,
         ]
     )
-    best = int(np.argmax(slack))  # the first of equals
-    return best, {
-        "smallest_slack": float(slack[best]),
-        "points_meeting_every_bound": int((slack >= 0).sum()),
-        "overall_minus_cf_ci_low": float(overall_low[best]),
-        "cold_minus_text_overlap_ci_low": float(cold_low[best]),
-        "cold_minus_cf": float(cold_cf[best]),
-        "warm_minus_cf_ci_high": float(warm_high[best]),
-        **{f"hit_at_1_{s}": float(hits[s][best].mean()) for s in SCENARIOS},
-        **{f"cf_hit_at_1_{s}": float(hits[s][0].mean()) for s in SCENARIOS},
+    return {
+        "smallest_slack": slack,
+        "overall_minus_cf_ci_low": overall_low,
+        "cold_minus_text_overlap_ci_low": cold_low,
+        "cold_minus_cf": cold_cf,
+        "warm_minus_cf_ci_high": warm_high,
+        **{f"hit_at_1_{s}": hits[s].mean(axis=1) for s in SCENARIOS},
+        **{f"cf_hit_at_1_{s}": np.full(len(points), hits[s][0].mean()) for s in SCENARIOS},
+    }
+
+
+def _figures(table: dict[str, np.ndarray], index: int, targets: dict[str, np.ndarray]) -> dict:
+    return {
+        "smallest_slack": float(table["smallest_slack"][index]),
+        "points_meeting_every_bound": int((table["smallest_slack"] >= 0).sum()),
+        **{k: float(v[index]) for k, v in table.items() if k != "smallest_slack"},
         **{f"rows_{s}": len(targets[s]) for s in SCENARIOS},
     }
+
+
+@torch.no_grad()
+def choose_by_bounds(
+    inputs: dict[str, torch.Tensor],
+    cold: dict[str, torch.Tensor],
+    targets: dict[str, np.ndarray],
+    reference_hits: np.ndarray,
+    points: list[torch.Tensor],
+    bounds: GateBounds,
+    seed: int,
+) -> tuple[int, dict]:
+    """The index of the point of ``points`` (the first: the CF model's weighting) with the largest smallest slack
+    against ``bounds``, the first of equals, and its figures. For each scenario of ``SCENARIOS``: the gate's
+    inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns ``(N,)``;
+    ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
+    table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
+    best = int(np.argmax(table["smallest_slack"]))  # the first of equals
+    return best, _figures(table, best, targets)
+
+
+@torch.no_grad()
+def pick_gate(
+    inputs: dict[str, torch.Tensor],
+    cold: dict[str, torch.Tensor],
+    targets: dict[str, np.ndarray],
+    reference_hits: np.ndarray,
+    points: list[torch.Tensor],
+    bounds: GateBounds,
+    seed: int,
+    point: str = "best",
+) -> tuple[torch.Tensor, dict]:
+    """The gate ``stage2.training.gate_point`` picks, and its figures on these rows (``choose_by_bounds``' arguments):
+    ``best``, the point with the largest smallest slack; ``centroid``, the mean weights of every point meeting
+    every bound (``best`` where none does). ``points_averaged``: how many points the gate is the mean of."""
+    if point not in ("best", "centroid"):
+        raise ValueError(f"stage2.training.gate_point must be best or centroid, not {point!r}")
+    table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
+    admissible = np.flatnonzero(table["smallest_slack"] >= 0)
+    if point == "best" or not len(admissible):
+        best = int(np.argmax(table["smallest_slack"]))
+        return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
+    gate = torch.stack([points[i] for i in admissible]).float().mean(0)
+    own = _slack_table(inputs, cold, targets, reference_hits, [points[0], gate], bounds, seed)
+    figures = {**_figures(own, 1, targets), "points_meeting_every_bound": len(admissible)}
+    return gate, {**figures, "points_averaged": len(admissible)}
 
 
 @torch.no_grad()
@@ -121,10 +171,11 @@ def choose_gate_by_bounds(
     points: list[torch.Tensor],
     bounds: GateBounds,
     seed: int,
+    point: str = "best",
 ) -> dict:
-    """Set ``model.gate`` to the point of ``points`` (the first: the CF model's weighting) with the largest
-    smallest slack against ``bounds`` on ``samples[s]`` (scored by the head as ``head_scores[s]``) for each
-    scenario of ``SCENARIOS`` (``choose_by_bounds``). The word-overlap ranking is the ``text_overlap`` floor's
+    """Set ``model.gate`` to the gate ``pick_gate`` picks among ``points`` (the first: the CF model's weighting)
+    against ``bounds`` on ``samples[s]`` (scored by the head as ``head_scores[s]``) for each scenario of
+    ``SCENARIOS`` (``point``: ``best`` or ``centroid``). The word-overlap ranking is the ``text_overlap`` floor's
     over the model's ``n_history`` history titles. Returns the weights, each difference and the smallest slack."""
     missing = [s for s in SCENARIOS if not samples.get(s)]
     if missing:
@@ -140,6 +191,6 @@ def choose_gate_by_bounds(
         model.config.n_history,
         targets["cold_item"],
     )
-    best, figures = choose_by_bounds(inputs, cold, targets, reference, points, bounds, seed)
-    model.gate.copy_(points[best])
-    return {**gate_weights(model.config, points[best]), **figures}
+    gate, figures = pick_gate(inputs, cold, targets, reference, points, bounds, seed, point)
+    model.gate.copy_(gate)
+    return {**gate_weights(model.config, gate), **figures}

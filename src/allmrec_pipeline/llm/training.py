@@ -63,6 +63,7 @@ class Stage2TrainingConfig:
         str  # (str) nested: on the overall validation rows | bounds: on three scenarios' (llm.gate_bounds)
     )
     gate_bounds: dict[str, float] | None  # (dict) gate_choice bounds: GateBounds' fields
+    gate_point: str  # (str) gate_choice bounds: best: the point with the largest smallest slack | centroid: the mean of those meeting every bound
 
     @property
     def bounds(self) -> GateBounds:
@@ -201,6 +202,7 @@ def warm_up_head(
     progress: bool = False,
     gate_samples: list[Sample] | dict[str, list[Sample]] | None = None,
     gate_bounds: GateBounds | None = None,
+    gate_point: str = "best",
 ) -> dict:
     """Fit the ``embedding_head`` alone on frozen features of ``samples`` before joint training.
 
@@ -208,7 +210,7 @@ def warm_up_head(
     joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). With the count gate, the
     gate is chosen on ``gate_samples`` (validation rows the head never saw) when given, else on ``samples``, each
     scored out of fold: a list, by ``choose_gate``; by scenario (``gate_bounds.SCENARIOS``), against
-    ``gate_bounds`` by ``choose_gate_by_bounds``. Returns the figures: best epoch, held-out loss by epoch,
+    ``gate_bounds`` by ``choose_gate_by_bounds`` (``gate_point``: ``best`` or ``centroid``). Returns the figures: best epoch, held-out loss by epoch,
     seconds, the gate.
     """
     if model.head is None:
@@ -226,7 +228,7 @@ def warm_up_head(
         model.eval()
         scores = {s: _head_scores(model, gate_samples[s], batch_size) for s in SCENARIOS}
         points = gate_points(model.config.gate_text_overlap, model.config.gate_text_cosine)
-        chosen = choose_gate_by_bounds(model, scores, gate_samples, points, gate_bounds, seed)
+        chosen = choose_gate_by_bounds(model, scores, gate_samples, points, gate_bounds, seed, gate_point)
         figures["gate"] = {**chosen, "chosen_on": "validation_scenarios"}
     elif model.gated and gate_samples:
         model.eval()
@@ -496,6 +498,7 @@ def train_stage2(
             progress=progress,
             gate_samples=gate_samples,
             gate_bounds=config.bounds if isinstance(gate_samples, dict) else None,
+            gate_point=config.gate_point,
         )
 
     def save(epoch: int, step: int, batches: int, epoch_generator: torch.Tensor) -> None:

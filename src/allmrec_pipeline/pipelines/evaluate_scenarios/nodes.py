@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from allmrec_pipeline import metrics, text_floors
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.llm.gate_bounds import SCENARIOS as GATE_SCENARIOS
-from allmrec_pipeline.llm.gate_bounds import GateBounds, choose_by_bounds, overlap_hits, validation_rows
+from allmrec_pipeline.llm.gate_bounds import GateBounds, overlap_hits, pick_gate, validation_rows
 from allmrec_pipeline.llm.inputs import (
     LLM_ONLY,
     build_recommender,
@@ -190,8 +190,8 @@ def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
     seed: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The weights of ``cf_text_gate``, the stage-2 model's count gate without the LLM: among the gate's grid
-    points that weigh the head 0, the one the stage-2 bounds rule (``llm.gate_bounds.choose_by_bounds``, against
-    ``stage2.training.gate_bounds``) picks on the first ``stage2.training.gate_valid_rows`` *validation* rows of
+    points that weigh the head 0, the gate the stage-2 bounds rule (``llm.gate_bounds.pick_gate``, against
+    ``stage2.training.gate_bounds``, by ``stage2.training.gate_point``) picks on the first ``stage2.training.gate_valid_rows`` *validation* rows of
     each of ``overall``, ``cold_item`` and ``warm_item``: the rows and the rule the model's gate is chosen by.
 
     Returns:
@@ -236,17 +236,19 @@ def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
         list(rows["history"]), candidates, gate.words, gate.config.n_history, targets["cold_item"]
     )
     points = gate.points()
-    best, figures = choose_by_bounds(inputs, cold, targets, reference, points, bounds, seed)
+    point = training.get("gate_point", "best")
+    weights, figures = pick_gate(inputs, cold, targets, reference, points, bounds, seed, point)
     logger.info(
-        "cf_text_gate: weights %s (columns %s; rows: other candidates, cold ones) chosen among %d points on "
-        "%s validation rows; smallest slack %+.3f",
-        points[best].tolist(),
+        "cf_text_gate: weights %s (columns %s; rows: other candidates, cold ones) chosen among %d points (%s) "
+        "on %s validation rows; smallest slack %+.3f",
+        weights.tolist(),
         gate.columns,
         len(points),
+        point,
         "/".join(str(len(t)) for t in targets.values()),
         figures["smallest_slack"],
     )
-    choice = {"weights": points[best].tolist(), "columns": gate.columns, "points": len(points), **figures}
+    choice = {"weights": weights.tolist(), "columns": gate.columns, "points": len(points), **figures}
     return choice, {k: float(v) for k, v in figures.items()}
 
 
