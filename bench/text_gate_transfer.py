@@ -4,7 +4,7 @@ choice rows? Scored on the LLM-free gate (``cf_text_gate``: the run's stage-2 mo
 
 For each number of choice rows in ``--choice-rows`` (per scenario: the first rows of the ``overall``,
 ``cold_item`` and ``warm_item`` validation rows, as ``stage2.training.gate_valid_rows`` reads them), the point the
-bounds rule (``llm.gate_bounds.choose_by_bounds``, the run's ``stage2.training.gate_bounds``) picks among the 432
+bounds rule (``llm.gate_bounds.pick_gate``, the run's ``stage2.training.gate_bounds``) picks among the 432
 points that weigh the head 0, and that point's paired differences on every *test* row of the three scenarios
 (95% paired bootstrap): what the choice promises and what it delivers. Also: how many points meet every bound on
 the test rows (an oracle's count), and across all points the correlation of the ``warm_item`` − ``cf``
@@ -29,8 +29,8 @@ from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.gate_bounds import (
     SCENARIOS,
     GateBounds,
-    choose_by_bounds,
     overlap_hits,
+    pick_gate,
     validation_rows,
 )
 from allmrec_pipeline.llm.inputs import cf_logits, item_titles, title_vector_table, user_vectors
@@ -65,8 +65,8 @@ def _head(scored, n):
 
 
 def _choose(scored, points, bounds, seed):
-    """The bounds rule's choice on per-scenario scored rows: ``(index of the best point, its figures)``."""
-    return choose_by_bounds(
+    """The bounds rule's choice on per-scenario scored rows: ``(the best point, its figures)``."""
+    gate, figures = pick_gate(
         {s: r["inputs"] for s, r in scored.items()},
         {s: r["cold"] for s, r in scored.items()},
         {s: r["targets"] for s, r in scored.items()},
@@ -75,6 +75,8 @@ def _choose(scored, points, bounds, seed):
         bounds,
         seed,
     )
+    figures.pop("points_averaged")  # one point: the best
+    return gate, figures
 
 
 def _test_figures(test, point, cf_point, seed) -> dict:
@@ -128,9 +130,9 @@ def main() -> None:
         choices.append(
             {
                 "choice_rows": {s: len(r["targets"]) for s, r in rows.items()},
-                "weights": points[best].tolist(),
+                "weights": best.tolist(),
                 "on_choice_rows": {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
-                "on_test_rows": _test_figures(test, points[best], points[0], args.seed),
+                "on_test_rows": _test_figures(test, best, points[0], args.seed),
             }
         )
     # every point: warm_item - cf on the choice rows (the largest count) against the test rows
@@ -149,7 +151,7 @@ def main() -> None:
             "bounds": training["gate_bounds"],
             "choices": choices,
             "test_points_meeting_every_bound": test_figures["points_meeting_every_bound"],
-            "test_oracle_weights": points[test_best].tolist(),
+            "test_oracle_weights": test_best.tolist(),
             "test_oracle_smallest_slack": round(test_figures["smallest_slack"], 4),
             "warm_minus_cf_valid_vs_test_correlation": round(
                 float(np.corrcoef(warm_valid, warm_test)[0, 1]), 3

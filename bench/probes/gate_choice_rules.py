@@ -6,7 +6,7 @@ point on a block of 300 rows of each scenario (fold k: rows 300k..300k+299) and 
 other rows (the twins' rows of the `overall` choice users left out, as gate_frontier does):
 
 - `max_slack`: the point with the largest smallest slack against the run's gate_bounds (the shipped rule,
-  `llm.gate_bounds.choose_by_bounds`, called as stage 2 calls it);
+  `llm.gate_bounds.pick_gate`, called as stage 2 calls it);
 - `centroid`: the mean of the weights of every point meeting every bound on the choice rows (`max_slack` when
   none does);
 - `merit`: among the points meeting every bound, the largest mean Hit@1 over the three scenarios (`max_slack`
@@ -32,7 +32,7 @@ sys.path.insert(0, "bench")
 from _common import run_catalog  # noqa: E402
 
 from allmrec_pipeline import metrics  # noqa: E402
-from allmrec_pipeline.llm.gate_bounds import GateBounds, choose_by_bounds  # noqa: E402
+from allmrec_pipeline.llm.gate_bounds import GateBounds, pick_gate  # noqa: E402
 from allmrec_pipeline.llm.recommender import fuse_inputs  # noqa: E402
 from allmrec_pipeline.llm.training import gate_points  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
         for s in ("cold_item", "warm_item"):
             judge[s] &= ~np.isin(data[s]["users"], chosen_users)
         sub = {s: torch.from_numpy(np.flatnonzero(choose[s])) for s in S}
-        best, figures = choose_by_bounds(
+        best_gate, figures = pick_gate(
             {s: X[s][sub[s]] for s in S},
             {s: C[s][sub[s]] for s in S},
             {s: T[s][choose[s]] for s in S},
@@ -79,7 +79,7 @@ def main() -> None:
             bounds,
             args.seed,
         )
-        # every point's smallest slack on the choice rows, as choose_by_bounds computes it
+        # every point's smallest slack on the choice rows, as pick_gate computes it
         h = {s: grid[s][:, choose[s]] for s in S}
         overall_low, _ = metrics.bootstrap_ci_rows(h["overall"] - h["overall"][0], args.seed)
         cold_low, _ = metrics.bootstrap_ci_rows(h["cold_item"] - overlap["cold_item"][choose["cold_item"]], args.seed)
@@ -93,7 +93,8 @@ def main() -> None:
                 warm_high - bounds.warm_minus_cf,
             ]
         )
-        assert int(np.argmax(slack)) == best, "the probe's slack is not choose_by_bounds'"
+        best = int(np.argmax(slack))
+        assert torch.equal(points[best], best_gate), "the probe's slack is not pick_gate's"
         meeting = np.flatnonzero(slack >= 0)
         merit = np.mean([h[s].mean(axis=1) for s in S], axis=0)
         stacked = torch.stack(points)

@@ -9,9 +9,9 @@ import torch
 from allmrec_pipeline.llm.gate_bounds import (
     SCENARIOS,
     GateBounds,
-    choose_by_bounds,
     choose_gate_by_bounds,
     overlap_hits,
+    pick_gate,
 )
 from allmrec_pipeline.llm.recommender import fuse_inputs
 from allmrec_pipeline.llm.text_gate import TextGate
@@ -91,11 +91,14 @@ def test_the_llm_free_choice_is_the_models_rule_on_the_points_that_weigh_the_hea
         targets[s] = np.array([x.target_pos for x in rows[s]])
     histories, candidates, _, _ = _rows(rows["cold_item"])
     reference = overlap_hits(histories, candidates, gate.words, gate.config.n_history, targets["cold_item"])
-    best, figures = choose_by_bounds(inputs, cold, targets, reference, points, BOUNDS, seed=0)
+    best, figures = pick_gate(inputs, cold, targets, reference, points, BOUNDS, seed=0)
+
     # the same points with a zero head column, chosen by the model's rule on the same rows
-    with_head = [torch.cat([p[:, :1], torch.zeros(2, 1), p[:, 1:]], dim=1) for p in points]
-    chosen = choose_gate_by_bounds(model, head, rows, with_head, BOUNDS, seed=0)
-    assert torch.equal(model.gate, with_head[best])
+    def head_column(p):
+        return torch.cat([p[:, :1], torch.zeros(2, 1), p[:, 1:]], dim=1)
+
+    chosen = choose_gate_by_bounds(model, head, rows, [head_column(p) for p in points], BOUNDS, seed=0)
+    assert torch.equal(model.gate, head_column(best))
     assert chosen["smallest_slack"] == figures["smallest_slack"]
     assert chosen["points_meeting_every_bound"] == figures["points_meeting_every_bound"]
 

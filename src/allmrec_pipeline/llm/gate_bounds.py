@@ -118,25 +118,6 @@ def _figures(table: dict[str, np.ndarray], index: int, targets: dict[str, np.nda
 
 
 @torch.no_grad()
-def choose_by_bounds(
-    inputs: dict[str, torch.Tensor],
-    cold: dict[str, torch.Tensor],
-    targets: dict[str, np.ndarray],
-    reference_hits: np.ndarray,
-    points: list[torch.Tensor],
-    bounds: GateBounds,
-    seed: int,
-) -> tuple[int, dict]:
-    """The index of the point of ``points`` (the first: the CF model's weighting) with the largest smallest slack
-    against ``bounds``, the first of equals, and its figures. For each scenario of ``SCENARIOS``: the gate's
-    inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns ``(N,)``;
-    ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
-    table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
-    best = int(np.argmax(table["smallest_slack"]))  # the first of equals
-    return best, _figures(table, best, targets)
-
-
-@torch.no_grad()
 def pick_gate(
     inputs: dict[str, torch.Tensor],
     cold: dict[str, torch.Tensor],
@@ -147,15 +128,18 @@ def pick_gate(
     seed: int,
     point: str = "best",
 ) -> tuple[torch.Tensor, dict]:
-    """The gate ``stage2.training.gate_point`` picks, and its figures on these rows (``choose_by_bounds``' arguments):
-    ``best``, the point with the largest smallest slack; ``centroid``, the mean weights of every point meeting
-    every bound (``best`` where none does). ``points_averaged``: how many points the gate is the mean of."""
+    """The gate ``point`` (``stage2.training.gate_point``) picks among ``points`` (the first: the CF model's
+    weighting) against ``bounds``, and its figures on these rows: ``best``, the point with the largest smallest
+    slack, the first of equals; ``centroid``, the mean weights of every point meeting every bound (``best`` where
+    none does); ``points_averaged``: how many points the gate is the mean of. For each scenario of
+    ``SCENARIOS``: the gate's inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns
+    ``(N,)``; ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
     if point not in ("best", "centroid"):
         raise ValueError(f"stage2.training.gate_point must be best or centroid, not {point!r}")
     table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
     admissible = np.flatnonzero(table["smallest_slack"] >= 0)
     if point == "best" or not len(admissible):
-        best = int(np.argmax(table["smallest_slack"]))
+        best = int(np.argmax(table["smallest_slack"]))  # the first of equals
         return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
     gate = torch.stack([points[i] for i in admissible]).float().mean(0)
     own = _slack_table(inputs, cold, targets, reference_hits, [points[0], gate], bounds, seed)
