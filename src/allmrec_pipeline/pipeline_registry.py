@@ -26,9 +26,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     """
     try:
         found = find_pipelines(raise_errors=True)  # only the requested one(s) when the CLI names them
-    except (
-        ImportError
-    ):  # a name with no package of its own (ablations_<variant>) or none at all: Kedro says which
+    except ImportError:
+        # a name with no package of its own (ablations_<variant>) or none at all: Kedro then says which
         return all_pipelines()
     return compose(found)
 
@@ -63,9 +62,8 @@ def compose(found: dict[str, Pipeline]) -> dict[str, Pipeline]:
     )
     trained = stage2.create_pipeline().only_nodes_with_tags(ABLATION_TAG)
     pipelines["ablations"] = trained + Pipeline(ablation_nodes())
-    for (
-        variant
-    ) in ABLATION_RUN_VARIANTS:  # one variant a run: its training, and its scores beside the references
+    # one variant a run: its training, and its scores beside the models that are no variant
+    for variant in ABLATION_RUN_VARIANTS:
         one = trained.only_nodes(f"train_projectors_{variant}")
         pipelines[f"ablations_{variant}"] = one + Pipeline(ablation_nodes(variant))
     return pipelines

@@ -191,8 +191,9 @@ def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The weights of ``cf_text_gate``, the stage-2 model's count gate without the LLM: among the gate's grid
     points that weigh the head 0, the gate the stage-2 bounds rule (``llm.gate_bounds.pick_gate``, against
-    ``stage2.training.gate_bounds``, by ``stage2.training.gate_point``) picks on the first ``stage2.training.gate_valid_rows`` *validation* rows of
-    each of ``overall``, ``cold_item`` and ``warm_item``: the rows and the rule the model's gate is chosen by.
+    ``stage2.training.gate_bounds``, by ``stage2.training.gate_point``) picks on the first
+    ``stage2.training.gate_valid_rows`` *validation* rows of each of ``overall``, ``cold_item`` and ``warm_item``:
+    the rows and the rule the model's gate is chosen by.
 
     Returns:
         ``{weights, columns, ...the choice's figures}`` (``weights``: rows other candidates, cold ones) and its
@@ -236,7 +237,7 @@ def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
         list(rows["history"]), candidates, gate.words, gate.config.n_history, targets["cold_item"]
     )
     points = gate.points()
-    point = training.get("gate_point", "best")
+    point = training["gate_point"]
     weights, figures = pick_gate(inputs, cold, targets, reference, points, bounds, seed, point)
     logger.info(
         "cf_text_gate: weights %s (columns %s; rows: other candidates, cold ones) chosen among %d points (%s) "
