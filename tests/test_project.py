@@ -233,7 +233,11 @@ def _tiny_llm_dir(root: Path) -> Path:
     return folder
 
 
-def tiny_settings(llm_dir: Path, stage2_training: str = "", evaluate: str = "  max_llm_rows: 10\n") -> str:
+def tiny_settings(
+    llm_dir: Path,
+    stage2_training: str = "",
+    evaluate: str = "  max_llm_rows: 10\n  ablation_max_llm_rows: 8\n",
+) -> str:
     """conf/local parameters that make the chain small: two CF epochs, one SBERT layer, the tiny LLM (``llm=tiny``)
     read to its first layer, 16 stage-2 users; extra ``stage2.training`` and ``evaluate_scenarios`` lines."""
     return (
@@ -366,10 +370,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "no_overlap_gate",
         "no_cosine_gate",
     )
-    for model in ("a_llmrec", *ablations):
-        assert f"metrics.eval.ablation.{model}.overall.hit_at_1" in runs.columns, model
-        assert f"metrics.eval.ablation.{model}.overall.hit_at_1_minus_cf" in runs.columns, model
-        assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.cold_item.hit_at_1"]), model
+    _assert_ablation_scores(ablation_run, ("a_llmrec", *ablations))
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
     assert ablation_run["tags.stage2_mlp_llm_item_source"] == "cf"
     assert len(client.get_metric_history(ablation_run["run_id"], "stage2.mlp_llm.step_loss")) == 4
@@ -401,6 +402,17 @@ def _assert_one_variant_run(project: Path, earlier_runs: set[str]) -> None:
     assert not pd.isna(one_run["metrics.eval.ablation.no_user.overall.hit_at_1_minus_a_llmrec"])
     tables = project.glob("data/07_model_output/**/ablation_predictions.parquet/*")
     assert len(list(tables)) == 2  # versioned: the full run's table is kept
+
+
+def _assert_ablation_scores(ablation_run: pd.Series, models: tuple[str, ...]) -> None:
+    """Every LLM-based model of the ablation run scored, on the run's own cap of LLM rows
+    (``ablation_max_llm_rows: 8`` in the tiny settings), beside ``cf`` on every frozen row."""
+    for model in models:
+        assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.overall.hit_at_1"]), model
+        assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.overall.hit_at_1_minus_cf"]), model
+        assert not pd.isna(ablation_run[f"metrics.eval.ablation.{model}.cold_item.hit_at_1"]), model
+        assert ablation_run[f"metrics.eval.ablation.{model}.overall.hit_at_1_n"] == 8, model
+    assert ablation_run["metrics.eval.ablation.cf.overall.hit_at_1_n"] > 10
 
 
 def _assert_costs(project: Path, ablation_run: pd.Series) -> None:

@@ -357,6 +357,7 @@ class EvaluateScenarios(Section):
     )
     max_rows: PositiveInt | None
     max_llm_rows: PositiveInt | None
+    ablation_max_llm_rows: PositiveInt | None
     batch_size: PositiveInt
     floors: Floors
     generate: Generate

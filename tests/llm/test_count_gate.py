@@ -71,6 +71,28 @@ def test_the_cold_pair_applies_exactly_up_to_the_configured_count(max_count):
     torch.testing.assert_close(scores, torch.where(expected, cf, zscore(head)))
 
 
+def test_a_batch_whose_head_the_gate_weighs_0_skips_the_llm_and_scores_the_same():
+    model = recommender("embedding_head", cf_skip=True, gate_max_count=5).eval()
+    model.gate.copy_(torch.tensor([[1.0, 0.5], [1.0, 0.0]]))  # the head weighed for warm candidates only
+    all_cold = _with_cf_and_counts(samples(4), dict.fromkeys(COUNTS, 0))
+    mixed = _with_cf_and_counts(samples(4), COUNTS)
+    assert not model.reads_head(all_cold)
+    assert model.reads_head(mixed)
+    calls = []
+    hook = model.llm.get_input_embeddings().register_forward_pre_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        skipped = model.scores(all_cold)
+        assert calls == []  # no LLM pass
+        full = model.fuse(model.head_scores(all_cold), all_cold)  # what the pass would have given
+        assert calls
+        calls.clear()
+        model.scores(mixed)
+        assert calls  # a warm candidate: its head score counts, so the LLM runs
+    hook.remove()
+    assert torch.equal(skipped, full)
+    assert not torch.equal(zscore(model.head_scores(all_cold)), torch.zeros_like(skipped))  # not a blank head
+
+
 def test_the_gated_head_is_trained_alone_and_the_gate_is_saved_with_the_projectors():
     model = recommender("embedding_head", cf_skip=True, gate_max_count=2)
     assert torch.count_nonzero(model.head.query.weight) > 0  # a reader of its own, not a zero correction

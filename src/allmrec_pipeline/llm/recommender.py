@@ -473,11 +473,23 @@ class SoftPromptRecommender(nn.Module):
         )
 
     def scores(self, samples: list[Sample]) -> torch.Tensor:
-        """The model's candidate scores ``(B, C)``, as its objective ranks."""
+        """The model's candidate scores ``(B, C)``, as its objective ranks. With the count gate, a batch whose
+        every candidate the gate weighs the head 0 for (e.g. only cold candidates, where the gate reads the CF
+        logits and the text alone) skips the LLM's pass: the head's scores could not move the fused ones, which
+        are the same to the bit (``0 · z(head)`` adds 0)."""
         if self.config.objective == "embedding_head":
+            if self.gated and not self.reads_head(samples):
+                return self.fuse(
+                    torch.zeros(len(samples), len(samples[0].candidates), device=self.device), samples
+                )
             scores = self.head_scores(samples)
             return self.fuse(scores, samples) if self.gated else scores
         return self.title_scores(samples)
+
+    def reads_head(self, samples: list[Sample]) -> bool:
+        """With the count gate: whether it weighs the head's score of any candidate of ``samples`` above 0."""
+        head_weight = self.gate[:, 1].to(self.device)[self.cold_mask(samples).long()]
+        return bool((head_weight != 0).any())
 
     def loss(self, samples: list[Sample]) -> torch.Tensor:
         targets = torch.as_tensor([s.target_pos for s in samples], device=self.device)

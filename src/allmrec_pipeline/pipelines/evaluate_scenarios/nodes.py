@@ -282,7 +282,8 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
     """Score one model on every scenario's frozen test rows (one node per model; see ``pipeline.py``).
 
     A model without an LLM (``cf`` and the floors) scores every row (``max_rows``); an LLM-based one a seeded
-    subset of those rows (``max_llm_rows``), the same subset for each of them. A model that
+    subset of those rows (``max_llm_rows``; in the ablation run ``ablation_max_llm_rows``), the same subset for
+    each of them. A model that
     ``evaluate_scenarios.<models_key>`` does not list scores nothing (an empty frame; its inputs were loaded).
 
     Args:
@@ -301,7 +302,10 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
     if model_name not in params[models_key]:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
     settings = _floor_settings(params)
-    max_rows, max_llm_rows = _positive_or_null(params, "max_rows"), _positive_or_null(params, "max_llm_rows")
+    max_rows = _positive_or_null(params, "max_rows")
+    max_llm_rows = _positive_or_null(
+        params, "max_llm_rows" if models_key == "models" else "ablation_max_llm_rows"
+    )
     mode, seed = params["mode"], int(inputs["seed"])
     backbone = load_backbone(inputs["cf_model"], expected_n_items=len(inputs["item_index"]))
     stage2 = inputs["stage2"]
