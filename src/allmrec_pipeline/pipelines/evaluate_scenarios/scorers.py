@@ -13,7 +13,7 @@ import torch
 
 from allmrec_pipeline import text_floors
 from allmrec_pipeline.llm.generation import generate, lenient_hit, map_to_candidate
-from allmrec_pipeline.llm.inputs import user_vectors
+from allmrec_pipeline.llm.inputs import cf_logits, user_vectors
 from allmrec_pipeline.llm.recommender import Sample, SoftPromptRecommender
 from allmrec_pipeline.llm.training import candidate_scores
 from allmrec_pipeline.models.base import CFBackbone
@@ -74,13 +74,10 @@ def score_text_cosine(rows: pd.DataFrame, domain: Domain, n_history: int) -> Sco
     )
 
 
-@torch.no_grad()
 def score_cf(backbone: CFBackbone, rows: pd.DataFrame, domain: Domain) -> Scored:
     """The backbone alone: ``score_vectors(x_u, E[candidates])`` (stand-ins for foreign items)."""
     users = user_vectors(backbone, list(rows["history"]), domain.cf_table)
-    table = backbone.item_embeddings if domain.cf_table is None else domain.cf_table
-    candidates = torch.as_tensor(np.stack(rows["candidates"].to_numpy()).astype(np.int64))
-    return Scored(backbone.score_vectors(users, table[candidates]).float().numpy())
+    return Scored(cf_logits(backbone, users, list(rows["candidates"]), domain.cf_table))
 
 
 def score_popularity(counts: np.ndarray | None, rows: pd.DataFrame) -> Scored:
