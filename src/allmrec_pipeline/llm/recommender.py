@@ -487,8 +487,8 @@ class SoftPromptRecommender(nn.Module):
         return self.title_scores(samples)
 
     def reads_head(self, samples: list[Sample]) -> bool:
-        """With the count gate: whether it weighs the head's score of any candidate of ``samples`` above 0."""
-        head_weight = self.gate[:, 1].to(self.device)[self.cold_mask(samples).long()]
+        """With the count gate: whether it weighs the head's score of any candidate of ``samples`` other than 0."""
+        head_weight = self.gate[:, 1][self.cold_mask(samples).long()]
         return bool((head_weight != 0).any())
 
     def loss(self, samples: list[Sample]) -> torch.Tensor:
