@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +134,19 @@ def test_ablations_change_the_prompt():
 def test_unknown_dataset_wording_is_a_clear_error():
     with pytest.raises(ConfigError, match=r"no prompt wording for dataset 'toys': add stage2.wording.toys"):
         wording_for({"wording": {"beauty": WORDING}}, "toys")
+
+
+def test_a_dataset_without_wording_gets_the_default_with_one_warning(caplog, monkeypatch):
+    monkeypatch.setattr("allmrec_pipeline.llm.inputs._WARNED_WORDING", set())
+    games = {"noun": "game", "verb": "played", "verb_present": "play"}
+    wording = {"beauty": WORDING, "default": games}
+    with caplog.at_level(logging.WARNING, logger="allmrec_pipeline.llm.inputs"):
+        assert wording_for({"wording": wording}, "beauty") == WORDING
+        assert not caplog.records
+        assert wording_for({"wording": wording}, "toys") == games
+        assert wording_for({"wording": wording}, "toys") == games  # every node of a run asks: one warning
+    assert len(caplog.records) == 1
+    assert "no prompt wording for dataset 'toys'" in caplog.text and "add stage2.wording.toys" in caplog.text
 
 
 def test_unknown_objective_is_refused():

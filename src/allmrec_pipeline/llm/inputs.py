@@ -22,6 +22,9 @@ from .training import Stage2TrainingConfig
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_WORDING = "default"  # the stage2.wording entry of a dataset without its own
+_WARNED_WORDING: set[str] = set()
+
 
 def llm_spec(llms: dict[str, Any], llm: str) -> LLMSpec:
     """The spec of LLM key ``llm`` from ``llms`` (parameters_stage2.yml)."""
@@ -42,14 +45,27 @@ def load_llm(llms: dict[str, Any], llm: str):
 
 
 def wording_for(stage2: dict[str, Any], dataset: str) -> dict[str, str]:
-    """The dataset's item noun and verbs; an unknown dataset fails instead of getting a prompt without them."""
+    """The dataset's item noun and verbs: ``stage2.wording.<dataset>``, else ``stage2.wording.default`` (with a
+    warning naming the key to add); a dataset with neither fails instead of getting a prompt without them."""
     wording = stage2["wording"]
-    if dataset not in wording:
-        raise ConfigError(
-            f"no prompt wording for dataset {dataset!r}: add stage2.wording.{dataset} with noun, verb and "
-            f"verb_present (known: {sorted(wording)})"
-        )
-    return dict(wording[dataset])
+    if dataset in wording:
+        return dict(wording[dataset])
+    if DEFAULT_WORDING in wording:
+        if dataset not in _WARNED_WORDING:  # once a process: every node of a run asks
+            _WARNED_WORDING.add(dataset)
+            logger.warning(
+                "no prompt wording for dataset %r: the prompt uses stage2.wording.%s (%s); add stage2.wording.%s to "
+                "word it for this data",
+                dataset,
+                DEFAULT_WORDING,
+                ", ".join(f"{k}={v}" for k, v in wording[DEFAULT_WORDING].items()),
+                dataset,
+            )
+        return dict(wording[DEFAULT_WORDING])
+    raise ConfigError(
+        f"no prompt wording for dataset {dataset!r}: add stage2.wording.{dataset} (or stage2.wording."
+        f"{DEFAULT_WORDING}) with noun, verb and verb_present (known: {sorted(wording)})"
+    )
 
 
 def item_titles(items: pd.DataFrame, item_index: pd.DataFrame) -> list[str]:
