@@ -8,7 +8,7 @@ and the oracle's frontier there, with four and with five inputs. About 10 minute
     SAVE=/tmp/rare_vg python bench/probes/matcher_offline.py video_games max 64 1500 10
     python bench/probes/rare_matcher_column.py /tmp/frontier_vg /tmp/rare_vg
 """
-import sys, itertools, time
+import sys, time
 import numpy as np, torch
 from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.gate_bounds import GateBounds, _slack_table, pick_gate
