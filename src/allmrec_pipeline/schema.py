@@ -259,6 +259,7 @@ class Stage2Model(Section):
     cf_skip: bool
     head_reads: Literal["titles", "title_tokens", "soft_tokens"]
     gate_max_count: Count | None
+    gate_cold_share: Annotated[float, Field(gt=0, lt=1)] | None
     gate_text_overlap: bool
     gate_text_cosine: bool
     gate_cosine_rank: PositiveInt | None

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from allmrec_pipeline import metrics
+from allmrec_pipeline.llm.inputs import build_recommender, cold_count_threshold, with_cold_threshold
 from allmrec_pipeline.llm.recommender import Sample, recommender_from_checkpoint, zscore
 from allmrec_pipeline.llm.training import (
     choose_gate,
@@ -408,3 +409,47 @@ def test_with_validation_rows_the_gate_is_chosen_on_them_by_the_warmed_up_head()
         scores = model.head_scores(rows)
     again = choose_gate(model, scores, rows)  # the same choice from the head's scores of those rows
     assert torch.equal(model.gate, chosen) and again["hit_at_1_all"] == figures["gate"]["hit_at_1_all"]
+
+
+def test_the_cold_share_gives_the_largest_count_whose_items_stay_within_it():
+    # item counts (index 0 the padding): 2 items at 0, 3 at 1, 3 at 2, 2 at 9: shares 0.2, 0.5, 0.8, 1.0
+    counts = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 9, 9], dtype=np.float64)
+    assert cold_count_threshold(counts, 0.5) == 1
+    assert cold_count_threshold(counts, 0.49) == 0
+    assert cold_count_threshold(counts, 0.8) == 2
+    assert cold_count_threshold(counts, 0.99) == 2  # 9 would make every item cold
+    assert cold_count_threshold(counts, 0.1) == 0  # no count qualifies: only never-trained items
+    assert cold_count_threshold(np.array([0, 3, 3, 4, 7]), 0.3) == 0
+    with pytest.raises(ValueError, match="cold share"):
+        cold_count_threshold(counts, 1.0)
+
+
+def test_the_cold_share_sets_the_gate_threshold_only_where_the_count_gate_is_on():
+    counts = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 9, 9], dtype=np.float64)
+    stage2 = {"model": {"cf_skip": True, "gate_max_count": 5, "gate_cold_share": 0.5}, "training": {}}
+    resolved, derived = with_cold_threshold(stage2, counts)
+    assert resolved["model"]["gate_max_count"] == 1
+    assert derived == {"gate_max_count": 1.0, "gate_cold_item_share": 0.5}
+    assert stage2["model"]["gate_max_count"] == 5  # the parameters are not changed in place
+    for model in (
+        {"cf_skip": True, "gate_max_count": 5, "gate_cold_share": None},  # the number as set
+        {"cf_skip": True, "gate_max_count": None, "gate_cold_share": 0.5},  # no gate (the no_gate ablation)
+        {"cf_skip": False, "gate_max_count": 5, "gate_cold_share": 0.5},
+    ):
+        assert with_cold_threshold({"model": model}, counts) == ({"model": model}, {})
+    # the recommender is built with the resolved number; the share itself is not one of its config's fields
+    plain = recommender("embedding_head", cf_skip=True, gate_max_count=5)
+    stage2 = {"model": {**plain.config.to_dict(), "gate_cold_share": 0.5}, "template": TEMPLATE.__dict__}
+    built = build_recommender(
+        plain.llm,
+        plain.tokenizer,
+        with_cold_threshold(stage2, counts)[0],
+        WORDING,
+        plain.item_table,
+        TITLES,
+        5,
+    )
+    assert built.config.gate_max_count == 1
+    assert built.cold_mask(
+        [Sample(torch.zeros(5), [1], [1, 2, 3], 0, counts=torch.tensor([0, 1, 2]))]
+    ).tolist() == [[True, True, False]]

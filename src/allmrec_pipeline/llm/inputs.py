@@ -44,6 +44,46 @@ def load_llm(llms: dict[str, Any], llm: str):
         raise ConfigError(f"params 'llms.{llm}': {exc}") from exc
 
 
+def cold_count_threshold(counts: np.ndarray, share: float) -> int:
+    """The count gate's threshold for a cold share: the largest ``k`` such that at most ``share`` of the items
+    have ``k`` or fewer training interactions (``counts``: ``(n_items + 1,)``, index 0 the padding; 0 when no
+    count qualifies)."""
+    if not 0 < share < 1:
+        raise ValueError(f"a cold share must lie in (0, 1), not {share!r}")
+    items = np.sort(np.asarray(counts, dtype=np.float64)[1:])
+    if not len(items):
+        raise ValueError("no items to derive the count gate's threshold from")
+    values = np.unique(items)  # the share of items with at most k interactions, at each distinct count k
+    within = values[np.searchsorted(items, values, side="right") / len(items) <= share]
+    return int(within.max()) if len(within) else 0
+
+
+def with_cold_threshold(
+    stage2: dict[str, Any], counts: np.ndarray
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """``stage2`` with ``model.gate_max_count`` derived from ``model.gate_cold_share`` and the training counts
+    (``cold_count_threshold``) when both the share and the count gate are set, else unchanged; and what was
+    derived: the threshold and the share of items at or below it (``{}`` when unchanged)."""
+    model = stage2["model"]
+    share = model.get("gate_cold_share")
+    if share is None or model.get("gate_max_count") is None or not model.get("cf_skip"):
+        return stage2, {}
+    try:
+        threshold = cold_count_threshold(counts, float(share))
+    except ValueError as exc:
+        raise ConfigError(f"params 'stage2.model.gate_cold_share': {exc}") from exc
+    cold = float((np.asarray(counts)[1:] <= threshold).mean())
+    logger.info(
+        "Count gate: candidates with at most %d training interactions are cold (%.1f%% of the items; "
+        "stage2.model.gate_cold_share %.2f)",
+        threshold,
+        100 * cold,
+        share,
+    )
+    resolved = {**stage2, "model": {**model, "gate_max_count": threshold}}
+    return resolved, {"gate_max_count": float(threshold), "gate_cold_item_share": cold}
+
+
 def wording_for(stage2: dict[str, Any], dataset: str) -> dict[str, str]:
     """The dataset's item noun and verbs: ``stage2.wording.<dataset>``, else ``stage2.wording.default`` (with a
     warning naming the key to add); a dataset with neither fails instead of getting a prompt without them."""
@@ -188,6 +228,7 @@ def build_recommender(
     (``title_vectors``: the items' title vectors, ``title_vector_table``, which a gate weighing z(text_cosine)
     needs)."""
     settings = {**stage2["model"], **(model_overrides or {})}
+    settings.pop("gate_cold_share", None)  # resolved into gate_max_count by with_cold_threshold
     if settings.get("soft_token_norm") == "match":
         settings["soft_token_norm"] = float(model.get_input_embeddings().weight.float().norm(dim=1).mean())
     try:

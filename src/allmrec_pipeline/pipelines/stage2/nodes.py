@@ -22,6 +22,7 @@ from allmrec_pipeline.llm.inputs import (
     title_vector_table,
     training_samples,
     user_vectors,
+    with_cold_threshold,
     wording_for,
 )
 from allmrec_pipeline.llm.recommender import Sample
@@ -105,7 +106,8 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         The projector checkpoint (never the LLM), per-step and per-epoch metrics, and the report (with the LLM
         id, revision, dtype and the rendered template, also set as run tags).
     """
-    stage2 = merge_variant(stage2, variant)
+    counts = popularity_counts(item_popularity, len(item_index))
+    stage2, derived = with_cold_threshold(merge_variant(stage2, variant), counts)
     backbone = load_backbone(cf_model, expected_n_items=len(item_index)).requires_grad_(False)
     torch.manual_seed(seed)
     spec, model, tokenizer = load_llm(llms, llm)
@@ -124,7 +126,6 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
     )
     training = Stage2TrainingConfig(**stage2["training"])
     valid_rows, twins, held_out_users = gate_rows(eval_candidates, training, recommender.gated)
-    counts = popularity_counts(item_popularity, len(item_index))
     make_samples, n_users = training_samples(
         train_sequences, sequences, backbone, len(item_index), training, seed, held_out_users, counts
     )
@@ -221,6 +222,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         else float("nan"),
         **{f"head_warmup_{k}": v for k, v in result.head_warmup.items() if k != "gate"},
         **{f"matcher_{k}": v for k, v in matcher.items()},
+        **derived,
         **{f"gate_{k}": v for k, v in result.head_warmup.get("gate", {}).items() if not isinstance(v, str)},
     }
     tag = "stage2" if variant == "a_llmrec" else f"stage2_{variant}"  # one run may hold several variants
