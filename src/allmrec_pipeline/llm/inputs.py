@@ -50,11 +50,10 @@ def cold_count_threshold(counts: np.ndarray, share: float) -> int:
     count qualifies)."""
     if not 0 < share < 1:
         raise ValueError(f"a cold share must lie in (0, 1), not {share!r}")
-    items = np.sort(np.asarray(counts, dtype=np.float64)[1:])
-    if not len(items):
+    values, items = np.unique(np.asarray(counts)[1:], return_counts=True)
+    if not len(values):
         raise ValueError("no items to derive the count gate's threshold from")
-    values = np.unique(items)  # the share of items with at most k interactions, at each distinct count k
-    within = values[np.searchsorted(items, values, side="right") / len(items) <= share]
+    within = values[np.cumsum(items) / items.sum() <= share]  # the share at or below each distinct count
     return int(within.max()) if len(within) else 0
 
 
