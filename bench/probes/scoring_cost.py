@@ -11,7 +11,7 @@ chain (its stage-2 checkpoint), the first 200 frozen test rows of `overall` and 
     OMP_NUM_THREADS=2 python bench/probes/scoring_cost.py | grep -E "^(torch threads|[0-9]\. )" \
         > bench/results/probes/scoring_cost_beauty.txt
 """
-import subprocess, sys, time
+import os, subprocess, sys, time
 sys.path.insert(0, "bench")
 import numpy as np, torch
 from _common import run_catalog
@@ -78,7 +78,7 @@ for scenario in ("overall", "cold_item"):
         print(f"3. 40 rows, one thread {t1:.1f} s against two {t2:.1f} s; scores bitwise equal: {bool((one == two).all())}")
         tick = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(p)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}) for p in (0, 1)]
+                                  text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for p in (0, 1)]
         own = [float(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
         print(f"4. two one-thread processes side by side, 100 rows each: {own[0]:.1f} s and {own[1]:.1f} s of scoring "
               f"({max(own) / len(samples):.3f} s a row for the pair) against one two-thread process {ta:.1f} s "
