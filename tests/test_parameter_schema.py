@@ -142,6 +142,14 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
             r"stage2\.model: Value error, gate_text_cosine true needs the count gate",
         ),
         (
+            lambda p: p["evaluate_scenarios"]["max_llm_rows_by_scenario"].__setitem__("cold_items", 5),
+            r"evaluate_scenarios\.max_llm_rows_by_scenario\.cold_items",
+        ),
+        (
+            lambda p: p["evaluate_scenarios"]["max_llm_rows_by_scenario"].__setitem__("cross_domain", 0),
+            r"evaluate_scenarios\.max_llm_rows_by_scenario\.cross_domain: Input should be greater than or equal to 1",
+        ),
+        (
             lambda p: p.pop("title_encoder"),
             r"title_encoder: missing",
         ),

@@ -236,7 +236,9 @@ def _tiny_llm_dir(root: Path) -> Path:
 def tiny_settings(
     llm_dir: Path,
     stage2_training: str = "",
-    evaluate: str = "  max_llm_rows: 10\n  ablation_max_llm_rows: 8\n",
+    evaluate: str = (
+        "  max_llm_rows: 10\n  ablation_max_llm_rows: 8\n  max_llm_rows_by_scenario:\n    cross_domain: 6\n"
+    ),
 ) -> str:
     """conf/local parameters that make the chain small: two CF epochs, one SBERT layer, the tiny LLM (``llm=tiny``)
     read to its first layer, 16 stage-2 users; extra ``stage2.training`` and ``evaluate_scenarios`` lines."""
@@ -320,17 +322,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
     markdown = next(report.glob("*/results.md")).read_text()
     assert "| a_llmrec |" in markdown and "Random floor: Hit@1 = 1/20 = 0.050" in markdown
     assert "| text_overlap |" in markdown and "### Model − cf" in markdown
-    metrics = pd.read_parquet(
-        next((project_copy / "data/08_reporting/beauty/sasrec/tiny/scenario_metrics.parquet").glob("*/*"))
-    )
-    assert set(metrics.columns) == {"model", "scenario", "metric", "value", "ci_low", "ci_high", "n"}
-    llm_rows = metrics["model"].isin(["llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"])
-    assert (metrics.loc[llm_rows, "n"] == 10).all()  # max_llm_rows
-    assert (metrics.loc[~llm_rows, "n"] > 10).all()  # every frozen row (evaluate.max_users: 40)
-    paired = pd.read_parquet(
-        next((project_copy / "data/08_reporting/beauty/sasrec/tiny/paired_differences.parquet").glob("*/*"))
-    )
-    assert (paired.loc[paired["model"] == "a_llmrec", "n"] == 10).all()
+    _assert_llm_row_caps(project_copy)
     _check_serving(project_copy, run["run_id"])
 
     import nbformat
@@ -402,6 +394,22 @@ def _assert_one_variant_run(project: Path, earlier_runs: set[str]) -> None:
     assert not pd.isna(one_run["metrics.eval.ablation.no_user.overall.hit_at_1_minus_a_llmrec"])
     tables = project.glob("data/07_model_output/**/ablation_predictions.parquet/*")
     assert len(list(tables)) == 2  # versioned: the full run's table is kept
+
+
+def _assert_llm_row_caps(project: Path) -> None:
+    """The LLM-based models scored ``max_llm_rows`` (10 in the tiny settings) of each scenario, ``cross_domain``
+    its own tighter cap (6), the others every frozen row; the paired differences on the rows both scored."""
+    metrics = _table(project, "data/08_reporting/beauty/sasrec/tiny/scenario_metrics.parquet")
+    assert set(metrics.columns) == {"model", "scenario", "metric", "value", "ci_low", "ci_high", "n"}
+    llm_rows = metrics["model"].isin(["llm_only", "a_llmrec", "a_llmrec_sbert", "mlp_llm"])
+    cross = metrics["scenario"] == "cross_domain"
+    assert (metrics.loc[llm_rows & ~cross, "n"] == 10).all()  # max_llm_rows
+    assert (metrics.loc[llm_rows & cross, "n"] == 6).all() and (llm_rows & cross).any()  # its own cap
+    assert (metrics.loc[~llm_rows, "n"] > 10).all()  # every frozen row (evaluate.max_users: 40)
+    paired = _table(project, "data/08_reporting/beauty/sasrec/tiny/paired_differences.parquet")
+    a_llmrec, paired_cross = paired["model"] == "a_llmrec", paired["scenario"] == "cross_domain"
+    assert (paired.loc[a_llmrec & ~paired_cross, "n"] == 10).all()
+    assert (paired.loc[a_llmrec & paired_cross, "n"] == 6).all() and (a_llmrec & paired_cross).any()
 
 
 def _assert_ablation_scores(ablation_run: pd.Series, models: tuple[str, ...]) -> None:

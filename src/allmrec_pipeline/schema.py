@@ -349,15 +349,17 @@ class Generate(Section):
     fuzzy_threshold: Fraction
 
 
+Scenario = Literal["overall", "cold_item", "warm_item", "cold_user", "cross_domain"]
+
+
 class EvaluateScenarios(Section):
     mode: Literal["rank", "generate"]
     models: list[Literal[DEFAULT_MODELS]] = Field(min_length=1)  # the ablations: ablation_models
     ablation_models: list[Literal[ABLATION_RUN_MODELS]]
-    scenarios: list[Literal["overall", "cold_item", "warm_item", "cold_user", "cross_domain"]] = Field(
-        min_length=1
-    )
+    scenarios: list[Scenario] = Field(min_length=1)
     max_rows: PositiveInt | None
     max_llm_rows: PositiveInt | None
+    max_llm_rows_by_scenario: dict[Scenario, PositiveInt | None]
     ablation_max_llm_rows: PositiveInt | None
     batch_size: PositiveInt
     floors: Floors

@@ -8,6 +8,8 @@ from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import (
     _llm_rows,
     _rows,
+    _scenario_caps,
+    _smaller,
     collect_predictions,
     compare_models,
     summarize_scenarios,
@@ -135,6 +137,20 @@ def test_llm_rows_are_a_seeded_subset_of_the_scored_rows():
     assert subset["row"].tolist() == _llm_rows(rows, "overall", 20, seed=3)["row"].tolist()
     capped = _rows(candidates, "overall", 30, seed=3)
     assert len(capped) == 30 and capped["row"].is_monotonic_increasing
+
+
+def test_a_scenarios_own_cap_is_checked_and_the_tighter_cap_wins():
+    assert _scenario_caps({"max_llm_rows_by_scenario": {"cross_domain": 300, "overall": None}}) == {
+        "cross_domain": 300
+    }
+    assert _scenario_caps({}) == {}
+    assert _smaller(None, None) is None and _smaller(None, 300) == 300 and _smaller(8, 300) == 8
+    with pytest.raises(ConfigError, match=r"names an unknown scenario 'crossdomain' \(known: overall"):
+        _scenario_caps({"max_llm_rows_by_scenario": {"crossdomain": 300}})
+    with pytest.raises(ConfigError, match=r"max_llm_rows_by_scenario\.cross_domain' must be a positive"):
+        _scenario_caps({"max_llm_rows_by_scenario": {"cross_domain": True}})
+    with pytest.raises(ConfigError, match=r"must map scenario names"):
+        _scenario_caps({"max_llm_rows_by_scenario": [300]})
 
 
 def test_generate_mode_reports_the_papers_lenient_hit_beside_ours():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import typing
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_check
 from allmrec_pipeline.llm.text_gate import TextGate
 from allmrec_pipeline.models.checkpoint import load_backbone
 from allmrec_pipeline.models.data import popularity_counts
+from allmrec_pipeline.schema import Scenario
 from allmrec_pipeline.seeding import rng_for
 from allmrec_pipeline.tracking import epoch_logger
 from allmrec_pipeline.variants import FLOORS, MODELS, WITHOUT_LLM
@@ -76,6 +78,35 @@ def _positive_or_null(params: dict[str, Any], key: str) -> int | None:
             f"params 'evaluate_scenarios.{key}' must be a positive integer or null, got {value!r}"
         )
     return value
+
+
+def _scenario_caps(params: dict[str, Any]) -> dict[str, int]:
+    """``evaluate_scenarios.max_llm_rows_by_scenario``, checked: a scenario name to a positive row cap (a null
+    cap, or a scenario not named: none of its own)."""
+    caps = params.get("max_llm_rows_by_scenario") or {}
+    if not isinstance(caps, dict):
+        raise ConfigError(
+            "params 'evaluate_scenarios.max_llm_rows_by_scenario' must map scenario names to positive "
+            f"integers or null, got {caps!r}"
+        )
+    caps = {scenario: cap for scenario, cap in caps.items() if cap is not None}
+    for scenario, cap in caps.items():
+        if scenario not in typing.get_args(Scenario):
+            raise ConfigError(
+                f"params 'evaluate_scenarios.max_llm_rows_by_scenario' names an unknown scenario {scenario!r} "
+                f"(known: {', '.join(typing.get_args(Scenario))})"
+            )
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ConfigError(
+                f"params 'evaluate_scenarios.max_llm_rows_by_scenario.{scenario}' must be a positive integer, "
+                f"got {cap!r}"
+            )
+    return caps
+
+
+def _smaller(cap: int | None, other: int | None) -> int | None:
+    """The tighter of two row caps (``None``: no cap)."""
+    return min((c for c in (cap, other) if c is not None), default=None)
 
 
 def _floor_settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +337,7 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
     max_llm_rows = _positive_or_null(
         params, "max_llm_rows" if models_key == "models" else "ablation_max_llm_rows"
     )
+    scenario_caps = _scenario_caps(params)
     mode, seed = params["mode"], int(inputs["seed"])
     backbone = load_backbone(inputs["cf_model"], expected_n_items=len(inputs["item_index"]))
     stage2 = inputs["stage2"]
@@ -351,7 +383,7 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
             frames.append(_predictions(model_name, scenario, rows, scored, "rank"))
             _log(frames[-1])
             continue
-        subset = _llm_rows(rows, scenario, max_llm_rows, seed)
+        subset = _llm_rows(rows, scenario, _smaller(max_llm_rows, scenario_caps.get(scenario)), seed)
         positions = np.searchsorted(
             rows["row"].to_numpy(), subset["row"].to_numpy()
         )  # rows are sorted by row
