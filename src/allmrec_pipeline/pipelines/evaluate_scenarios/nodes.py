@@ -69,39 +69,32 @@ def _llm_rows(rows: pd.DataFrame, scenario: str, max_llm_rows: int | None, seed:
     return rows.iloc[keep].reset_index(drop=True)
 
 
-def _positive_or_null(params: dict[str, Any], key: str) -> int | None:
+def _positive_or_null(params: dict[str, Any], key: str, section: str = "evaluate_scenarios") -> int | None:
     value = params.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"params 'evaluate_scenarios.{key}' must be a positive integer or null, got {value!r}"
-        )
+        raise ConfigError(f"params '{section}.{key}' must be a positive integer or null, got {value!r}")
     return value
 
 
 def _scenario_caps(params: dict[str, Any]) -> dict[str, int]:
     """``evaluate_scenarios.max_llm_rows_by_scenario``, checked: a scenario name to a positive row cap (a null
     cap, or a scenario not named: none of its own)."""
+    section = "evaluate_scenarios.max_llm_rows_by_scenario"
     caps = params.get("max_llm_rows_by_scenario") or {}
     if not isinstance(caps, dict):
         raise ConfigError(
-            "params 'evaluate_scenarios.max_llm_rows_by_scenario' must map scenario names to positive "
-            f"integers or null, got {caps!r}"
+            f"params '{section}' must map scenario names to positive integers or null, got {caps!r}"
         )
-    caps = {scenario: cap for scenario, cap in caps.items() if cap is not None}
-    for scenario, cap in caps.items():
-        if scenario not in typing.get_args(Scenario):
+    known = typing.get_args(Scenario)
+    for scenario in caps:
+        if scenario not in known:
             raise ConfigError(
-                f"params 'evaluate_scenarios.max_llm_rows_by_scenario' names an unknown scenario {scenario!r} "
-                f"(known: {', '.join(typing.get_args(Scenario))})"
+                f"params '{section}' names an unknown scenario {scenario!r} (known: {', '.join(known)})"
             )
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise ConfigError(
-                f"params 'evaluate_scenarios.max_llm_rows_by_scenario.{scenario}' must be a positive integer, "
-                f"got {cap!r}"
-            )
-    return caps
+    checked = {scenario: _positive_or_null(caps, scenario, section) for scenario in caps}
+    return {scenario: cap for scenario, cap in checked.items() if cap is not None}
 
 
 def _smaller(cap: int | None, other: int | None) -> int | None:
