@@ -11,57 +11,23 @@ fixed, judged on the cache's other rows. No test row is read.
 
     python bench/probes/many_choice_rows.py <cache dir> [--env video_games] > bench/results/probes/many_choice_rows_<env>.txt
 """
-import argparse, sys, time
+import sys, time
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import run_catalog, title_vector_frame  # noqa: E402
+import numpy as np, torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _outside_rows import parser, validation_rows  # noqa: E402
 from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.gate_bounds import GateBounds, pick_gate
-from allmrec_pipeline.llm.inputs import cf_logits, item_titles, title_vector_table, user_vectors
+from allmrec_pipeline.llm.gate_bounds import pick_gate
 from allmrec_pipeline.llm.recommender import fuse_inputs
-from allmrec_pipeline.llm.text_gate import TextGate
 from allmrec_pipeline.llm.training import GATE_GRID
-from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.models.data import popularity_counts
-from allmrec_pipeline.pipelines.split_sequences.candidates import sample_candidates, seen_items
-from allmrec_pipeline.seeding import rng_for
 
-ap = argparse.ArgumentParser()
-ap.add_argument("cache"); ap.add_argument("--env", default=None); ap.add_argument("--max-users", type=int, default=20000)
+ap = parser()
 ap.add_argument("--sizes", default="300,1000,3000,0")
 args = ap.parse_args()
 t0 = time.time()
-catalog, _ = run_catalog("", env=args.env)
-load = catalog.load
+run, group, X, cold, T = validation_rows(args.env, args.max_users)
 S = ("overall", "cold_item", "warm_item")
-B = GateBounds(**load("params:stage2")["training"]["gate_bounds"])
-SEED = int(load("params:seed"))
-item_index, popularity = load("item_index"), load("item_popularity")
-n = len(item_index)
-counts = popularity_counts(popularity, n)
-sequences, train, frozen = load("sequences"), load("train_sequences"), load("eval_candidates")
-max_len = int(load("params:split")["max_seq_len"])
-full = sequences.set_index("user_idx")["items"]
-users = train[~train["user_idx"].isin(set(frozen["user_idx"]))]
-users = users[users["user_idx"].map(full.map(len)).to_numpy() > users["items"].map(len).to_numpy()]
-users = users.sample(frac=1.0, random_state=SEED).head(args.max_users).reset_index(drop=True)
-targets = np.array([full[u][len(h)] for u, h in zip(users["user_idx"], users["items"])], dtype=np.int64)
-cands = sample_candidates(users["user_idx"].to_numpy(), targets, seen_items(sequences), n, 20, rng_for(SEED, "probe/many_choice_rows"))
-rows = pd.DataFrame({"user_idx": users["user_idx"], "target_item_idx": targets, "candidates": cands,
-                     "history": [np.asarray(h)[-max_len:] for h in users["items"]]})
-group = rows["target_item_idx"].map(popularity.set_index("item_idx")["group"]).astype(str).to_numpy()
-backbone = load_backbone(load("cf_model"), expected_n_items=n)
-titles = item_titles(load("items"), item_index)
-vectors = title_vector_table(title_vector_frame(catalog), n).numpy()
-tg = TextGate.from_checkpoint(load("stage2_model"), titles, vectors)
-C = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
-with torch.no_grad():
-    uv = user_vectors(backbone, list(rows["history"]))
-    cf = cf_logits(backbone, uv, list(C))
-X = tg.inputs(list(rows["history"]), C, cf)  # (R, C, K-1): cf, overlap, matcher
-cold = tg.cold(counts[C])
-T = np.array([int(np.flatnonzero(c == t)[0]) for c, t in zip(C, targets)])
+B, SEED, tg, rows = run.bounds, run.seed, run.text_gate, run.users
 print(f"{len(rows)} rows drawn ({int((group=='cold').sum())} cold targets, {int((group=='warm').sum())} warm) in {time.time()-t0:.0f} s; columns {tg.columns}; threshold {tg.config.gate_max_count}")
 points = tg.points()
 def hits(sc, t): return metrics.scores_per_row(sc, t, ("hit_at_1",))["hit_at_1"]

@@ -8,50 +8,31 @@ the stage-2 model (its LLM's head and its gate, as evaluation scores it), ``cf``
 
     python bench/probes/test_position_model.py [--env video_games] --free-gate data/06_models/<dataset>/sasrec/smollm2/cf_text_gate.json/<version>/cf_text_gate.json > bench/results/probes/test_position_model_<env>.txt
 """
-import argparse, json, sys, time
+import json, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import run_catalog, title_vector_frame  # noqa: E402
+from _common import title_vector_frame  # noqa: E402
+from _outside_rows import load_run, parser, rows_at  # noqa: E402
 from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.inputs import cf_logits, item_table, item_titles, load_llm, row_samples, title_vector_table, user_vectors
+from allmrec_pipeline.llm.inputs import cf_logits, item_table, load_llm, row_samples, title_vector_table, user_vectors
 from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_checkpoint
-from allmrec_pipeline.llm.text_gate import TextGate
-from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.models.data import popularity_counts
-from allmrec_pipeline.pipelines.split_sequences.candidates import sample_candidates, seen_items
 from allmrec_pipeline.progress import progress_bar
-from allmrec_pipeline.seeding import rng_for
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--env", default=None); ap.add_argument("--max-users", type=int, default=20000)
+
+ap = parser(cache=False)
 ap.add_argument("--warm", type=int, default=2000); ap.add_argument("--cold", type=int, default=1000)
 ap.add_argument("--free-gate", type=Path, help="the run's cf_text_gate.json (its weights)")
 args = ap.parse_args()
 t0 = time.time()
-catalog, _ = run_catalog("", env=args.env)
-load = catalog.load
-SEED = int(load("params:seed"))
-item_index, popularity = load("item_index"), load("item_popularity")
-n = len(item_index)
-counts = popularity_counts(popularity, n)
-sequences, train, frozen = load("sequences"), load("train_sequences"), load("eval_candidates")
-max_len = int(load("params:split")["max_seq_len"])
-full = sequences.set_index("user_idx")["items"]
-users = train[~train["user_idx"].isin(set(frozen["user_idx"]))]
-users = users[users["user_idx"].map(full.map(len)).to_numpy() >= users["items"].map(len).to_numpy() + 2]
-users = users.sample(frac=1.0, random_state=SEED).head(args.max_users).reset_index(drop=True)
-hist = [np.asarray(full[u][: len(h) + 1])[-max_len:] for u, h in zip(users["user_idx"], users["items"])]
-tgt = np.array([full[u][len(h) + 1] for u, h in zip(users["user_idx"], users["items"])], dtype=np.int64)
-C = np.stack(sample_candidates(users["user_idx"].to_numpy(), tgt, seen_items(sequences), n, 20, rng_for(SEED, "probe/position/1"))).astype(np.int64)
-group = pd.Series(tgt).map(popularity.set_index("item_idx")["group"]).astype(str).to_numpy()
+run = load_run(args.env, args.max_users, 2)
+catalog, load, SEED, users, counts, backbone, titles, n = run.catalog, run.catalog.load, run.seed, run.users, run.counts, run.backbone, run.titles, run.n_items
+hist, tgt, C, group = rows_at(run, 1, "probe/position/1")
 judge = np.arange(len(users)) >= len(users) // 2
 pick = {"warm_item": np.flatnonzero(judge & (group == "warm"))[: args.warm], "cold_item": np.flatnonzero(judge & (group == "cold"))[: args.cold]}
-backbone = load_backbone(load("cf_model"), expected_n_items=n)
-titles = item_titles(load("items"), item_index)
 vectors_frame = title_vector_frame(catalog)
 checkpoint = load("stage2_model")
-tg = TextGate.from_checkpoint(checkpoint, titles, title_vector_table(vectors_frame, n).numpy())
 _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
 stage2 = load("params:stage2")
 rec = recommender_from_checkpoint(checkpoint, model, tokenizer, item_table(stage2["item_source"], load("joint_item_embeddings"), backbone),
