@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import run_catalog, title_vector_frame  # noqa: E402
+from allmrec_pipeline import metrics
 from allmrec_pipeline.llm.gate_bounds import GateBounds
 from allmrec_pipeline.llm.inputs import cf_logits, item_titles, title_vector_table, user_vectors
 from allmrec_pipeline.llm.text_gate import TextGate
@@ -28,12 +29,13 @@ class Run:
     n_items: int
     counts: np.ndarray
     popularity: pd.DataFrame
-    sequences: pd.DataFrame
+    seen: dict
     full: pd.Series
     users: pd.DataFrame
     max_len: int
     backbone: object
     titles: list
+    title_vectors: torch.Tensor
     text_gate: TextGate
 
 
@@ -49,12 +51,12 @@ def load_run(env, max_users: int, min_extra: int) -> Run:
     users = users[users["user_idx"].map(full.map(len)).to_numpy() >= users["items"].map(len).to_numpy() + min_extra]
     users = users.sample(frac=1.0, random_state=seed).head(max_users).reset_index(drop=True)
     titles = item_titles(load("items"), item_index)
-    vectors = title_vector_table(title_vector_frame(catalog), n).numpy()
+    vectors = title_vector_table(title_vector_frame(catalog), n)
     return Run(
         catalog, seed, GateBounds(**load("params:stage2")["training"]["gate_bounds"]), n,
-        popularity_counts(popularity, n), popularity, sequences, full, users,
+        popularity_counts(popularity, n), popularity, seen_items(sequences), full, users,
         int(load("params:split")["max_seq_len"]), load_backbone(load("cf_model"), expected_n_items=n), titles,
-        TextGate.from_checkpoint(load("stage2_model"), titles, vectors),
+        vectors, TextGate.from_checkpoint(load("stage2_model"), titles, vectors.numpy()),
     )
 
 
@@ -64,7 +66,7 @@ def rows_at(run: Run, offset: int, purpose: str):
     users = run.users
     hist = [np.asarray(run.full[u][: len(h) + offset])[-run.max_len:] for u, h in zip(users["user_idx"], users["items"])]
     tgt = np.array([run.full[u][len(h) + offset] for u, h in zip(users["user_idx"], users["items"])], dtype=np.int64)
-    cands = sample_candidates(users["user_idx"].to_numpy(), tgt, seen_items(run.sequences), run.n_items, 20, rng_for(run.seed, purpose))
+    cands = sample_candidates(users["user_idx"].to_numpy(), tgt, run.seen, run.n_items, 20, rng_for(run.seed, purpose))
     group = pd.Series(tgt).map(run.popularity.set_index("item_idx")["group"]).astype(str).to_numpy()
     return hist, tgt, np.stack(cands).astype(np.int64), group
 
@@ -98,3 +100,14 @@ def validation_rows(env, max_users: int):
     hist, targets, C, group = rows_at(run, 0, "probe/many_choice_rows")
     X, cold, T = llm_free(run, hist, C, targets)
     return run, group, X, cold, T
+
+
+def hits(scores, targets) -> np.ndarray:
+    """Each row's Hit@1 (a tie at the top splits the hit), as the evaluation counts it."""
+    return metrics.scores_per_row(np.asarray(scores), np.asarray(targets), ("hit_at_1",))["hit_at_1"]
+
+
+def interval(differences: np.ndarray, seed: int) -> str:
+    """The mean of per-row paired differences with its 95% paired bootstrap interval, as ``+d [+lo, +hi]``."""
+    r = metrics.paired_bootstrap(differences, np.zeros_like(differences), seed=seed)
+    return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"

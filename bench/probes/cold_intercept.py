@@ -11,8 +11,10 @@ point), ``text_overlap`` (cold items) and (a). No test row is read.
     python bench/probes/cold_intercept.py /tmp/frontier_vg 0,-0.25,-0.5,-1,-1.5,-2,0.5 c   # (a) and (c) only
 """
 import sys
+from pathlib import Path
 import numpy as np, torch
-from allmrec_pipeline import metrics
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _outside_rows import hits, interval  # noqa: E402
 from allmrec_pipeline.llm.gate_bounds import GateBounds, _slack_table
 from allmrec_pipeline.llm.recommender import fuse_inputs
 from allmrec_pipeline.llm.training import gate_points
@@ -30,10 +32,8 @@ def shift(p, o):
 grid = [shift(p, o) for o in OFFSETS for p in base]  # offset-major: the first of equals has the offset 0
 B = GateBounds(0.0, -0.02, 0.15, 0.0)
 SEED = 42
-def hits(sc, t): return metrics.scores_per_row(sc, t, ("hit_at_1",))["hit_at_1"]
 ov = {s: hits(d[s]["inputs"][..., 2], d[s]["targets"]) for s in S}
-def iv(x):
-    r = metrics.paired_bootstrap(x, np.zeros_like(x), seed=SEED); return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+def iv(x): return interval(x, SEED)
 print(f"cache {cache}; offsets {OFFSETS}; rows per scenario {[len(d[s]['targets']) for s in S]}; shipped gate {d['overall']['gate'].tolist()}")
 n = 300
 pooled = {}

@@ -15,8 +15,7 @@ import sys, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _outside_rows import parser, validation_rows  # noqa: E402
-from allmrec_pipeline import metrics
+from _outside_rows import hits, interval, parser, validation_rows  # noqa: E402
 from allmrec_pipeline.llm.gate_bounds import pick_gate
 from allmrec_pipeline.llm.recommender import fuse_inputs
 
@@ -37,9 +36,7 @@ def features(x, cm):
     base = torch.cat([(1 - g) * x, g * x, g], -1)  # 7
     return torch.cat([base, base * m], -1)  # 14
 F = features(X, cold)
-def hits(sc, t): return metrics.scores_per_row(np.asarray(sc), np.asarray(t), ("hit_at_1",))["hit_at_1"]
-def iv(x):
-    r = metrics.paired_bootstrap(x, np.zeros_like(x), seed=SEED); return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+def iv(x): return interval(x, SEED)
 d = {s: dict(np.load(f"{args.cache}/{s}.npz")) for s in S}
 free = {s: torch.from_numpy(d[s]["inputs"]).float()[..., [0, 2, 3]] for s in S}
 cm = {s: torch.from_numpy(d[s]["cold"]) for s in S}

@@ -15,8 +15,7 @@ import sys, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _outside_rows import parser, validation_rows  # noqa: E402
-from allmrec_pipeline import metrics
+from _outside_rows import hits, interval, parser, validation_rows  # noqa: E402
 from allmrec_pipeline.llm.gate_bounds import pick_gate
 from allmrec_pipeline.llm.recommender import fuse_inputs
 from allmrec_pipeline.llm.training import GATE_GRID
@@ -30,9 +29,7 @@ S = ("overall", "cold_item", "warm_item")
 B, SEED, tg, rows = run.bounds, run.seed, run.text_gate, run.users
 print(f"{len(rows)} rows drawn ({int((group=='cold').sum())} cold targets, {int((group=='warm').sum())} warm) in {time.time()-t0:.0f} s; columns {tg.columns}; threshold {tg.config.gate_max_count}")
 points = tg.points()
-def hits(sc, t): return metrics.scores_per_row(sc, t, ("hit_at_1",))["hit_at_1"]
-def iv(x):
-    r = metrics.paired_bootstrap(x, np.zeros_like(x), seed=SEED); return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+def iv(x): return interval(x, SEED)
 idx = {"overall": np.arange(len(rows)), "cold_item": np.flatnonzero(group == "cold"), "warm_item": np.flatnonzero(group == "warm")}
 d = {s: dict(np.load(f"{args.cache}/{s}.npz")) for s in S}
 full_in = {s: torch.from_numpy(d[s]["inputs"]).float() for s in S}  # cf, head, overlap, matcher

@@ -12,8 +12,7 @@ import sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _outside_rows import llm_free, load_run, parser, rows_at  # noqa: E402
-from allmrec_pipeline import metrics
+from _outside_rows import hits, interval, llm_free, load_run, parser, rows_at  # noqa: E402
 from allmrec_pipeline.llm.gate_bounds import pick_gate
 from allmrec_pipeline.llm.recommender import fuse_inputs
 
@@ -32,9 +31,7 @@ def rows_at_position(offset):
 data = {"validation": rows_at_position(0), "test": rows_at_position(1)}
 half = np.arange(len(users)) < len(users) // 2
 print(f"{len(users)} users outside the frozen rows, each at both positions; threshold {tg.config.gate_max_count}; {time.time()-t0:.0f} s")
-def hits(sc, t): return metrics.scores_per_row(np.asarray(sc), np.asarray(t), ("hit_at_1",))["hit_at_1"]
-def iv(x):
-    r = metrics.paired_bootstrap(x, np.zeros_like(x), seed=SEED); return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+def iv(x): return interval(x, SEED)
 def idx(pos, part):
     X, cm, T, g = data[pos]
     keep = half if part == "choose" else ~half

@@ -12,11 +12,8 @@ import json, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import title_vector_frame  # noqa: E402
-from _outside_rows import load_run, parser, rows_at  # noqa: E402
-from allmrec_pipeline import metrics
-from allmrec_pipeline.llm.inputs import cf_logits, item_table, load_llm, row_samples, title_vector_table, user_vectors
+from _outside_rows import hits, interval, load_run, parser, rows_at  # noqa: E402
+from allmrec_pipeline.llm.inputs import cf_logits, item_table, load_llm, row_samples, user_vectors
 from allmrec_pipeline.llm.recommender import fuse_inputs, recommender_from_checkpoint
 from allmrec_pipeline.progress import progress_bar
 
@@ -27,21 +24,18 @@ ap.add_argument("--free-gate", type=Path, help="the run's cf_text_gate.json (its
 args = ap.parse_args()
 t0 = time.time()
 run = load_run(args.env, args.max_users, 2)
-catalog, load, SEED, users, counts, backbone, titles, n = run.catalog, run.catalog.load, run.seed, run.users, run.counts, run.backbone, run.titles, run.n_items
+load, SEED, users, counts, backbone, titles = run.catalog.load, run.seed, run.users, run.counts, run.backbone, run.titles
 hist, tgt, C, group = rows_at(run, 1, "probe/position/1")
 judge = np.arange(len(users)) >= len(users) // 2
 pick = {"warm_item": np.flatnonzero(judge & (group == "warm"))[: args.warm], "cold_item": np.flatnonzero(judge & (group == "cold"))[: args.cold]}
-vectors_frame = title_vector_frame(catalog)
 checkpoint = load("stage2_model")
 _, model, tokenizer = load_llm(load("params:llms"), load("params:llm"))
 stage2 = load("params:stage2")
 rec = recommender_from_checkpoint(checkpoint, model, tokenizer, item_table(stage2["item_source"], load("joint_item_embeddings"), backbone),
-                                  titles, title_vectors=title_vector_table(vectors_frame, n))
+                                  titles, title_vectors=run.title_vectors)
 free_gate = torch.tensor(json.loads(args.free_gate.read_text())["weights"]) if args.free_gate else None
 print(f"{len(users)} users outside the frozen rows; judging half's test-position rows scored: warm {len(pick['warm_item'])}, cold {len(pick['cold_item'])}; gate {rec.gate.tolist()}")
-def hits(sc, t): return metrics.scores_per_row(np.asarray(sc), np.asarray(t), ("hit_at_1",))["hit_at_1"]
-def iv(x):
-    r = metrics.paired_bootstrap(x, np.zeros_like(x), seed=SEED); return f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+def iv(x): return interval(x, SEED)
 for s, i in pick.items():
     rows = pd.DataFrame({"user_idx": users["user_idx"].to_numpy()[i], "target_item_idx": tgt[i], "candidates": list(C[i]), "history": [hist[k] for k in i]})
     uv = user_vectors(backbone, list(rows["history"]))
