@@ -3,12 +3,14 @@ the default run's latest `predictions` (cf, text_overlap, cf_text_gate, a_llmrec
 on the command line, taken from the newest `ablation_predictions` version that scored it (one
 `make ablations VARIANT=<variant>` run each, its `evaluate_scenarios.ablation_models` without a_llmrec so that
 the default's own predictions are the reference); then the pipeline's own summarize_scenarios and compare_models
-on the merged table (seed 42; the paired differences use the seeded rows both scored). Prints markdown tables.
+on the merged table (seed 42; the paired differences use the seeded rows both scored), printed by the report's
+own `markdown_table` and `paired_tables`.
 
     python bench/probes/ablation_table.py no_user,random_items,titles_only [--dataset beauty]
 """
 import argparse, glob, sys
 import pandas as pd
+from allmrec_pipeline.pipelines.evaluate_scenarios import report
 from allmrec_pipeline.pipelines.evaluate_scenarios.nodes import compare_models, summarize_scenarios
 
 p = argparse.ArgumentParser()
@@ -46,29 +48,6 @@ table = table.sort_values(
 params = {"bootstrap_resamples": 1000, "confidence": 0.95, "models": models, "scenarios": S}
 summary, _ = summarize_scenarios(table, params, 42)
 paired, _ = compare_models(table, params, 42)
-summary = summary[summary["metric"] == "hit_at_1"]
-paired = paired[paired["metric"] == "hit_at_1"]
-
-
-def cell(r):
-    s = f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]".replace("-", "−")
-    return f"**{s}**" if r["significant"] else s
-
-
-print("| model | " + " | ".join(S) + " |\n|---|" + "---|" * len(S))
-for m in models:
-    row = []
-    for s in S:
-        r = summary[(summary["model"] == m) & (summary["scenario"] == s)]
-        row.append(f"{r.iloc[0]['value']:.3f} (n={int(r.iloc[0]['n'])})" if len(r) else "")
-    print(f"| `{m}` | " + " | ".join(row) + " |")
-for ref in ("a_llmrec", "cf", "best_floor"):
-    print(f"\n− {ref}:\n| model | " + " | ".join(S) + " |\n|---|" + "---|" * len(S))
-    for m in variants if ref == "a_llmrec" else ["a_llmrec_same_rows", *variants]:
-        q = paired[(paired["model"] == m) & (paired["reference"] == ref)]
-        cells = []
-        for s in S:
-            r = q[q["scenario"] == s]
-            extra = f" ({r.iloc[0]['reference_model']})" if ref == "best_floor" and len(r) else ""
-            cells.append(cell(r.iloc[0]) + extra + f" n={int(r.iloc[0]['n'])}" if len(r) else "")
-        print(f"| `{m}` | " + " | ".join(cells) + " |")
+n_candidates = int(table["candidates"].map(len).max())
+print(report.markdown_table(summary, "hit_at_1", n_candidates, "The ablations at the current default"))
+print(report.paired_tables(paired, "hit_at_1", models))
