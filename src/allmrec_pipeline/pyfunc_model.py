@@ -19,8 +19,11 @@ class AllmrecModel(PythonModel):
     def load_context(self, context) -> None:
         self.recommender = ServingRecommender.from_bundle(context.artifacts["bundle"])
 
+    # ``model_input`` is annotated as MLflow hands it over (a frame, the logged signature's columns): MLflow
+    # neither infers a schema nor wraps a validator from that hint, and warns about none; called directly, the
+    # model also takes one request (a dict) or a list of them
     def predict(
-        self, context, model_input: Any, params: dict[str, Any] | None = None
+        self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         if isinstance(model_input, pd.DataFrame):
             requests = [
