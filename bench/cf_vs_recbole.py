@@ -98,7 +98,7 @@ def load_interactions(dataset: str, work: Path) -> pd.DataFrame:
         paths = sorted(glob.glob(str(ROOT / "data/03_primary/beauty/sequences.parquet/*/sequences.parquet")))
         if not paths:
             raise SystemExit(
-                "no Beauty sequences: run `kedro run --pipeline split_sequences` (or `make run`) first"
+                "no Beauty sequences: run `kedro run --pipelines split_sequences` (or `make run`) first"
             )
         seqs = pd.read_parquet(paths[-1])
         frame = seqs[["user_idx", "items"]].explode("items")

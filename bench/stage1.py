@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stage1.py [--examples 3000|all] [--repeats 2] [--trainable-layers config|all|N]
 
-Needs ``pretrain_cf`` outputs (``make run`` or ``kedro run --pipeline pretrain_cf``). Both variants train the
+Needs ``pretrain_cf`` outputs (``make run`` or ``kedro run --pipelines pretrain_cf``). Both variants train the
 same alignment networks and fine-tune the embedded MiniLM (the layers ``stage1.sbert.trainable_layers`` names,
 frozen ones in eval mode) from the same seed over the same ``--examples`` training examples, by default the
 default run's epoch (``stage1.training.max_examples``, 3,000); ``--examples all`` times a full epoch, every

@@ -43,7 +43,7 @@ for run in runs("pretrain_cf"):
     newest.setdefault(run.data.tags.get("backbone"), run.info.run_id)
 if len(newest) < 2:
     sys.exit("screenshots.sh: fewer than two backbone runs; run e.g. "
-             "`kedro run --pipeline pretrain_cf --params backbone=gru4rec` (see docs/tracking.md)")
+             "`kedro run --pipelines pretrain_cf --params backbone=gru4rec` (see docs/tracking.md)")
 picked = list(newest.values())[:2]
 print(experiment.experiment_id, default[0].info.run_id, ",".join(picked))
 EOF

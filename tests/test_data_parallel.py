@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun: `torchrun --nproc-per-node 2 -m allmrec_pipeline --pipeline stage2`
+"""Data-parallel training under torchrun: `torchrun --nproc-per-node 2 -m allmrec_pipeline --pipelines stage2`
 on the CPU (gloo) trains the same projectors as one process with the same global batch, and only rank 0 writes
 (one version of each output, one MLflow run)."""
 
@@ -27,7 +27,7 @@ TINY = (
 
 def _kedro_run(project: Path, launcher: list[str]) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [*launcher, "-m", "allmrec_pipeline", "--pipeline", "stage2", "--params", "llm=tiny"],
+        [*launcher, "-m", "allmrec_pipeline", "--pipelines", "stage2", "--params", "llm=tiny"],
         cwd=project,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"},
         capture_output=True,

@@ -60,16 +60,17 @@ def test_a_misspelled_key_in_conf_local_fails_before_the_first_node(project_copy
 
 
 def test_a_param_that_is_not_a_number_fails_with_the_key_and_a_nonzero_exit(project_copy):
-    result = _kedro(project_copy, "--pipeline", "ingest_amazon", "--params", "pretrain_cf.training.lr=abc")
+    result = _kedro(project_copy, "--pipelines", "ingest_amazon", "--params", "pretrain_cf.training.lr=abc")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "pretrain_cf.training.lr: Input should be a valid number (got 'abc')" in output
     assert "TypeError" not in output
+    assert "deprecated" not in output  # neither kedro's --pipeline nor its resolvers' register_new_resolver
     assert not (project_copy / "data").exists() or not any((project_copy / "data").rglob("*.parquet"))
 
 
 def test_negative_epochs_fail_and_save_no_backbone(project_copy):
-    result = _kedro(project_copy, "--pipeline", "pretrain_cf", "--params", "pretrain_cf.training.epochs=-1")
+    result = _kedro(project_copy, "--pipelines", "pretrain_cf", "--params", "pretrain_cf.training.epochs=-1")
     assert result.returncode != 0
     assert "pretrain_cf.training.epochs: Input should be greater than or equal to 1 (got -1)" in (
         result.stdout + result.stderr
@@ -127,11 +128,11 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].append("mlp_llm"),
-            r"evaluate_scenarios\.models: .*mlp_llm is trained and scored by `kedro run --pipeline ablations`",
+            r"evaluate_scenarios\.models: .*mlp_llm is trained and scored by `kedro run --pipelines ablations`",
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].extend(["no_user", "no_gate"]),
-            r"evaluate_scenarios\.models: .*no_user, no_gate are trained and scored by `kedro run --pipeline",
+            r"evaluate_scenarios\.models: .*no_user, no_gate are trained and scored by `kedro run --pipelines",
         ),
         (
             lambda p: p["stage2"]["model"].__setitem__("gate_max_count", None),
@@ -203,7 +204,7 @@ def test_a_variant_merges_only_the_keys_it_names(base_params):
     "asked", [("--params", "device=cuda"), ("--env", "gpu")], ids=["params", "gpu_recipe"]
 )
 def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_copy, asked):
-    result = _kedro(project_copy, "--pipeline", "pretrain_cf", *asked)
+    result = _kedro(project_copy, "--pipelines", "pretrain_cf", *asked)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "This run cannot start; nothing was computed" in output
@@ -214,7 +215,7 @@ def test_a_gpu_this_machine_lacks_stops_the_run_before_its_first_node(project_co
 def test_training_an_ablation_variant_that_is_not_scored_stops_before_its_first_node(project_copy):
     with (project_copy / "conf/local/parameters.yml").open("a") as file:
         file.write("evaluate_scenarios:\n  ablation_models: [cf, a_llmrec]\n")
-    result = _kedro(project_copy, "--pipeline", "ablations_no_user")
+    result = _kedro(project_copy, "--pipelines", "ablations_no_user")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "This run cannot start; nothing was computed" in output

@@ -142,7 +142,7 @@ def test_interrupted_runs_end_killed_in_mlflow(project_copy):
     _run(project_copy, "split_sequences")
     with (project_copy / "conf/local/parameters.yml").open("a") as file:
         file.write("pretrain_cf:\n  training:\n    epochs: 100000\n    patience: 100000\n")
-    command = [str(Path(sys.executable).parent / "kedro"), "run", "--pipeline", "pretrain_cf"]
+    command = [str(Path(sys.executable).parent / "kedro"), "run", "--pipelines", "pretrain_cf"]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
 
     def start() -> subprocess.Popen:

@@ -27,7 +27,7 @@ def test_a_team_run_is_tracked_on_the_server(project_copy, tracking_server):
     for name in ("catalog.yml", "parameters.yml"):
         shutil.copy(project_copy / "conf/local" / name, project_copy / "conf/team" / name)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "team", "--pipeline", "ingest_amazon"],
+        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "team", "--pipelines", "ingest_amazon"],
         cwd=project_copy,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_TRACKING_URI": uri},
         capture_output=True,
@@ -53,7 +53,7 @@ def test_a_team_run_is_tracked_on_the_server(project_copy, tracking_server):
 
 def test_the_team_env_without_a_server_address_says_which_variable(project_copy):
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "team", "--pipeline", "ingest_amazon"],
+        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "team", "--pipelines", "ingest_amazon"],
         cwd=project_copy,
         env={
             **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},

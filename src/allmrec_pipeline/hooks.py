@@ -207,7 +207,7 @@ class PreflightHook:
         if unscored:
             problems.append(
                 f"evaluate_scenarios.ablation_models does not list {', '.join(unscored)}, which this run "
-                "trains: list it, or train only the listed ones (`kedro run --pipeline ablations_<variant>`)"
+                "trains: list it, or train only the listed ones (`kedro run --pipelines ablations_<variant>`)"
             )
         llm_models = {*listed.get("models", []), *listed.get("ablation_models", [])} - set(WITHOUT_LLM)
         scores_llm = {n.removeprefix("ablation_") for n in nodes} & {f"evaluate_{m}" for m in llm_models}
@@ -251,7 +251,7 @@ def missing_inputs(pipeline, catalog) -> list[str]:
             continue
         pipelines = pipelines or all_pipelines()
         makers = [p for p, made in pipelines.items() if p != "__default__" and name in made.all_outputs()]
-        hint = f"`kedro run --pipeline {makers[0]}` saves it" if makers else "no pipeline saves it"
+        hint = f"`kedro run --pipelines {makers[0]}` saves it" if makers else "no pipeline saves it"
         missing.append(f"{name}: no saved {kind} at {dataset._filepath} yet; {hint}, run it first")
     return missing
 

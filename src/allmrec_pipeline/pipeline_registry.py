@@ -1,4 +1,4 @@
-"""Project pipelines: every folder under ``pipelines/`` becomes a ``--pipeline`` name.
+"""Project pipelines: every folder under ``pipelines/`` becomes a ``--pipelines`` name.
 
 The chain: ingest_amazon -> split_sequences -> pretrain_cf -> stage1 -> stage2 -> evaluate_scenarios, plus
 ``ablations``, the stage-2 ablation nodes of ``stage2`` and ``evaluate_scenarios`` (tag ``ablation``), to run

@@ -374,7 +374,7 @@ class EvaluateScenarios(Section):
         if moved:
             raise ValueError(
                 f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} trained and scored by `kedro run "
-                "--pipeline ablations`: list it in evaluate_scenarios.ablation_models"
+                "--pipelines ablations`: list it in evaluate_scenarios.ablation_models"
             )
         return value
 

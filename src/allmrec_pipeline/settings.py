@@ -1,6 +1,7 @@
 """Project settings: hooks, config loader and resolvers."""
 
 import os
+import warnings
 
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
@@ -18,6 +19,10 @@ else:
     HOOKS = (PreflightHook(), DataParallelHook())
     # distribution names as their metadata spells them (kedro compares them exactly)
     DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow", "kedro-viz", "kedro-telemetry")
+
+# Kedro's and kedro-mlflow's own calls of OmegaConf.register_new_resolver warn at every run that it is deprecated:
+# nothing a user of this project can act on, so it is not shown
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,6 +1,6 @@
 """The stage-2 variants the pipelines wire, each a key of ``stage2.variants``: A-LLMRec, trained and scored by
 ``stage2`` and ``evaluate_scenarios``, and the trained baselines (MLP-LLM, TALLRec) and the ablations, whose nodes carry
-``ABLATION_TAG`` and run only in the ``ablations`` pipeline (``kedro run --pipeline ablations``, after the default
+``ABLATION_TAG`` and run only in the ``ablations`` pipeline (``kedro run --pipelines ablations``, after the default
 chain), so that the default run trains only what it scores."""
 
 DEFAULT_VARIANTS = ("a_llmrec",)

@@ -133,7 +133,9 @@ def test_a_run_before_the_models_exist_stops_naming_what_saves_each(project_copy
         _run(project_copy, "generate_preferences", {"cross_domain_enabled": False})
     message = str(error.value)
     assert "nothing was computed" in message
-    assert "cf_model: no saved model" in message and "`kedro run --pipeline pretrain_cf` saves it" in message
-    assert "stage2_tallrec_model: no saved model" in message and "`kedro run --pipeline ablations`" in message
-    assert "items: no saved table" in message and "`kedro run --pipeline ingest_amazon` saves it" in message
+    assert "cf_model: no saved model" in message and "`kedro run --pipelines pretrain_cf` saves it" in message
+    assert (
+        "stage2_tallrec_model: no saved model" in message and "`kedro run --pipelines ablations`" in message
+    )
+    assert "items: no saved table" in message and "`kedro run --pipelines ingest_amazon` saves it" in message
     assert not (project_copy / "data/08_reporting").exists()

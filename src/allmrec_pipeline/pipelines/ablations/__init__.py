@@ -1,5 +1,5 @@
 """ablations: the stage-2 ablations (no user token, random item table, titles only, ...), trained and scored on
-the same rows as the default models; run after the default chain with ``kedro run --pipeline ablations``.
+the same rows as the default models; run after the default chain with ``kedro run --pipelines ablations``.
 
 Its nodes belong to ``stage2`` and ``evaluate_scenarios`` (tag ``ablation``): the registry composes them
 (``pipeline_registry.py``), since no pipeline imports another. This package only makes the name discoverable

@@ -478,7 +478,7 @@ def collect_predictions(
     elif unwired:
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
-            "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipeline ablations` "
+            "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipelines ablations` "
             "(evaluate_scenarios.ablation_models), and the text_cosine, cf_text, text_matcher and cf_text_gate models by the "
             "default pipeline"
         )

@@ -2,7 +2,7 @@
 
 One node per model (``evaluate_<model>``), each wired to the inputs it reads, then one table of predictions.
 The stage-2 ablations are scored by nodes of their own (tag ``ablation``) on the same rows, so that the default
-run never needs their checkpoints; ``kedro run --pipeline ablations`` trains and scores them, and
+run never needs their checkpoints; ``kedro run --pipelines ablations`` trains and scores them, and
 ``ablations_<variant>`` one of them (``ablation_nodes``).
 """
 

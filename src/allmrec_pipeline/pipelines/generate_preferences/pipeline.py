@@ -1,7 +1,7 @@
 """Wiring of ``generate_preferences``: the users and their truth once, one node per model, then the summary.
 
 Not part of the default run (the registry leaves it out of ``__default__``): it reads A-LLMRec's checkpoint and
-TALLRec's adapters, so it runs after ``kedro run`` and ``kedro run --pipeline ablations``.
+TALLRec's adapters, so it runs after ``kedro run`` and ``kedro run --pipelines ablations``.
 """
 
 from functools import partial, update_wrapper

@@ -2,7 +2,7 @@
 
 First every item title through the frozen sentence encoder (``encode_item_titles``: the title vectors of the
 count gate's z(text_cosine), and of the ``text_cosine`` floor). Then one node per stage-2 variant (``stage2.variants`` holds their overrides): A-LLMRec runs by default; the MLP-LLM
-baseline and the ablations carry the tag ``ablation`` and run with ``kedro run --pipeline ablations``.
+baseline and the ablations carry the tag ``ablation`` and run with ``kedro run --pipelines ablations``.
 """
 
 from functools import partial, update_wrapper
