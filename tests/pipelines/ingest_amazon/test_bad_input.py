@@ -148,3 +148,8 @@ def test_items_tsv_wrong_field_count_and_bad_header(tmp_path):
     items.write_text("id\tname\n")
     with pytest.raises(DataError, match=r"items.tsv:1: expected a header with 'asin'"):
         readers.read_items_tsv(str(items), BadLineLog())
+    items.write_text("B01\tA title\n")  # no header line: the error says which line to add
+    with pytest.raises(
+        DataError, match=r"got \['B01', 'A title'\]: the file's first line names .* 'asin<TAB>title'"
+    ):
+        readers.read_items_tsv(str(items), BadLineLog())

@@ -656,7 +656,10 @@ def read_items_tsv(path: str, log: BadLineLog) -> pd.DataFrame:
     first = next(lines, None)
     header = first[1].split("\t") if first is not None and first[0] == 1 else None
     if not header or "title" not in header or not {"asin", "item_id"} & set(header):
-        raise DataError(f"{path}:1: expected a header with 'asin' (or 'item_id') and 'title', got {header}")
+        raise DataError(
+            f"{path}:1: expected a header with 'asin' (or 'item_id') and 'title', got {header}: the file's first "
+            "line names its tab-separated columns, e.g. 'asin<TAB>title' (add it to a file without one)"
+        )
     log.add_lines(path, 1)
     key = header.index("asin" if "asin" in header else "item_id")
     rows = []
