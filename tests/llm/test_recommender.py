@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from allmrec_pipeline.errors import ConfigError
-from allmrec_pipeline.llm import loading
 from allmrec_pipeline.llm.inputs import wording_for
 from allmrec_pipeline.llm.loading import load_frozen_llm, resolve_dtype
 from allmrec_pipeline.llm.prompt import PromptTemplate, tokenize_prompt
@@ -162,25 +161,6 @@ def test_missing_model_fails_fast_with_a_clear_message(model, monkeypatch):
         FileNotFoundError, match=r"is not available locally and nothing is downloaded at run time"
     ):
         load_frozen_llm(llm_spec(model=model))
-
-
-@pytest.mark.parametrize(("gguf", "asked"), [(True, torch.float32), (False, torch.bfloat16)])
-def test_a_gguf_file_is_dequantized_in_float32_then_cast_to_the_run_dtype(gguf, asked, tmp_path, monkeypatch):
-    (tmp_path / "model.gguf").write_bytes(b"")
-    loaded = []
-
-    def from_pretrained(path, dtype, **kwargs):
-        loaded.append((dtype, kwargs.get("gguf_file")))
-        return tiny_llm("llama").to(dtype)
-
-    monkeypatch.setattr(loading.AutoModelForCausalLM, "from_pretrained", from_pretrained)
-    monkeypatch.setattr(loading.AutoTokenizer, "from_pretrained", lambda *a, **k: tiny_tokenizer())
-    spec = llm_spec(
-        model=str(tmp_path), gguf_file="model.gguf" if gguf else None, dtype="bfloat16", device="cpu"
-    )
-    model, _ = loading._load(spec)
-    assert loaded == [(asked, "model.gguf" if gguf else None)]
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16} and model.config.dtype == torch.bfloat16
 
 
 def test_dtype_choice():

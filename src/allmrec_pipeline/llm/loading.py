@@ -93,10 +93,7 @@ def _load(spec: LLMSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
             raise FileNotFoundError(f"GGUF file {Path(model_path) / gguf_file} does not exist")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, **kwargs)
-        # a GGUF file is dequantized in float32 and cast below: the same weights as loading it in the run's dtype
-        # (checked bit for bit on SmolLM2's), without transformers' warning that packed GGUF weights want float32
-        load_dtype = torch.float32 if gguf_file else dtype
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=load_dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **kwargs)
     except OSError as exc:
         raise FileNotFoundError(
             f"LLM {spec.model!r} is not available locally and nothing is downloaded at run time: on a connected "
@@ -107,7 +104,6 @@ def _load(spec: LLMSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         model.hf_quantizer = None
         model.config.quantization_config = None
     model.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    model.config.dtype = dtype  # what the config says of a GGUF file loaded in float32 and cast
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     logger.info(
