@@ -39,7 +39,9 @@ class Run:
     text_gate: TextGate
 
 
-def load_run(env, max_users: int, min_extra: int) -> Run:
+def load_run(env, max_users: int, min_extra: int, text_gate: bool = True) -> Run:
+    """``text_gate``: read the run's stage-2 checkpoint for its LLM-free gate (else ``Run.text_gate`` is None and
+    the run needs no stage 2)."""
     catalog, _ = run_catalog("", env=env)
     load = catalog.load
     seed = int(load("params:seed"))
@@ -56,7 +58,7 @@ def load_run(env, max_users: int, min_extra: int) -> Run:
         catalog, seed, GateBounds(**load("params:stage2")["training"]["gate_bounds"]), n,
         popularity_counts(popularity, n), popularity, seen_items(sequences), full, users,
         int(load("params:split")["max_seq_len"]), load_backbone(load("cf_model"), expected_n_items=n), titles,
-        vectors, TextGate.from_checkpoint(load("stage2_model"), titles, vectors.numpy()),
+        vectors, TextGate.from_checkpoint(load("stage2_model"), titles, vectors.numpy()) if text_gate else None,
     )
 
 

@@ -18,14 +18,11 @@ import copy, sys, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import run_catalog, title_vector_frame  # noqa: E402
-from _outside_rows import Run, hits, interval, parser, rows_at  # noqa: E402
-from allmrec_pipeline.llm.inputs import cf_logits, item_titles, title_vector_table, user_vectors
-from allmrec_pipeline.llm.text_matcher import MatcherTraining, TextMatcher, recent_matrix, train_text_matcher
-from allmrec_pipeline.models.checkpoint import load_backbone
-from allmrec_pipeline.models.data import popularity_counts
-from allmrec_pipeline.pipelines.split_sequences.candidates import seen_items
+from _outside_rows import hits, interval, load_run, parser, rows_at  # noqa: E402
+from allmrec_pipeline.llm.inputs import cf_logits, user_vectors
+from allmrec_pipeline.llm.text_matcher import (
+    MatcherTraining, TextMatcher, match_scores, recent_matrix, train_text_matcher,
+)
 from allmrec_pipeline.text_floors import zscore_rows
 
 ap = parser(cache=False)
@@ -33,22 +30,9 @@ ap.add_argument("--steps", type=int, default=2000)
 args = ap.parse_args()
 t0 = time.time()
 torch.manual_seed(0)
-catalog, _ = run_catalog("", env=args.env)
-load = catalog.load
-seed = int(load("params:seed"))
-stage2 = load("params:stage2")
-item_index, popularity = load("item_index"), load("item_popularity")
-n = len(item_index)
-sequences, train, frozen = load("sequences"), load("train_sequences"), load("eval_candidates")
-full = sequences.set_index("user_idx")["items"]
-users = train[~train["user_idx"].isin(set(frozen["user_idx"]))]
-users = users[users["user_idx"].map(full.map(len)).to_numpy() >= users["items"].map(len).to_numpy() + 1]
-users = users.sample(frac=1.0, random_state=seed).head(args.max_users).reset_index(drop=True)
-vectors = title_vector_table(title_vector_frame(catalog), n).float()
-backbone = load_backbone(load("cf_model"), expected_n_items=n)
-counts = popularity_counts(popularity, n)
-run = Run(catalog, seed, None, n, counts, popularity, seen_items(sequences), full, users,
-          int(load("params:split")["max_seq_len"]), backbone, item_titles(load("items"), item_index), vectors, None)
+run = load_run(args.env, args.max_users, 1, text_gate=False)
+seed, backbone, counts, vectors = run.seed, run.backbone, run.counts, run.title_vectors.float()
+stage2, train = run.catalog.load("params:stage2"), run.catalog.load("train_sequences")
 hist, tgt, C, group = rows_at(run, 0, "probe/many_choice_rows")
 with torch.no_grad():
     cf = zscore_rows(np.asarray(cf_logits(backbone, user_vectors(backbone, hist), list(C)), dtype=np.float32))
@@ -97,11 +81,8 @@ def refit(offset: bool) -> TextMatcher:
     return m.requires_grad_(False).eval()
 
 
-@torch.no_grad()
 def zmatch(m: TextMatcher) -> np.ndarray:
-    out = [m(vectors[torch.from_numpy(R[i:i + 2048])], vectors[torch.from_numpy(C[i:i + 2048])]).numpy()
-           for i in range(0, len(T), 2048)]
-    return zscore_rows(np.concatenate(out).astype(np.float32))
+    return zscore_rows(match_scores(m, hist, C, vectors, n_hist).astype(np.float32))
 
 
 Z = {"plain": zmatch(plain), "refit": zmatch(refit(False)), "residual": zmatch(refit(True))}
