@@ -158,6 +158,35 @@ def test_interactions_of_unknown_items_fail_above_the_share_and_warn_below(caplo
     assert "20 of 100 interactions (20.0%)" in caplog.text
 
 
+def test_too_many_unknown_items_name_their_cause_and_its_fix():
+    """Genuine 2018 Magazine_Subscriptions meta: every title is the markup ``<span class="a-size-medium ...``, so
+    clean_items drops them all and almost every interaction names a dropped item."""
+    import pandas as pd
+
+    from allmrec_pipeline.pipelines.ingest_amazon.nodes import clean_items, filter_interactions
+
+    interactions, _ = _events(20, 80)
+    raw_items = pd.DataFrame(
+        {
+            "item_id": ["i1", *(f"gone{i}" for i in range(20, 100))],
+            "title": ["Soap", *['<span class="a-size-medium a-color-secondary"'] * 80],
+            "description": [""] * 81,
+        }
+    )
+    items, items_report = clean_items(raw_items, {"missing_title_policy": "drop"})
+    assert items_report["missing_titles"] == 80
+    limits = {**FILTERS, "max_unknown_item_fraction": 0.05}
+    with pytest.raises(DataError, match=r"dropped 80 items whose title is empty or markup only.*placeholder"):
+        filter_interactions(interactions, items, limits, items_report)
+    with pytest.raises(DataError, match=r"No title was dropped as empty: the items file lacks these items"):
+        filter_interactions(interactions, items, limits, {**items_report, "missing_titles": 0})
+    kept_items, kept_report = clean_items(
+        raw_items, {"missing_title_policy": "placeholder", "placeholder_title": "Item {item_id}"}
+    )
+    kept, _, _ = filter_interactions(interactions, kept_items, limits, kept_report)
+    assert len(kept) == 100
+
+
 def test_filters_that_leave_nothing_fail_naming_the_step():
     from allmrec_pipeline.pipelines.ingest_amazon.nodes import filter_interactions
 

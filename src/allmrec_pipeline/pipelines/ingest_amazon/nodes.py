@@ -116,7 +116,10 @@ def clean_items(raw_items: pd.DataFrame, text: dict[str, Any]) -> tuple[pd.DataF
 
 
 def filter_interactions(
-    raw_interactions: pd.DataFrame, items: pd.DataFrame, filters: dict[str, Any]
+    raw_interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    filters: dict[str, Any],
+    items_report: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """De-duplicate events, drop unknown items, filter by rating and apply the iterative k-core.
 
@@ -124,6 +127,8 @@ def filter_interactions(
         raw_interactions: Interactions as read.
         items: Clean items (the only item ids that may remain).
         filters: ``ingest.filters`` parameters (``rating_threshold``, ``rating_operator``, ``user_k``, ``item_k``).
+        items_report: ``clean_items``' report: its count of titles dropped as empty tells the error for too many
+            unknown items which of its two causes it is.
 
     Returns:
         Canonical ``interactions`` and ``items`` (items restricted to those with interactions), and the
@@ -136,7 +141,9 @@ def filter_interactions(
 
     known = events["item_id"].isin(items["item_id"])
     unknown_items = int(events.loc[~known, "item_id"].nunique())
-    _check_unknown_share(events, known, float(filters["max_unknown_item_fraction"]))
+    _check_unknown_share(
+        events, known, float(filters["max_unknown_item_fraction"]), (items_report or {}).get("missing_titles")
+    )
     events = events[known.to_numpy()]
     steps.append({"step": "drop_items_without_text", **_counts(events)})
 
@@ -170,9 +177,12 @@ def filter_interactions(
     return interactions, kept_items, report
 
 
-def _check_unknown_share(events: pd.DataFrame, known: pd.Series, max_fraction: float) -> None:
+def _check_unknown_share(
+    events: pd.DataFrame, known: pd.Series, max_fraction: float, missing_titles: int | None = None
+) -> None:
     """Fail when more than ``max_fraction`` of the events name an item without a clean row: absent from the items
-    file (a join on the wrong id, a truncated file) or dropped for an empty title; below it, a WARNING."""
+    file (a join on the wrong id, a truncated file) or dropped for an empty title (``missing_titles`` items, when
+    known: the error then says which cause it is and its fix); below it, a WARNING."""
     if not len(events) or known.all():
         return
     unknown = events.loc[~known.to_numpy(), "item_id"]
@@ -183,8 +193,20 @@ def _check_unknown_share(events: pd.DataFrame, known: pd.Series, max_fraction: f
         f"file or was dropped for an empty title ({unknown.nunique()} items, e.g. {examples})"
     )
     if share > max_fraction:
+        if missing_titles:
+            cause = (
+                f". clean_items dropped {missing_titles} items whose title is empty or markup only "
+                "(ingest.text.missing_title_policy: drop): fix their titles in the items file, or set "
+                "missing_title_policy: placeholder to keep them under ingest.text.placeholder_title"
+            )
+        elif missing_titles == 0:
+            cause = (
+                ". No title was dropped as empty: the items file lacks these items (a join on the wrong id?)"
+            )
+        else:
+            cause = ""
         raise DataError(
-            f"ingest: {message}; more than ingest.filters.max_unknown_item_fraction={max_fraction}"
+            f"ingest: {message}; more than ingest.filters.max_unknown_item_fraction={max_fraction}{cause}"
         )
     logger.warning("%s: dropped", message)
 

@@ -25,7 +25,12 @@ def create_domain_pipeline() -> Pipeline:
             ),
             Node(
                 func=filter_interactions,
-                inputs=["raw_interactions", "items_with_text", "params:ingest.filters"],
+                inputs=[
+                    "raw_interactions",
+                    "items_with_text",
+                    "params:ingest.filters",
+                    "ingest_items_report",
+                ],
                 outputs=["interactions", "items", "ingest_filter_report"],
                 name="filter_interactions",
             ),
