@@ -113,8 +113,11 @@ RULES = {
 }
 
 
-def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
-    """Score every validation row of ``scenario`` with the run's stage-2 model: the gate's inputs ``(N, C, K)``, the
+def _score(
+    args: argparse.Namespace, scenario: str = "overall", split: str = "valid", max_rows: int | None = None
+) -> tuple:
+    """Score every ``split`` row (validation rows by default; the first ``max_rows``) of ``scenario`` with the
+    run's stage-2 model: the gate's inputs ``(N, C, K)``, the
     cold mask ``(N, C)``, the targets, the targets' popularity groups, the model's gate, the number of rows the
     run chose its gate on, whether the gate weighs the overlap, the runtime parameters, the candidates' training
     counts, each row's taste (``_taste``) and whether the gate weighs the title cosine."""
@@ -122,7 +125,7 @@ def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
     load = catalog.load
     stage2 = load("params:stage2")
     item_index, items = load("item_index"), load("items")
-    rows = _valid_rows(load("eval_candidates"), scenario)
+    rows = _valid_rows(load("eval_candidates"), scenario, split).head(max_rows)
     backbone = load_backbone(load("cf_model"), expected_n_items=len(item_index))
     popularity = load("item_popularity")
     counts = popularity_counts(popularity, len(item_index))
@@ -158,13 +161,13 @@ def _score(args: argparse.Namespace, scenario: str = "overall") -> tuple:
     )  # fmt: skip
 
 
-def _valid_rows(candidates: pd.DataFrame, scenario: str = "overall") -> pd.DataFrame:
-    """The frozen validation rows of ``scenario``, in their stored order (the gate is chosen on the first
-    ``overall`` ones)."""
-    rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == "valid")]
+def _valid_rows(candidates: pd.DataFrame, scenario: str = "overall", split: str = "valid") -> pd.DataFrame:
+    """The frozen validation rows of ``scenario`` (``split="test"``: its test rows), in their stored order (the
+    gate is chosen on the first ``overall`` validation rows)."""
+    rows = candidates[(candidates["scenario"] == scenario) & (candidates["split"] == split)]
     if rows.empty:
         raise SystemExit(
-            f"eval_candidates has no {scenario} validation rows: run split_sequences first"
+            f"eval_candidates has no {scenario} {split} rows: run split_sequences first"
             + ("" if scenario == "overall" else " (a split made before it derived them for every split)")
         )
     return rows.reset_index(drop=True)

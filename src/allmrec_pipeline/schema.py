@@ -313,7 +313,7 @@ class Stage2Training(Section):
     matcher_max_count: Count | None
     gate_choice: Literal["nested", "bounds"]
     gate_bounds: GateBoundsSection
-    gate_point: Literal["best", "centroid"]
+    gate_point: Literal["best", "centroid", "merit"]
 
 
 class Stage2Core(Section):

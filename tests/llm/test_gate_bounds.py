@@ -93,6 +93,27 @@ def test_the_centroid_is_the_mean_of_the_points_meeting_every_bound():
     assert torch.equal(model.gate, points[int(np.argmax(slacks))]) and figures["points_averaged"] == 1
 
 
+def test_merit_is_the_point_meeting_every_bound_with_the_best_mean_hit_rate():
+    model = _model()
+    rows, head = _scenarios()
+    points = gate_points(overlap=True)[:: len(gate_points(overlap=True)) // 40]
+    slacks = np.array([_slack(model, head, rows, gate, points[0]) for gate in points])
+    shift = float(np.median(slacks))
+    bounds = GateBounds(*(getattr(BOUNDS, f) + shift for f in GateBounds.__dataclass_fields__))
+    meeting = slacks - shift >= 0
+    with torch.no_grad():
+        merit = [np.mean([_hits(model, head[s], rows[s], gate).mean() for s in SCENARIOS]) for gate in points]
+        figures = choose_gate_by_bounds(model, head, rows, points, bounds, seed=0, point="merit")
+    expected = max(np.flatnonzero(meeting), key=lambda i: (merit[i], -i))  # the first of equals
+    assert expected != int(np.argmax(slacks))  # merit and best differ here: the test tells them apart
+    assert torch.equal(model.gate, points[expected]) and figures["points_averaged"] == 1
+    assert figures["smallest_slack"] == pytest.approx(slacks[expected] - shift)
+    strict = GateBounds(*(getattr(BOUNDS, f) + 10 for f in GateBounds.__dataclass_fields__))
+    with torch.no_grad():
+        choose_gate_by_bounds(model, head, rows, points, strict, seed=0, point="merit")
+    assert torch.equal(model.gate, points[int(np.argmax(slacks))])  # no point meets every bound: the best
+
+
 def test_the_bounds_rule_reads_the_overlap_floor_without_it_in_the_gate_and_needs_every_scenario():
     rows, head = _scenarios()
     plain = recommender("embedding_head", cf_skip=True, gate_max_count=3).eval()

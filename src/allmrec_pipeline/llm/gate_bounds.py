@@ -14,7 +14,8 @@ paired differences is largest:
 
 Intervals are 95% paired bootstraps that resample rows (one seeded draw shared by every point, as
 ``metrics.paired_bootstrap`` draws them). ``stage2.training.gate_point: centroid`` takes instead the mean weights
-of every point that meets every bound (``pick_gate``). Plain PyTorch and NumPy: no Kedro, no MLflow.
+of every point that meets every bound, ``merit`` the point among them with the best mean of the three scenarios'
+Hit@1 (``pick_gate``). Plain PyTorch and NumPy: no Kedro, no MLflow.
 """
 
 from __future__ import annotations
@@ -130,16 +131,21 @@ def pick_gate(
 ) -> tuple[torch.Tensor, dict]:
     """The gate ``point`` (``stage2.training.gate_point``) picks among ``points`` (the first: the CF model's
     weighting) against ``bounds``, and its figures on these rows: ``best``, the point with the largest smallest
-    slack, the first of equals; ``centroid``, the mean weights of every point meeting every bound (``best`` where
-    none does); ``points_averaged``: how many points the gate is the mean of. For each scenario of
+    slack, the first of equals; ``centroid``, the mean weights of every point meeting every bound; ``merit``, the
+    point among those with the best mean of the three scenarios' Hit@1, the first of equals (both ``best`` where
+    no point meets every bound); ``points_averaged``: how many points the gate is the mean of. For each scenario of
     ``SCENARIOS``: the gate's inputs ``(N, C, K)``, the candidates' cold flags ``(N, C)`` and the targets' columns
     ``(N,)``; ``reference_hits``: the word-overlap ranking's Hit@1 on the ``cold_item`` rows."""
-    if point not in ("best", "centroid"):
-        raise ValueError(f"stage2.training.gate_point must be best or centroid, not {point!r}")
+    if point not in ("best", "centroid", "merit"):
+        raise ValueError(f"stage2.training.gate_point must be best, centroid or merit, not {point!r}")
     table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
     admissible = np.flatnonzero(table["smallest_slack"] >= 0)
     if point == "best" or not len(admissible):
         best = int(np.argmax(table["smallest_slack"]))  # the first of equals
+        return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
+    if point == "merit":
+        merit = np.mean([table[f"hit_at_1_{s}"][admissible] for s in SCENARIOS], axis=0)
+        best = int(admissible[np.argmax(merit)])  # the first of equals
         return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
     gate = torch.stack([points[i] for i in admissible]).float().mean(0)
     own = _slack_table(inputs, cold, targets, reference_hits, [points[0], gate], bounds, seed)

@@ -63,9 +63,9 @@ class Stage2TrainingConfig:
         str  # (str) nested: on the overall validation rows | bounds: on three scenarios' (llm.gate_bounds)
     )
     gate_bounds: dict[str, float] | None  # (dict) gate_choice bounds: GateBounds' fields
-    gate_point: (
-        str  # (str) gate_choice bounds: best: the largest smallest slack | centroid: admissible points' mean
-    )
+    # (str) gate_choice bounds: best: the largest smallest slack | centroid: the admissible points' mean |
+    # merit: the admissible point with the best mean Hit@1 over the three scenarios
+    gate_point: str
 
     @property
     def bounds(self) -> GateBounds:
@@ -212,7 +212,7 @@ def warm_up_head(
     joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). With the count gate, the
     gate is chosen on ``gate_samples`` (validation rows the head never saw) when given, else on ``samples``, each
     scored out of fold: a list, by ``choose_gate``; by scenario (``gate_bounds.SCENARIOS``), against
-    ``gate_bounds`` by ``choose_gate_by_bounds`` (``gate_point``: ``best`` or ``centroid``). Returns the figures:
+    ``gate_bounds`` by ``choose_gate_by_bounds`` (``gate_point``: ``best``, ``centroid`` or ``merit``). Returns the figures:
     best epoch, held-out loss by epoch, seconds, the gate.
     """
     if model.head is None:
