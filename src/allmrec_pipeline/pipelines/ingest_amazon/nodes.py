@@ -197,7 +197,8 @@ def _check_unknown_share(
             cause = (
                 f". clean_items dropped {missing_titles} items whose title is empty or markup only "
                 "(ingest.text.missing_title_policy: drop): fix their titles in the items file, or set "
-                "missing_title_policy: placeholder to keep them under ingest.text.placeholder_title"
+                "missing_title_policy: placeholder to keep them under ingest.text.placeholder_title; any other "
+                "unknown item is absent from the items file (a join on the wrong id?)"
             )
         elif missing_titles == 0:
             cause = (
