@@ -47,7 +47,7 @@ def scores(args, scenario, split, max_rows=None):
     return out
 
 
-def floor_referenced(X, C, T, reference, grid, singles, seed):
+def floor_referenced(X, C, T, reference, grid, singles, bounds, seed):
     """The bounds rule with the overall and warm_item bounds' reference the best single input on the choice rows
     (z(CF), the head, the overlap or the matcher alone) instead of z(CF) alone: the gate with the largest smallest
     slack (cold_item − cf still against z(CF))."""
@@ -58,7 +58,10 @@ def floor_referenced(X, C, T, reference, grid, singles, seed):
     cold_low, _ = metrics.bootstrap_ci_rows(hits["cold_item"] - reference, seed)
     cold_cf = (hits["cold_item"] - hits["cold_item"][0]).mean(1)
     _, warm_high = metrics.bootstrap_ci_rows(hits["warm_item"] - best_alone["warm_item"], seed)
-    slack = np.minimum.reduce([overall_low, cold_low + 0.02, cold_cf - 0.15, warm_high])
+    slack = np.minimum.reduce([
+        overall_low - bounds.overall_minus_cf, cold_low - bounds.cold_minus_text_overlap,
+        cold_cf - bounds.cold_minus_cf, warm_high - bounds.warm_minus_cf,
+    ])
     best = int(np.argmax(slack))
     names = ("cf", "head", "overlap", "matcher")
     chosen = {s: names[int(np.argmax(alone[s].mean(1)))] for s in ("overall", "warm_item")}
@@ -90,12 +93,10 @@ def main():
     X = {s: torch.from_numpy(v["inputs"][:n]) for s, v in valid.items()}
     C = {s: torch.from_numpy(v["cold"][:n]) for s, v in valid.items()}
     T = {s: v["targets"][:n] for s, v in valid.items()}
-    overlap_only = torch.zeros_like(shipped[0])
-    overlap_only[:, 2] = 1.0
-    matcher_only = torch.zeros_like(shipped[0])
-    matcher_only[:, 3] = 1.0
-    head_only = torch.zeros_like(shipped[0])
-    head_only[:, 1] = 1.0
+    singles = [torch.zeros_like(shipped[0]) for _ in range(4)]  # each input alone: cf, head, overlap, matcher
+    for k, g in enumerate(singles):
+        g[:, k] = 1.0
+    head_only, overlap_only, matcher_only = singles[1:]
     reference = _hits(X["cold_item"], C["cold_item"], overlap_only, T["cold_item"])
     gates = {"run's own gate": torch.from_numpy(valid["overall"]["gate"])}
     rules = [("shipped grid", shipped, "best"), ("warm z(CF) also 0.5, 0", widened, "best"),
@@ -107,10 +108,7 @@ def main():
         print(f"{name}: {len(grid)} points, {figures['points_meeting_every_bound']} meet every bound on "
               f"{len(T['overall'])}/{len(T['cold_item'])}/{len(T['warm_item'])} choice rows; smallest slack "
               f"{figures['smallest_slack']:+.3f}; gate {gate.tolist()}")
-    singles = [matcher_only * 0 for _ in range(4)]
-    for k, g in enumerate(singles):
-        g[:, k] = 1.0
-    gate, meeting, slack, alone = floor_referenced(X, C, T, reference, shipped, singles, args.seed)
+    gate, meeting, slack, alone = floor_referenced(X, C, T, reference, shipped, singles, bounds, args.seed)
     gates["shipped grid, floor-referenced bounds"] = gate
     print(f"shipped grid, floor-referenced bounds (best alone: {alone}): {meeting} meet every bound; smallest "
           f"slack {slack:+.3f}; gate {gate.tolist()}")

@@ -140,13 +140,13 @@ def pick_gate(
         raise ValueError(f"stage2.training.gate_point must be best, centroid or merit, not {point!r}")
     table = _slack_table(inputs, cold, targets, reference_hits, points, bounds, seed)
     admissible = np.flatnonzero(table["smallest_slack"] >= 0)
-    if point == "best" or not len(admissible):
-        best = int(np.argmax(table["smallest_slack"]))  # the first of equals
-        return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
-    if point == "merit":
-        merit = np.mean([table[f"hit_at_1_{s}"][admissible] for s in SCENARIOS], axis=0)
-        best = int(admissible[np.argmax(merit)])  # the first of equals
-        return points[best].clone(), {**_figures(table, best, targets), "points_averaged": 1}
+    if point != "centroid" or not len(admissible):  # one grid point; argmax keeps the first of equals
+        if point == "merit" and len(admissible):
+            merit = np.mean([table[f"hit_at_1_{s}"][admissible] for s in SCENARIOS], axis=0)
+            index = int(admissible[np.argmax(merit)])
+        else:
+            index = int(np.argmax(table["smallest_slack"]))
+        return points[index].clone(), {**_figures(table, index, targets), "points_averaged": 1}
     gate = torch.stack([points[i] for i in admissible]).float().mean(0)
     own = _slack_table(inputs, cold, targets, reference_hits, [points[0], gate], bounds, seed)
     figures = {**_figures(own, 1, targets), "points_meeting_every_bound": len(admissible)}

@@ -212,8 +212,8 @@ def warm_up_head(
     joint step on a CPU), after which each head epoch costs milliseconds (``fit_head``). With the count gate, the
     gate is chosen on ``gate_samples`` (validation rows the head never saw) when given, else on ``samples``, each
     scored out of fold: a list, by ``choose_gate``; by scenario (``gate_bounds.SCENARIOS``), against
-    ``gate_bounds`` by ``choose_gate_by_bounds`` (``gate_point``: ``best``, ``centroid`` or ``merit``). Returns the figures:
-    best epoch, held-out loss by epoch, seconds, the gate.
+    ``gate_bounds`` by ``choose_gate_by_bounds`` (``gate_point``: ``best``, ``centroid`` or ``merit``). Returns
+    the figures: best epoch, held-out loss by epoch, seconds, the gate.
     """
     if model.head is None:
         raise ValueError("warm_up_head needs the embedding_head objective")
