@@ -192,6 +192,7 @@ def load_inputs(args: argparse.Namespace, n_train: int) -> BenchInputs:
                 "gate_max_count": None,
                 "gate_text_overlap": False,
                 "gate_text_cosine": False,
+                "gate_cooccurrence": False,
                 **overrides,
             },
         )

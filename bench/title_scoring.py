@@ -87,6 +87,7 @@ def main() -> None:
             "cf_skip": False,
             "gate_text_overlap": False,
             "gate_text_cosine": False,
+            "gate_cooccurrence": False,
             "title_format": title_format,
         }
         recommender = build_recommender(

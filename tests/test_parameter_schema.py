@@ -124,7 +124,7 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].append("bert4rec"),
-            r"evaluate_scenarios\.models\.8: Input should be 'cf', 'popularity'.* \(got 'bert4rec'\)",
+            r"evaluate_scenarios\.models\.9: Input should be 'cf', 'popularity'.* \(got 'bert4rec'\)",
         ),
         (
             lambda p: p["evaluate_scenarios"]["models"].append("mlp_llm"),
@@ -141,6 +141,16 @@ def test_negative_epochs_fail_and_save_no_backbone(project_copy):
         (
             lambda p: p["stage2"]["model"].update(gate_max_count=None, gate_text_overlap=False),
             r"stage2\.model: Value error, gate_text_cosine true needs the count gate",
+        ),
+        (
+            lambda p: p["stage2"]["model"].update(
+                gate_max_count=None, gate_text_overlap=False, gate_text_cosine=False
+            ),
+            r"stage2\.model: Value error, gate_cooccurrence true needs the count gate",
+        ),
+        (
+            lambda p: p["stage2"]["model"].__setitem__("cooccurrence_decay", 0),
+            r"stage2\.model\.cooccurrence_decay: Input should be greater than 0",
         ),
         (
             lambda p: p["evaluate_scenarios"]["max_llm_rows_by_scenario"].__setitem__("cold_items", 5),

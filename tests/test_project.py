@@ -286,6 +286,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "text_cosine",
         "cf_text",
         "text_matcher",
+        "cooccurrence",
         "cf_text_gate",
         "a_llmrec",
     )
@@ -361,6 +362,7 @@ def test_full_chain_with_a_tiny_llm_then_the_notebook(project_copy):
         "no_gate",
         "no_overlap_gate",
         "no_cosine_gate",
+        "no_cooccurrence_gate",
     )
     _assert_ablation_scores(ablation_run, ("a_llmrec", *ablations))
     assert ablation_run["tags.stage2_titles_only_objective"] == "listwise"
@@ -653,6 +655,7 @@ def test_ablation_nodes_run_only_in_the_ablations_pipeline():
         "train_projectors_no_gate",
         "train_projectors_no_overlap_gate",
         "train_projectors_no_cosine_gate",
+        "train_projectors_no_cooccurrence_gate",
         *(f"ablation_evaluate_{m}" for m in ABLATION_RUN_MODELS),
         "ablation_collect_predictions",
         "summarize_ablations",

@@ -110,7 +110,11 @@ def bootstrap_ci_rows(
     for column, draw in enumerate(draws):
         weights[:, column] = np.bincount(draw, minlength=n)
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values @ weights / n, [alpha, 1.0 - alpha], axis=1)
+    low, high = np.empty(len(values)), np.empty(len(values))
+    step = max(1, 4_000_000 // n_resamples)  # rows at a time: bounds the resampled means held at once
+    for start in range(0, len(values), step):
+        part = slice(start, start + step)
+        low[part], high[part] = np.quantile(values[part] @ weights / n, [alpha, 1.0 - alpha], axis=1)
     return low, high
 
 

@@ -263,6 +263,10 @@ class Stage2Model(Section):
     gate_text_overlap: bool
     gate_text_cosine: bool
     gate_cosine_rank: PositiveInt | None
+    gate_cooccurrence: bool
+    cooccurrence_window: PositiveInt
+    cooccurrence_backward: NonNegative
+    cooccurrence_decay: Annotated[float, Field(gt=0, le=1)]
     head_init: Literal["random", "identity"]
     lora_rank: PositiveInt | None
     lora_alpha: Positive
@@ -280,6 +284,11 @@ class Stage2Model(Section):
             raise ValueError(
                 "gate_text_cosine true needs the count gate (cf_skip true, gate_max_count set): "
                 "set gate_text_cosine to false"
+            )
+        if self.gate_cooccurrence and not (self.cf_skip and self.gate_max_count is not None):
+            raise ValueError(
+                "gate_cooccurrence true needs the count gate (cf_skip true, gate_max_count set): "
+                "set gate_cooccurrence to false"
             )
         return self
 

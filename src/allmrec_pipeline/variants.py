@@ -12,15 +12,24 @@ ABLATION_VARIANTS = (
     "no_gate",
     "no_overlap_gate",
     "no_cosine_gate",
+    "no_cooccurrence_gate",
 )
 TRAINED_BASELINES = ("mlp_llm", "tallrec")  # the paper's baselines with stage-2 training of their own
 ABLATION_RUN_VARIANTS = (*TRAINED_BASELINES, *ABLATION_VARIANTS)  # the baselines, then what each piece adds
 ABLATION_TAG = "ablation"
 
 # the models evaluate_scenarios can score, each by a node of its own
-# no LLM, no training on the rows' users; the last two read the stage-2 model's fitted text matcher (the
-# LLM-free part of its count gate)
-FLOORS = ("popularity", "text_overlap", "text_cosine", "cf_text", "text_matcher", "cf_text_gate")
+# no LLM, no training on the rows' users; the last three read the stage-2 model's checkpoint: its fitted text
+# matcher, its co-occurrence table and the LLM-free part of its count gate
+FLOORS = (
+    "popularity",
+    "text_overlap",
+    "text_cosine",
+    "cf_text",
+    "text_matcher",
+    "cooccurrence",
+    "cf_text_gate",
+)
 WITHOUT_LLM = ("cf", *FLOORS)  # scored on every row, always in rank mode
 LLM_BASELINES = ("llm_only", "a_llmrec", "a_llmrec_sbert", *TRAINED_BASELINES)  # the paper's table
 MODELS = (*WITHOUT_LLM, *LLM_BASELINES, *ABLATION_VARIANTS)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from allmrec_pipeline.cooccurrence import CooccurrenceTable, cooccurrence_table
 from allmrec_pipeline.errors import ConfigError
 from allmrec_pipeline.models.data import pad_left
 from allmrec_pipeline.seeding import rng_for
@@ -222,10 +223,11 @@ def build_recommender(
     cf_dim: int,
     model_overrides: dict[str, Any] | None = None,
     title_vectors: torch.Tensor | None = None,
+    cooccurrence: CooccurrenceTable | None = None,
 ) -> SoftPromptRecommender:
     """Fresh projectors around the (shared, frozen) LLM, configured by ``stage2.model`` plus overrides
     (``title_vectors``: the items' title vectors, ``title_vector_table``, which a gate weighing z(text_cosine)
-    needs)."""
+    needs; ``cooccurrence``: the training sequences' co-occurrence table, which a gate weighing it needs)."""
     settings = {**stage2["model"], **(model_overrides or {})}
     settings.pop("gate_cold_share", None)  # resolved into gate_max_count by with_cold_threshold
     if settings.get("soft_token_norm") == "match":
@@ -237,10 +239,29 @@ def build_recommender(
         raise ConfigError(f"params 'stage2.model' / 'stage2.template': {exc}") from exc
     try:
         return SoftPromptRecommender(
-            model, tokenizer, template, wording, table, titles, cf_dim, config, title_vectors
-        )
+            model, tokenizer, template, wording, table, titles, cf_dim, config, title_vectors,
+            cooccurrence=cooccurrence,
+        )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(f"params 'stage2.model': {exc}") from exc
+
+
+def training_cooccurrence(
+    model_settings: dict[str, Any], train_sequences: pd.DataFrame, n_items: int
+) -> CooccurrenceTable | None:
+    """The training sequences' co-occurrence table a gate weighing it reads (``stage2.model.gate_cooccurrence``,
+    with its ``cooccurrence_window`` and ``cooccurrence_backward``), or ``None`` without it."""
+    if not model_settings.get("gate_cooccurrence"):
+        return None
+    try:
+        return cooccurrence_table(
+            list(train_sequences["items"]),
+            n_items,
+            model_settings["cooccurrence_window"],
+            model_settings["cooccurrence_backward"],
+        )
+    except ValueError as exc:
+        raise ConfigError(f"params 'stage2.model' (co-occurrence) on train_sequences: {exc}") from exc
 
 
 # the paper's LLM-only baseline: the frozen LLM reading titles alone, no checkpoint (``build_recommender``'s overrides)
@@ -251,6 +272,7 @@ LLM_ONLY = {
     "cf_skip": False,
     "gate_text_overlap": False,
     "gate_text_cosine": False,
+    "gate_cooccurrence": False,
 }
 TARGETS = ("held_out", "last_training_item")
 

@@ -22,7 +22,9 @@ floor's (the candidate title's word overlap with the history titles, z-scored), 
 with ``gate_text_cosine`` another, the ``text_cosine`` floor's (a frozen sentence encoder's title vectors: the
 candidate's cosine with the mean of the history titles', z-scored); with ``gate_cosine_rank`` that score is
 the text matcher's instead (``llm.text_matcher``: the same vectors, adapted to what users buy next, trained
-before the gate is chosen and saved with the projectors).
+before the gate is chosen and saved with the projectors); with ``gate_cooccurrence`` one more, a second
+collaborative score: the candidate's co-occurrence with the recent history in the training sequences
+(``allmrec_pipeline.cooccurrence``; its table saved with the projectors, and 0 for another domain's items).
 NOTE: ``listwise``, ``embedding_head`` and ``cf_skip`` are not in the paper; they exist because the LM objective does not
 learn to *choose* within a CPU budget (see docs/experiments.md, the stage-2 learning curve).
 """
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from allmrec_pipeline.cooccurrence import CooccurrenceTable, cooccurrence_scores
 from allmrec_pipeline.models.checkpoint import CheckpointMismatchError, load_state_checked, require_kind
 from allmrec_pipeline.models.projectors import CandidateHead, Padded, Projector, TokenMatchHead
 from allmrec_pipeline.text_floors import cosine_scores, overlap_scores, title_words, zscore_rows
@@ -73,6 +76,7 @@ LEGACY_STAGE2 = {
     "gate_text_overlap": False,
     "gate_text_cosine": False,
     "gate_cosine_rank": None,
+    "gate_cooccurrence": False,
     "lora_rank": None,
 }
 
@@ -116,6 +120,14 @@ class Stage2Config:
     gate_text_overlap: bool = False  # (bool) the count gate also weighs z(text_overlap) of the candidates
     gate_text_cosine: bool = False  # (bool) the count gate also weighs z(text_cosine): needs title_vectors
     gate_cosine_rank: int | None = None  # (int >= 1|null) with gate_text_cosine: the text matcher's rank
+    gate_cooccurrence: bool = (
+        False  # (bool) the count gate also weighs z(log1p(co-occurrence)) (a table needed)
+    )
+    cooccurrence_window: int = 3  # (int >= 1) pairs counted up to this many positions apart
+    cooccurrence_backward: float = 0.5  # (float >= 0) what a pair read backwards counts
+    cooccurrence_decay: float = (
+        0.7  # (float in (0, 1]) each older history item's weight, relative to the next
+    )
     head_init: str = "random"  # (str) title_tokens: random | identity (the match starts as cosine similarity)
     head_tied: bool = False  # (bool) a bench knob (not in conf/base): the head's keys share the query's map
     lora_rank: int | None = None  # (int >= 1|null) LoRA adapters of this rank in a copy of the LLM (TALLRec)
@@ -139,6 +151,49 @@ class Sample:
     counts: torch.Tensor | None = None  # (C,) the candidates' training interaction counts (gate_max_count)
 
 
+def _check_gate_config(
+    config: Stage2Config,
+    titles: list[str],
+    title_vectors: torch.Tensor | None,
+    text_dim: int | None,
+    cooccurrence: CooccurrenceTable | None,
+    foreign_items: bool,
+) -> None:
+    """Raise ``ValueError`` naming the setting where the count gate's settings or inputs do not fit together."""
+    gate = config.gate_max_count
+    if gate is not None and (isinstance(gate, bool) or not isinstance(gate, int) or gate < 0):
+        raise ValueError(f"gate_max_count must be null or an integer >= 0, not {gate!r}")
+    if config.gate_text_overlap and not (config.cf_skip and config.gate_max_count is not None):
+        raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
+    if config.gate_text_cosine and not (config.cf_skip and config.gate_max_count is not None):
+        raise ValueError("gate_text_cosine needs the count gate: cf_skip true and gate_max_count set")
+    if config.gate_text_cosine and title_vectors is not None and len(title_vectors) != len(titles):
+        raise ValueError(
+            f"the title vectors cover {len(title_vectors) - 1} items, the titles {len(titles) - 1}: "
+            "they belong to another item index (rerun encode_item_titles)"
+        )
+    if config.gate_cooccurrence and not (config.cf_skip and config.gate_max_count is not None):
+        raise ValueError("gate_cooccurrence needs the count gate: cf_skip true and gate_max_count set")
+    if config.gate_cooccurrence and cooccurrence is None:
+        raise ValueError(
+            "gate_cooccurrence needs the training sequences' co-occurrence table "
+            "(allmrec_pipeline.cooccurrence.cooccurrence_table, or the stage-2 checkpoint's)"
+        )
+    if config.gate_cooccurrence and not foreign_items and cooccurrence.n_keys != len(titles):
+        raise ValueError(
+            f"the co-occurrence table covers {cooccurrence.n_keys - 1} items, the titles {len(titles) - 1}: "
+            "it belongs to another item index"
+        )
+    rank = config.gate_cosine_rank
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise ValueError(f"gate_cosine_rank must be null or an integer >= 1, not {rank!r}")
+    if config.gate_text_cosine and rank is not None and title_vectors is None and text_dim is None:
+        raise ValueError(
+            "gate_cosine_rank needs the items' title vectors (item_title_vectors, from stage 2's "
+            "encode_item_titles node) to size the text matcher"
+        )
+
+
 class SoftPromptRecommender(nn.Module):
     """Projectors (+ head) around a frozen LLM; ``trainable_state()`` is all that is ever saved."""
 
@@ -154,9 +209,13 @@ class SoftPromptRecommender(nn.Module):
         config: Stage2Config,
         title_vectors: torch.Tensor | None = None,
         text_dim: int | None = None,
+        cooccurrence: CooccurrenceTable | None = None,
+        foreign_items: bool = False,
     ) -> None:
         """``title_vectors`` ``(N+1, d)``: what a gate weighing z(text_cosine) reads; ``text_dim``: their width
-        when they are not given (a checkpoint's text matcher is rebuilt for its own width)."""
+        when they are not given (a checkpoint's text matcher is rebuilt for its own width); ``cooccurrence``: the
+        training sequences' co-occurrence table, which a gate weighing it needs; ``foreign_items``: ``titles``
+        are another domain's items, which the table does not index (their co-occurrence score is 0)."""
         super().__init__()
         if config.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {config.objective!r}: use one of {OBJECTIVES}")
@@ -170,26 +229,7 @@ class SoftPromptRecommender(nn.Module):
             raise ValueError(
                 "cf_skip needs the embedding_head objective (the CF logits are added to its scores): set cf_skip to false"
             )
-        gate = config.gate_max_count
-        if gate is not None and (isinstance(gate, bool) or not isinstance(gate, int) or gate < 0):
-            raise ValueError(f"gate_max_count must be null or an integer >= 0, not {gate!r}")
-        if config.gate_text_overlap and not (config.cf_skip and config.gate_max_count is not None):
-            raise ValueError("gate_text_overlap needs the count gate: cf_skip true and gate_max_count set")
-        if config.gate_text_cosine and not (config.cf_skip and config.gate_max_count is not None):
-            raise ValueError("gate_text_cosine needs the count gate: cf_skip true and gate_max_count set")
-        if config.gate_text_cosine and title_vectors is not None and len(title_vectors) != len(titles):
-            raise ValueError(
-                f"the title vectors cover {len(title_vectors) - 1} items, the titles {len(titles) - 1}: "
-                "they belong to another item index (rerun encode_item_titles)"
-            )
-        rank = config.gate_cosine_rank
-        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-            raise ValueError(f"gate_cosine_rank must be null or an integer >= 1, not {rank!r}")
-        if config.gate_text_cosine and rank is not None and title_vectors is None and text_dim is None:
-            raise ValueError(
-                "gate_cosine_rank needs the items' title vectors (item_title_vectors, from stage 2's "
-                "encode_item_titles node) to size the text matcher"
-            )
+        _check_gate_config(config, titles, title_vectors, text_dim, cooccurrence, foreign_items)
         if config.head_layer is not None and config.objective == "embedding_head":  # fails here, not mid-run
             checked_layer_count(llm, config.head_layer)
         # TALLRec: LoRA adapters in a copy of the LLM; only they are trained and saved
@@ -228,8 +268,21 @@ class SoftPromptRecommender(nn.Module):
         # the count gate's weights; rows: other candidates, cold ones; columns: the weight of z(CF), of z(head)
         # (and of z(text_overlap)). Saved with the projectors; all ones until choose_gate sets them
         if self.gated:
-            width = 2 + int(config.gate_text_overlap) + int(config.gate_text_cosine)
+            width = (
+                2
+                + int(config.gate_text_overlap)
+                + int(config.gate_text_cosine)
+                + int(config.gate_cooccurrence)
+            )
             self.register_buffer("gate", torch.ones(2, width))
+        # gate_cooccurrence: the table as buffers (saved with the projectors) and as the arrays lookups read;
+        # None for another domain's items
+        self.cooccurrence = None
+        if config.gate_cooccurrence:
+            self.register_buffer("cooccurrence_keys", torch.from_numpy(np.asarray(cooccurrence.keys)))
+            self.register_buffer("cooccurrence_weights", torch.from_numpy(np.asarray(cooccurrence.weights)))
+            self.register_buffer("cooccurrence_n_keys", torch.tensor([cooccurrence.n_keys]))
+            self.cooccurrence = None if foreign_items else cooccurrence
         # gate_text_overlap: each item's title words, as the text_overlap floor reads them
         self.title_words = [title_words(t) for t in titles]  # the overlap's, and the gate's reference
         # gate_text_cosine: the items' unit-length title vectors (N+1, d), as the text_cosine floor reads them;
@@ -242,9 +295,9 @@ class SoftPromptRecommender(nn.Module):
         # gate_cosine_rank: the text matcher that scores z(text_cosine) instead of the plain cosine; trained
         # before the gate is chosen (llm.text_matcher.train_text_matcher), saved with the projectors
         self.matcher = None
-        if config.gate_text_cosine and rank is not None:
+        if config.gate_text_cosine and config.gate_cosine_rank is not None:
             width = text_dim if title_vectors is None else int(title_vectors.shape[1])
-            self.matcher = TextMatcher(width, rank).requires_grad_(False)
+            self.matcher = TextMatcher(width, config.gate_cosine_rank).requires_grad_(False)
         self._matcher_vectors: torch.Tensor | None = None  # the title vectors as the matcher reads them
         if config.item_tokens == "random":  # ablation: same shape and spread, no information; seeded, so the
             # table rebuilt at evaluation is the one trained with
@@ -437,6 +490,8 @@ class SoftPromptRecommender(nn.Module):
             self.matcher,
             self._matcher_vectors,
         )
+        histories, candidates = [s.history for s in samples], np.array([s.candidates for s in samples])
+        text += cooccurrence_column(self.config, self.cooccurrence, histories, candidates)
         parts = [self.cf_prior(samples), zscore(head.float())]
         return torch.stack([*parts, *(t.float().to(self.device) for t in text)], dim=-1)
 
@@ -538,6 +593,23 @@ def text_columns(
     return [torch.from_numpy(zscore_rows(c)).float() for c in columns]
 
 
+def cooccurrence_column(
+    config: Stage2Config,
+    table: CooccurrenceTable | None,
+    histories: list,
+    candidates: np.ndarray,
+) -> list[torch.Tensor]:
+    """With ``gate_cooccurrence``: the gate's co-occurrence input ``(R, C)``, z(log1p(the candidate's
+    co-occurrence score with the ``n_history`` most recent history items)) (zeros where ``table`` is ``None``:
+    another domain's items); without it, no column."""
+    if not config.gate_cooccurrence:
+        return []
+    if table is None:
+        return [torch.zeros(np.asarray(candidates).shape)]
+    raw = cooccurrence_scores(table, histories, candidates, config.n_history, config.cooccurrence_decay)
+    return [torch.from_numpy(zscore_rows(np.log1p(raw))).float()]
+
+
 def fuse_inputs(inputs: torch.Tensor, cold: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """``(B, C)``: each candidate's ``gate_inputs`` ``(B, C, K)`` weighed by the row of ``gate`` ``(2, K)`` its
     ``cold`` flag picks."""
@@ -553,7 +625,11 @@ def gate_weights(config, gate: torch.Tensor) -> dict[str, float]:
         "other_cf": float(gate[0, 0]),
         "other_head": float(gate[0, 1]),
     }
-    floors = [("text_overlap", config.gate_text_overlap), ("text_cosine", config.gate_text_cosine)]
+    floors = [
+        ("text_overlap", config.gate_text_overlap),
+        ("text_cosine", config.gate_text_cosine),
+        ("cooccurrence", getattr(config, "gate_cooccurrence", False)),
+    ]
     for column, name in enumerate((name for name, on in floors if on), start=2):
         weights.update({f"cold_{name}": float(gate[1, column]), f"other_{name}": float(gate[0, column])})
     return weights
@@ -567,12 +643,14 @@ def recommender_from_checkpoint(
     titles: list[str],
     wording: dict[str, str] | None = None,
     title_vectors: torch.Tensor | None = None,
+    foreign_items: bool = False,
 ) -> SoftPromptRecommender:
     """Rebuild a trained recommender from its projector checkpoint around an already loaded LLM.
 
     ``item_table`` may differ from the training one (the SBERT variant's ``q_i``, another dataset's items) as
     long as its width matches; ``wording`` replaces the training dataset's (cross-domain prompts);
-    ``title_vectors``: the items' title vectors, which a gate weighing z(text_cosine) needs.
+    ``title_vectors``: the items' title vectors, which a gate weighing z(text_cosine) needs; ``foreign_items``:
+    the items are another domain's (the co-occurrence table, of the training items, scores them 0).
     """
     meta = require_kind(checkpoint, "stage2_projectors")
     if item_table.shape[1] != int(meta["item_dim"]):
@@ -590,6 +668,20 @@ def recommender_from_checkpoint(
         Stage2Config(**{**LEGACY_STAGE2, **json.loads(meta["config"])}),
         title_vectors,
         text_dim=int(checkpoint.tensors["matcher.a"].shape[0]) if "matcher.a" in checkpoint.tensors else None,
+        cooccurrence=checkpoint_cooccurrence(checkpoint),
+        foreign_items=foreign_items,
     )
     load_state_checked(model, checkpoint.tensors, "stage-2 checkpoint (trained for another LLM or backbone?)")
     return model.eval()
+
+
+def checkpoint_cooccurrence(checkpoint) -> CooccurrenceTable | None:
+    """The co-occurrence table a stage-2 checkpoint saved (``gate_cooccurrence``), or ``None``."""
+    tensors = checkpoint.tensors
+    if "cooccurrence_keys" not in tensors:
+        return None
+    return CooccurrenceTable(
+        tensors["cooccurrence_keys"].cpu().numpy().astype(np.int64),
+        tensors["cooccurrence_weights"].cpu().numpy().astype(np.float32),
+        int(tensors["cooccurrence_n_keys"][0]),
+    )

@@ -229,7 +229,7 @@ def warm_up_head(
             raise ValueError("the gate chosen on three validation scenarios needs its bounds (gate_bounds)")
         model.eval()
         scores = {s: _head_scores(model, gate_samples[s], batch_size) for s in SCENARIOS}
-        points = gate_points(model.config.gate_text_overlap, model.config.gate_text_cosine)
+        points = model_gate_points(model.config)
         chosen = choose_gate_by_bounds(model, scores, gate_samples, points, gate_bounds, seed, gate_point)
         figures["gate"] = {**chosen, "chosen_on": "validation_scenarios"}
     elif model.gated and gate_samples:
@@ -299,25 +299,35 @@ GATE_GRID = tuple(itertools.product((1.0, 0.5, 0.0), (0.0, 0.5, 1.0, 2.0, 3.0), 
 OVERLAP_GRID = tuple(itertools.product((0.0, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5)))
 # gate_text_cosine: the weights of z(text_cosine) for the other candidates and for cold ones, less text first
 COSINE_GRID = tuple(itertools.product((0.0, 0.25, 0.5), (0.0, 0.5, 1.0, 2.0)))
+# gate_cooccurrence: the weights of z(co-occurrence) for the other candidates and for cold ones, less first
+COOCCURRENCE_GRID = tuple(itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 0.5)))
 
 
-def gate_points(overlap: bool, cosine: bool = False) -> list[torch.Tensor]:
+def gate_points(overlap: bool, cosine: bool = False, cooccurrence: bool = False) -> list[torch.Tensor]:
     """The count gate's candidate weights, ``(2, K)`` each (rows: other candidates, cold ones; columns: z(CF),
-    z(head), then z(text_overlap) with ``overlap`` and z(text_cosine) with ``cosine``), in the order ties are
-    broken: ``GATE_GRID``, each point crossed with ``OVERLAP_GRID`` (``overlap``), each of those with
-    ``COSINE_GRID`` (``cosine``)."""
+    z(head), then z(text_overlap) with ``overlap``, z(text_cosine) with ``cosine`` and z(co-occurrence) with
+    ``cooccurrence``), in the order ties are broken: ``GATE_GRID``, each point crossed with ``OVERLAP_GRID``
+    (``overlap``), each of those with ``COSINE_GRID`` (``cosine``), each of those with ``COOCCURRENCE_GRID``
+    (``cooccurrence``)."""
     overlap_weights = OVERLAP_GRID if overlap else ((None, None),)
     cosine_weights = COSINE_GRID if cosine else ((None, None),)
+    cooccurrence_weights = COOCCURRENCE_GRID if cooccurrence else ((None, None),)
     points = []
     for cold_cf, cold_head, warm_head in GATE_GRID:
         for cold_text, warm_text in overlap_weights:
             for warm_cosine, cold_cosine in cosine_weights:
-                warm = [1.0, warm_head, warm_text, warm_cosine]
-                cold = [cold_cf, cold_head, cold_text, cold_cosine]
-                points.append(
-                    torch.tensor([[w for w in warm if w is not None], [c for c in cold if c is not None]])
-                )
+                for warm_co, cold_co in cooccurrence_weights:
+                    warm = [1.0, warm_head, warm_text, warm_cosine, warm_co]
+                    cold = [cold_cf, cold_head, cold_text, cold_cosine, cold_co]
+                    points.append(
+                        torch.tensor([[w for w in warm if w is not None], [c for c in cold if c is not None]])
+                    )
     return points
+
+
+def model_gate_points(config) -> list[torch.Tensor]:
+    """``gate_points`` for the inputs a stage-2 model's gate weighs (``config``: its ``Stage2Config``)."""
+    return gate_points(config.gate_text_overlap, config.gate_text_cosine, config.gate_cooccurrence)
 
 
 @torch.no_grad()
@@ -339,7 +349,7 @@ def gate_table(
         return float(hits.mean()) if len(hits) else float("nan")
 
     if points is None:
-        points = gate_points(model.config.gate_text_overlap, model.config.gate_text_cosine)
+        points = model_gate_points(model.config)
     table = []
     for gate in points:
         scores = fuse_inputs(inputs, cold_candidates, gate).cpu().numpy()
@@ -361,12 +371,21 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
     among the points that weigh z(text_cosine) 0, then, that point fixed, among its ``COSINE_GRID`` weights, by
     the same merit and floor (12 candidates instead of 8,640 at once: the 300 rows a gate is chosen on cannot
     tell that many points apart, and the joint choice lost cold users on Beauty's test rows; see
-    docs/experiments.md). Returns the weights and the Hit@1 figures of the choice and of the CF model's weighting.
+    docs/experiments.md); with ``gate_cooccurrence`` its ``COOCCURRENCE_GRID`` weights are chosen the same way,
+    last. Returns the weights and the Hit@1 figures of the choice and of the CF model's weighting.
     """
-    cosine = model.config.gate_text_cosine
+    # the later inputs, each with its grid and column, chosen one after the other in this order
+    later = [
+        (grid, column)
+        for grid, column, on in (
+            (COSINE_GRID, 2 + int(model.config.gate_text_overlap), model.config.gate_text_cosine),
+            (COOCCURRENCE_GRID, -1, model.config.gate_cooccurrence),
+        )
+        if on
+    ]
     points = gate_points(model.config.gate_text_overlap)
-    if cosine:  # first the points without the cosine: its column weighed 0
-        points = [torch.cat([p, torch.zeros(2, 1)], dim=1) for p in points]
+    if later:  # first the points without the later inputs: their columns weighed 0
+        points = [torch.cat([p, torch.zeros(2, len(later))], dim=1) for p in points]
     table, cold = gate_table(model, head_scores, samples, points)
     if not cold.any():
         logger.warning("No sample the count gate is chosen on has a cold target: it is chosen on all of them")
@@ -380,11 +399,11 @@ def choose_gate(model: SoftPromptRecommender, head_scores: torch.Tensor, samples
         return max([e for e in entries if cold.all() or e[1]["other"] >= floor], key=merit)
 
     gate, figures = best(table)
-    if cosine:  # then the cosine's weights, the rest of the point fixed ((0, 0), the point itself, first)
+    for grid, column in later:  # then each later input's weights, the rest of the point fixed ((0, 0) first)
         weighted = []
-        for warm_cosine, cold_cosine in COSINE_GRID:
+        for warm_weight, cold_weight in grid:
             point = gate.clone()
-            point[0, -1], point[1, -1] = warm_cosine, cold_cosine
+            point[0, column], point[1, column] = warm_weight, cold_weight
             weighted.append(point)
         gate, figures = best(gate_table(model, head_scores, samples, weighted)[0])
     model.gate.copy_(gate)

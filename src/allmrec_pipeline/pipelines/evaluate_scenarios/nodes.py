@@ -277,12 +277,14 @@ def choose_text_gate(  # noqa: PLR0913 (one argument per catalog input)
     return choice, {k: float(v) for k, v in figures.items()}
 
 
-def _text_gate(checkpoint, titles: list[str], title_vectors: np.ndarray | None) -> TextGate:
+def _text_gate(
+    checkpoint, titles: list[str], title_vectors: np.ndarray | None, foreign_items: bool = False
+) -> TextGate:
     try:
-        return TextGate.from_checkpoint(checkpoint, titles, title_vectors)
+        return TextGate.from_checkpoint(checkpoint, titles, title_vectors, foreign_items)
     except ValueError as exc:
         raise ConfigError(
-            f"text_matcher / cf_text_gate read the stage-2 model (stage2_model): {exc}"
+            f"text_matcher / cooccurrence / cf_text_gate read the stage-2 model (stage2_model): {exc}"
         ) from exc
 
 
@@ -362,10 +364,10 @@ def evaluate_model(model_name: str, models_key: str = "models", **inputs: Any) -
                         floors.cf.scores, floors.overlap.scores, inputs["cf_text_weight"]["weight"]
                     )
                 )
-            elif model_name in ("text_matcher", "cf_text_gate"):
+            elif model_name in ("text_matcher", "cooccurrence", "cf_text_gate"):
                 scored = _score_text_gate(
                     model_name,
-                    _text_gate(inputs["stage2_model"], domain.titles, domain.title_vectors),
+                    _text_gate(inputs["stage2_model"], domain.titles, domain.title_vectors, domain.foreign),
                     rows,
                     floors.cf.scores,
                     counts if scenario != "cross_domain" else None,
@@ -425,13 +427,16 @@ def _score_text_gate(
     counts: np.ndarray | None,
     choice: dict[str, Any] | None,
 ) -> scorers.Scored:
-    """``text_matcher``: the stage-2 model's text matcher alone; ``cf_text_gate``: its gate's LLM-free inputs
+    """``text_matcher``: the stage-2 model's text matcher alone; ``cooccurrence``: its co-occurrence score alone
+    (another domain's items: 0, every candidate ties); ``cf_text_gate``: its gate's LLM-free inputs
     weighed by ``choice`` (``choose_text_gate``). ``counts``: the candidates' training interactions (``None``:
     another domain's items, never trained on: every candidate cold, as the model's gate reads them)."""
     candidates = np.stack(rows["candidates"].to_numpy()).astype(np.int64)
     histories = list(rows["history"])
     if name == "text_matcher":
         return scorers.Scored(gate.matcher_scores(histories, candidates))
+    if name == "cooccurrence":
+        return scorers.Scored(gate.cooccurrence_scores(histories, candidates))
     weights = torch.tensor(choice["weights"], dtype=torch.float32)
     if weights.shape != (2, len(gate.columns)):
         raise ConfigError(
@@ -479,7 +484,7 @@ def collect_predictions(
         raise ConfigError(
             f"params 'evaluate_scenarios.{models_key}' lists {unwired}, which this pipeline does not score: "
             "mlp_llm, tallrec and the stage-2 ablations are trained and evaluated by `kedro run --pipelines ablations` "
-            "(evaluate_scenarios.ablation_models), and the text_cosine, cf_text, text_matcher and cf_text_gate models by the "
+            "(evaluate_scenarios.ablation_models), and the text_cosine, cf_text, text_matcher, cooccurrence and cf_text_gate models by the "
             "default pipeline"
         )
     table = pd.concat([f for f in frames if len(f)], ignore_index=True)
@@ -544,6 +549,7 @@ def _cross_domain(inputs: dict[str, Any], stage2: dict[str, Any]) -> scorers.Dom
         joint_table=embedding_table(foreign, "q"),  # foreign items take the text path
         text_table=embedding_table(foreign, "q"),
         title_vectors=_title_vectors(inputs.get("cross_item_title_vectors"), len(inputs["cross_item_index"])),
+        foreign=True,
     )
 
 
@@ -584,7 +590,14 @@ def _recommender(
         table = domain.joint_table
     vectors = None if domain.title_vectors is None else torch.from_numpy(domain.title_vectors)
     return recommender_from_checkpoint(
-        inputs[_checkpoint_input(name)], model, tokenizer, table, domain.titles, domain.wording, vectors
+        inputs[_checkpoint_input(name)],
+        model,
+        tokenizer,
+        table,
+        domain.titles,
+        domain.wording,
+        vectors,
+        foreign_items=domain.foreign,
     )
 
 

@@ -54,7 +54,7 @@ LLM_INPUTS = {"llms": "params:llms", "llm": "params:llm"}
 
 def model_inputs(model: str) -> dict[str, str]:
     """The catalog inputs of ``model``'s node: the rows, plus the LLM and its stage-2 checkpoint, the title
-    vectors (``text_cosine``), the chosen weight (``cf_text``), the stage-2 model (``text_matcher``) and its
+    vectors (``text_cosine``), the chosen weight (``cf_text``), the stage-2 model (``text_matcher``, ``cooccurrence``) and its
     LLM-free gate's weights (``cf_text_gate``)."""
     title_vectors = {
         "item_title_vectors": "item_title_vectors",
@@ -65,6 +65,7 @@ def model_inputs(model: str) -> dict[str, str]:
         "text_cosine": title_vectors,
         "cf_text": {"cf_text_weight": "cf_text_weight"},
         "text_matcher": text_gate,
+        "cooccurrence": text_gate,
         "cf_text_gate": {**text_gate, "cf_text_gate": "cf_text_gate"},
     }.get(model, {})
     if model in WITHOUT_LLM:

@@ -31,6 +31,7 @@ class Domain:
     joint_table: torch.Tensor | None = None  # e_i (or q_i for foreign items)
     text_table: torch.Tensor | None = None  # q_i
     title_vectors: np.ndarray | None = None  # (N+1, d) frozen sentence-encoder vectors of the titles
+    foreign: bool = False  # another domain's items (cross-domain): the source's co-occurrence table has none
 
     @cached_property
     def words(self) -> list[frozenset[str]]:

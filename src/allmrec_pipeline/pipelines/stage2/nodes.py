@@ -20,6 +20,7 @@ from allmrec_pipeline.llm.inputs import (
     load_llm,
     row_samples,
     title_vector_table,
+    training_cooccurrence,
     training_samples,
     user_vectors,
     with_cold_threshold,
@@ -123,6 +124,7 @@ def train_projectors(  # noqa: PLR0913 (one argument per catalog input)
         titles,
         backbone.hidden_size,
         title_vectors=vectors,
+        cooccurrence=training_cooccurrence(stage2["model"], train_sequences, len(item_index)),
     )
     training = Stage2TrainingConfig(**stage2["training"])
     valid_rows, twins, held_out_users = gate_rows(eval_candidates, training, recommender.gated)
