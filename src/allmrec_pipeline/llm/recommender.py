@@ -481,16 +481,17 @@ class SoftPromptRecommender(nn.Module):
             self._matcher_vectors = torch.as_tensor(
                 self.title_vectors, dtype=torch.float32, device=self.matcher.a.device
             )
+        histories = [s.history for s in samples]
+        candidates = torch.as_tensor([s.candidates for s in samples]).numpy()
         text = text_columns(
             self.config,
-            [s.history for s in samples],
-            torch.as_tensor([s.candidates for s in samples]).numpy(),
+            histories,
+            candidates,
             self.title_words,
             self.title_vectors,
             self.matcher,
             self._matcher_vectors,
         )
-        histories, candidates = [s.history for s in samples], np.array([s.candidates for s in samples])
         text += cooccurrence_column(self.config, self.cooccurrence, histories, candidates)
         parts = [self.cf_prior(samples), zscore(head.float())]
         return torch.stack([*parts, *(t.float().to(self.device) for t in text)], dim=-1)
@@ -628,7 +629,7 @@ def gate_weights(config, gate: torch.Tensor) -> dict[str, float]:
     floors = [
         ("text_overlap", config.gate_text_overlap),
         ("text_cosine", config.gate_text_cosine),
-        ("cooccurrence", getattr(config, "gate_cooccurrence", False)),
+        ("cooccurrence", config.gate_cooccurrence),
     ]
     for column, name in enumerate((name for name, on in floors if on), start=2):
         weights.update({f"cold_{name}": float(gate[1, column]), f"other_{name}": float(gate[0, column])})
